@@ -1,0 +1,72 @@
+"""Keep the aggregate relations current on either backend.
+
+On TimescaleDB the continuous aggregates' policies refresh the last 7 days by themselves; a
+command that loaded older rows (a replay of last month) calls :func:`refresh_range` for the
+range it touched.  On plain PostgreSQL :func:`refresh_pending` recomputes every bucket that the
+invalidation log says changed; the scorer loop calls it periodically.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+
+__all__ = ["CONTINUOUS_AGGREGATES", "backend_of", "refresh_pending", "refresh_range"]
+
+log = logging.getLogger(__name__)
+
+#: In refresh order: a hierarchical aggregate comes after the one it reads.
+CONTINUOUS_AGGREGATES = ("chatters_1m", "activity_1m", "activity_1h", "sentiment_1m", "emotes_10s")
+
+
+async def backend_of(conn: psycopg.AsyncConnection[Any]) -> str:
+    """Return the backend the schema was created for: ``timescaledb`` or ``postgres``."""
+    cur = await conn.execute(
+        "SELECT backend FROM chat.schema_migrations ORDER BY version DESC LIMIT 1"
+    )
+    row = await cur.fetchone()
+    return str(row[0]) if row else "postgres"
+
+
+async def refresh_pending(conn: psycopg.AsyncConnection[Any]) -> int:
+    """Plain PostgreSQL: recompute the buckets changed since the last call; returns pieces.
+
+    On TimescaleDB this does nothing (the refresh policies do it) and returns 0.  The
+    connection must not be inside a transaction on TimescaleDB.
+    """
+    if await backend_of(conn) == "timescaledb":
+        return 0
+    cur = await conn.execute("SELECT chat.refresh_aggregates()")
+    row = await cur.fetchone()
+    if not conn.autocommit:
+        await conn.commit()
+    return int(row[0]) if row else 0
+
+
+async def refresh_range(
+    conn: psycopg.AsyncConnection[Any], start: datetime | None, end: datetime | None
+) -> None:
+    """Bring every aggregate up to date for ``[start, end)`` (``None`` = unbounded).
+
+    TimescaleDB: ``refresh_continuous_aggregate`` cannot run inside a transaction block, so
+    ``conn`` must be in autocommit mode.  Plain PostgreSQL: the invalidation log already knows
+    the range; this is :func:`refresh_pending`.
+    """
+    if await backend_of(conn) != "timescaledb":
+        await refresh_pending(conn)
+        return
+    if not conn.autocommit:
+        raise ValueError("refresh_range needs an autocommit connection on TimescaleDB")
+    # Widen to whole hours: a refresh only recomputes buckets wholly inside its window.
+    if start is not None:
+        start = start.replace(minute=0, second=0, microsecond=0)
+    if end is not None:
+        end = end.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    for view in CONTINUOUS_AGGREGATES:
+        await conn.execute(
+            "CALL refresh_continuous_aggregate(%s, %s, %s)", (f"chat.{view}", start, end)
+        )
+    log.info("aggregates refreshed", extra={"start": start, "end": end})

@@ -1,0 +1,339 @@
+"""The ``chatpulse`` command.
+
+Every flag maps onto a setting (see :mod:`chatpulse.settings`); settings are parsed once,
+then the command's handler runs.  Exit codes: 0 success, 1 failure, 2 bad settings or usage,
+3 a command whose implementation has not landed yet, 130 interrupted.
+Command implementations live in their packages and are imported lazily, so ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from chatpulse import __version__
+from chatpulse.errors import ChatpulseError, ConfigError, NotReadyError
+from chatpulse.logs import configure_logging
+from chatpulse.settings import Settings, load_settings
+
+__all__ = ["build_parser", "main"]
+
+log = logging.getLogger("chatpulse")
+
+EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_NOT_READY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+Handler = Callable[[Settings, argparse.Namespace], int]
+
+# Flags shared by every command: (flag, setting, help).  Defaults are SUPPRESS so that a flag
+# given before the command is not reset by the subcommand's parser.
+_COMMON: list[tuple[str, str, str]] = [
+    ("--database-url", "database_url", "PostgreSQL URL (default: embedded PostgreSQL)"),
+    ("--data-dir", "data_dir", "data directory (spool, dead letters, embedded database)"),
+    ("--log-level", "log_level", "debug, info, warning or error"),
+    ("--log-format", "log_format", "json or text"),
+]
+
+
+def _common_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="TOML settings file (also CHATPULSE_CONFIG)",
+    )
+    for flag, dest, help_ in _COMMON:
+        common.add_argument(flag, dest=dest, default=argparse.SUPPRESS, help=help_)
+    return common
+
+
+def _lazy(target: str) -> Handler:
+    """Return a handler that imports ``module:function`` only when the command runs."""
+
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        module_name, func_name = target.split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and module_name.startswith(exc.name):
+                raise NotReadyError(
+                    f"'chatpulse {args.command_path}' is not implemented yet"
+                ) from None
+            raise
+        func: Handler | None = getattr(module, func_name, None)
+        if func is None:
+            raise NotReadyError(f"'chatpulse {args.command_path}' is not implemented yet")
+        return func(settings, args)
+
+    return run
+
+
+def _not_ready(issue: str) -> Handler:
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        raise NotReadyError(f"'chatpulse {args.command_path}' is not implemented yet ({issue})")
+
+    return run
+
+
+class _Commands:
+    def __init__(
+        self,
+        parent: argparse._SubParsersAction[argparse.ArgumentParser],
+        common: argparse.ArgumentParser,
+    ) -> None:
+        self._parent = parent
+        self._common = common
+
+    def add(
+        self,
+        name: str,
+        help_: str,
+        handler: Handler,
+        *,
+        path: str | None = None,
+        description: str | None = None,
+    ) -> argparse.ArgumentParser:
+        parser = self._parent.add_parser(
+            name,
+            help=help_,
+            description=description or help_,
+            parents=[self._common],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        parser.set_defaults(handler=handler, command_path=path or name)
+        return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of every command (each has ``--help``)."""
+    common = _common_parser()
+    parser = argparse.ArgumentParser(
+        prog="chatpulse",
+        description="Observability for live-stream chat: collect, score, detect, dashboard, clip.",
+        parents=[common],
+        epilog="Every option is also a CHATPULSE_* environment variable and a TOML key; "
+        "see the README's configuration table.",
+    )
+    parser.add_argument("--version", action="version", version=f"chatpulse {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    cmds = _Commands(sub, common)
+
+    cmds.add(
+        "migrate",
+        "create or upgrade the schema (idempotent)",
+        _lazy("chatpulse.commands:cmd_migrate"),
+    )
+
+    p = cmds.add(
+        "collect", "collect live chat into the database", _lazy("collector.cli:cmd_collect")
+    )
+    p.add_argument(
+        "--channel",
+        dest="channels",
+        action="append",
+        metavar="NAME",
+        help="channel login (repeatable; also CHATPULSE_CHANNELS)",
+    )
+    p.add_argument(
+        "--source",
+        choices=["twitch", "websocket"],
+        default="twitch",
+        help="live source (default twitch)",
+    )
+    p.add_argument(
+        "--metrics-port",
+        dest="metrics_port",
+        type=int,
+        default=argparse.SUPPRESS,
+        help="port of /metrics (0: off)",
+    )
+
+    p = cmds.add(
+        "replay",
+        "load chat log files (a second run adds nothing)",
+        _lazy("collector.cli:cmd_replay"),
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="chat log files")
+    p.add_argument(
+        "--channel",
+        dest="replay_channel",
+        metavar="NAME",
+        help="channel the file belongs to (when the file does not say)",
+    )
+    p.add_argument(
+        "--format",
+        dest="replay_format",
+        default="auto",
+        choices=[
+            "auto",
+            "irc",
+            "twitchdownloader",
+            "twitchdownloader-txt",
+            "chat-downloader",
+            "jsonl",
+        ],
+        help="file format (default: detect)",
+    )
+
+    p = cmds.add(
+        "score", "score messages (sentiment, emotions, toxicity)", _lazy("scorer.cli:cmd_score")
+    )
+    p.add_argument(
+        "--backend",
+        dest="scorer_backend",
+        choices=["lexicon", "transformers", "onnx"],
+        default=argparse.SUPPRESS,
+        help="scoring backend (default lexicon)",
+    )
+    p.add_argument("--until-idle", action="store_true", help="exit when nothing is left")
+
+    p = cmds.add("detect", "detect emote bursts and hype moments", _lazy("scorer.cli:cmd_detect"))
+    p.add_argument("--until-idle", action="store_true", help="exit when nothing is left")
+
+    p = cmds.add(
+        "eval", "evaluate a scoring backend on labelled data", _lazy("scorer.cli:cmd_eval")
+    )
+    p.add_argument("task", choices=["sentiment"], help="what to evaluate")
+    p.add_argument("file", metavar="FILE.csv", help="labelled CSV file")
+    p.add_argument("--text-col", default="text", help="text column")
+    p.add_argument("--label-col", default="label", help="label column")
+    p.add_argument(
+        "--backend",
+        dest="scorer_backend",
+        choices=["lexicon", "transformers", "onnx"],
+        default=argparse.SUPPRESS,
+    )
+
+    p = cmds.add("models", "manage scoring models", _not_ready("issue 5"), path="models")
+    msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    mcmds = _Commands(msub, common)
+    mp = mcmds.add(
+        "export",
+        "export transformers models to int8 ONNX",
+        _lazy("scorer.cli:cmd_models_export"),
+        path="models export",
+    )
+    mp.add_argument("--out", metavar="DIR", help="output directory")
+
+    p = cmds.add("clipper", "clip API and worker", _not_ready("issue 8"))
+    csub = p.add_subparsers(dest="clipper_command", metavar="ACTION", required=True)
+    ccmds = _Commands(csub, common)
+    cp = ccmds.add(
+        "serve",
+        "run the webhook/clip API (default 127.0.0.1:8095)",
+        _lazy("clipper.cli:cmd_serve"),
+        path="clipper serve",
+    )
+    cp.add_argument("--host", dest="clipper_host", default=argparse.SUPPRESS, help="address")
+    cp.add_argument("--port", dest="clipper_port", type=int, default=argparse.SUPPRESS, help="port")
+    ccmds.add(
+        "worker", "run the clip worker", _lazy("clipper.cli:cmd_worker"), path="clipper worker"
+    )
+    cp = ccmds.add(
+        "add-vod",
+        "register a VOD file or URL with its channel and UTC start",
+        _lazy("clipper.cli:cmd_add_vod"),
+        path="clipper add-vod",
+    )
+    cp.add_argument("location", help="file path or URL")
+    cp.add_argument("--channel", required=True, help="channel login")
+    cp.add_argument("--start", required=True, help="UTC start time (RFC 3339)")
+
+    p = cmds.add(
+        "record",
+        "keep a rolling recording of a live stream for clips",
+        _lazy("clipper.cli:cmd_record"),
+    )
+    p.add_argument("--channel", required=True, metavar="NAME", help="channel login")
+    p.add_argument("--url", help="stream URL (default: the channel's Twitch URL)")
+
+    p = cmds.add("grafana", "Grafana provisioning", _not_ready("issue 7"))
+    gsub = p.add_subparsers(dest="grafana_command", metavar="ACTION", required=True)
+    gcmds = _Commands(gsub, common)
+    gp = gcmds.add(
+        "build",
+        "write grafana/provisioning files",
+        _lazy("grafana.cli:cmd_build"),
+        path="grafana build",
+    )
+    gp.add_argument(
+        "--check",
+        action="store_true",
+        help="fail when the committed files differ from the generator's output",
+    )
+    gp.add_argument("--out", metavar="DIR", help="output directory")
+    gcmds.add(
+        "push",
+        "push dashboards and alert rules to a running Grafana",
+        _lazy("grafana.cli:cmd_push"),
+        path="grafana push",
+    )
+
+    cmds.add("up", "run every service in one process", _lazy("chatpulse.stack:cmd_up"))
+    p = cmds.add(
+        "demo",
+        "the whole pipeline on bundled real chat (embedded database)",
+        _lazy("chatpulse.stack:cmd_demo"),
+    )
+    p.add_argument("--report", metavar="FILE", help="where to write the HTML report")
+    p = cmds.add(
+        "report", "write a self-contained HTML report", _lazy("chatpulse.stack:cmd_report")
+    )
+    p.add_argument("--channel", required=True, metavar="NAME")
+    p.add_argument("--from", dest="time_from", metavar="TIME")
+    p.add_argument("--to", dest="time_to", metavar="TIME")
+    p.add_argument("--out", default="report.html", metavar="FILE")
+
+    p = cmds.add(
+        "doctor",
+        "check database, TimescaleDB, FFmpeg, models, Grafana",
+        _lazy("chatpulse.doctor:cmd_doctor"),
+    )
+    p.add_argument("--json", action="store_true", help="print the checks as JSON")
+
+    p = cmds.add(
+        "forget", "delete one user's data everywhere", _lazy("chatpulse.commands:cmd_forget")
+    )
+    p.add_argument("--user", required=True, metavar="LOGIN", help="user login")
+    p.add_argument("--platform", default=None, help="only on this platform")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    names = set(Settings.model_fields)
+    return {k: v for k, v in vars(args).items() if k in names and v is not None}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(getattr(args, "config", None), overrides=_overrides(args))
+    except ConfigError as exc:
+        print(f"chatpulse: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(settings.log_level, settings.log_format)
+    handler: Handler = args.handler
+    try:
+        return handler(settings, args)
+    except NotReadyError as exc:
+        print(f"chatpulse: {exc}", file=sys.stderr)
+        return EXIT_NOT_READY
+    except ConfigError as exc:
+        print(f"chatpulse: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ChatpulseError as exc:
+        log.error(str(exc), extra={"error": type(exc).__name__})
+        print(f"chatpulse: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

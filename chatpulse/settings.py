@@ -1,0 +1,368 @@
+"""One typed settings object for every chatpulse command.
+
+Each setting comes, in order of precedence, from a command-line flag, a ``CHATPULSE_*``
+environment variable, an optional TOML file (``--config`` or ``CHATPULSE_CONFIG``), or its
+default.  :func:`load_settings` parses them once at start; an invalid or missing value raises
+:class:`~chatpulse.errors.ConfigError` whose message names the setting the way the user set it
+(environment variable and TOML key).  Secrets are :class:`pydantic.SecretStr` and never printed.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
+
+from chatpulse.errors import ConfigError
+
+__all__ = ["ENV_PREFIX", "Settings", "describe_settings", "load_settings", "redact_url"]
+
+ENV_PREFIX = "CHATPULSE_"
+
+_CONFIG_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "chatpulse_config_file", default=None
+)
+
+# PostgreSQL interval literals we accept for policies: "7 days", "12 hours", "90d" is not one.
+_INTERVAL_RE = re.compile(
+    r"^\s*\d+\s*(second|minute|hour|day|week|month|year)s?"
+    r"(\s+\d+\s*(second|minute|hour|day|week|month|year)s?)*\s*$",
+    re.IGNORECASE,
+)
+_CHANNEL_RE = re.compile(r"^[a-z0-9_][a-z0-9_.\-]{0,99}$")
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "chatpulse"
+
+
+class Settings(BaseSettings):
+    """Every chatpulse option.  Field descriptions are the user documentation."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        validate_default=True,
+        populate_by_name=True,
+    )
+
+    # -- database -------------------------------------------------------------------------
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL/TimescaleDB connection URL. Unset: an embedded PostgreSQL "
+        "is started in the data directory.",
+    )
+    timescaledb: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Use TimescaleDB: auto (when installed or installable), on (required), off.",
+    )
+    db_pool_size: int = Field(
+        default=4, ge=1, le=100, description="Database connections per process."
+    )
+    compress_after: str | None = Field(
+        default="7 days",
+        description="TimescaleDB: move chunks older than this to the columnstore (empty: never).",
+    )
+    retention: str | None = Field(
+        default=None,
+        description="TimescaleDB: drop raw chat older than this (empty: keep forever).",
+    )
+    reader_password: SecretStr | None = Field(
+        default=None,
+        description="Password of the read-only role chatpulse_reader that Grafana uses "
+        "(unset: the role cannot log in).",
+    )
+
+    # -- files ------------------------------------------------------------------------------
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Spool, dead letters, caches and the embedded database.",
+    )
+
+    # -- logging and metrics ------------------------------------------------------------------
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Log level."
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json (one object per line) or text."
+    )
+    metrics_port: int = Field(
+        default=9108, ge=0, le=65535, description="Port of /metrics (0: no metrics server)."
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Address /metrics listens on.")
+
+    # -- collector ---------------------------------------------------------------------------
+    channels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Channels to collect (comma-separated logins).",
+    )
+    platform: str = Field(default="twitch", description="Platform of the live source.")
+    twitch_irc_url: str = Field(
+        default="wss://irc-ws.chat.twitch.tv:443", description="Twitch IRC WebSocket URL."
+    )
+    twitch_login: str | None = Field(
+        default=None, description="Twitch login for OAuth (unset: anonymous read-only)."
+    )
+    twitch_oauth_token: SecretStr | None = Field(
+        default=None, description="Twitch OAuth token (chat:read)."
+    )
+    recent_messages_url: str | None = Field(
+        default=None,
+        description="Recent-messages endpoint for gap fill, with {channel} "
+        "(e.g. https://recent-messages.robotty.de/api/v2/recent-messages/{channel}).",
+    )
+    emote_providers: Annotated[list[Literal["bttv", "ffz", "7tv"]], NoDecode] = Field(
+        default_factory=lambda: ["bttv", "ffz", "7tv"],  # type: ignore[arg-type]
+        description="Third-party emote providers to load.",
+    )
+    queue_size: int = Field(
+        default=20_000, ge=100, description="Events buffered before the writer."
+    )
+    batch_size: int = Field(default=2_000, ge=1, description="Messages per database write.")
+    flush_interval_s: float = Field(
+        default=0.5, gt=0, le=60, description="Longest time an event waits before it is written."
+    )
+    spool_max_bytes: int = Field(
+        default=1 << 30, ge=1 << 20, description="Spool size limit while the database is down."
+    )
+
+    # -- scorer / detector -------------------------------------------------------------------
+    scorer_backend: Literal["lexicon", "transformers", "onnx"] = Field(
+        default="lexicon", description="Scoring backend."
+    )
+    scorer_batch_size: int = Field(default=256, ge=1, description="Messages scored per batch.")
+    model_dir: Path | None = Field(
+        default=None, description="Local model directory (transformers/onnx backends)."
+    )
+    device: str = Field(default="cpu", description="Torch device for the transformers backend.")
+
+    # -- clipper ----------------------------------------------------------------------------
+    clipper_host: str = Field(default="127.0.0.1", description="Clipper API address.")
+    clipper_port: int = Field(default=8095, ge=1, le=65535, description="Clipper API port.")
+    webhook_token: SecretStr | None = Field(
+        default=None, description="Bearer token Grafana's webhook must send."
+    )
+    webhook_hmac_secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 secret of Grafana's webhook signature."
+    )
+    webhook_auth_disabled: bool = Field(
+        default=False, description="Accept unauthenticated webhooks (local testing only)."
+    )
+    media_dir: Path | None = Field(
+        default=None,
+        description="Recorder segments: MEDIA_DIR/<channel>/<start>.ts (default: DATA_DIR/media).",
+    )
+    clip_storage: str | None = Field(
+        default=None,
+        description="Where clips go: a directory or s3://bucket/prefix (default: DATA_DIR/clips).",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint (MinIO, R2, ...)."
+    )
+    clip_pre_roll_s: float = Field(
+        default=20.0, ge=0, le=3600, description="Seconds before the peak."
+    )
+    clip_post_roll_s: float = Field(
+        default=10.0, ge=0, le=3600, description="Seconds after the peak."
+    )
+    ffmpeg: str = Field(default="ffmpeg", description="FFmpeg executable.")
+
+    # -- grafana ----------------------------------------------------------------------------
+    grafana_url: str | None = Field(default=None, description="Grafana URL (push, annotations).")
+    grafana_token: SecretStr | None = Field(
+        default=None, description="Grafana service-account token."
+    )
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _split_channels(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in re.split(r"[,\s]+", value) if part]
+        if isinstance(value, list):
+            return [str(v).strip().lstrip("#").lower() for v in value]
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _check_channels(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _CHANNEL_RE.match(name):
+                raise ValueError(f"invalid channel name {name!r}")
+        return list(dict.fromkeys(value))
+
+    @field_validator("emote_providers", mode="before")
+    @classmethod
+    def _split_providers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("compress_after", "retention", mode="before")
+    @classmethod
+    def _check_interval(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value.strip() in ("", "none", "off")):
+            return None
+        if not isinstance(value, str) or not _INTERVAL_RE.match(value):
+            raise ValueError(f"not an interval like '7 days' or '12 hours': {value!r}")
+        return value.strip()
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        scheme = urlsplit(value.get_secret_value()).scheme
+        if scheme not in ("postgresql", "postgres"):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("twitch_irc_url")
+    @classmethod
+    def _check_ws_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("ws", "wss"):
+            raise ValueError("must be a ws:// or wss:// URL")
+        return value
+
+    @field_validator("recent_messages_url", "grafana_url", "s3_endpoint_url")
+    @classmethod
+    def _check_http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("clip_storage")
+    @classmethod
+    def _check_storage(cls, value: str | None) -> str | None:
+        if value and value.startswith("s3://") and not urlsplit(value).netloc:
+            raise ValueError("s3:// storage needs a bucket: s3://bucket/prefix")
+        return value or None
+
+    # -- derived ------------------------------------------------------------------------------
+    @property
+    def media_path(self) -> Path:
+        """Directory of recorder segments."""
+        return self.media_dir or self.data_dir / "media"
+
+    @property
+    def clip_target(self) -> str:
+        """Clip storage: a directory path or an ``s3://`` URL."""
+        return self.clip_storage or str(self.data_dir / "clips")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _CONFIG_FILE.get()
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+
+def _setting_label(field: str) -> str:
+    return f"{field} ({ENV_PREFIX}{field.upper()})"
+
+
+def load_settings(
+    config_file: Path | str | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Parse every setting once and return them.
+
+    ``overrides`` are command-line flags (``None`` values are ignored so that an absent flag
+    does not hide the environment).  ``config_file`` (or ``CHATPULSE_CONFIG``) is a TOML file
+    whose top-level keys are the setting names.
+
+    Raises :class:`ConfigError` naming the offending settings; the message never contains a
+    secret's value.
+    """
+    if config_file is None and os.environ.get(f"{ENV_PREFIX}CONFIG"):
+        config_file = os.environ[f"{ENV_PREFIX}CONFIG"]
+    path = Path(config_file) if config_file else None
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"config ({ENV_PREFIX}CONFIG / --config): no such file: {path}")
+        try:
+            with path.open("rb") as fp:
+                tomllib.load(fp)
+        except (tomllib.TOMLDecodeError, OSError) as exc:
+            raise ConfigError(f"config ({ENV_PREFIX}CONFIG / --config): {path}: {exc}") from exc
+    init = {k: v for k, v in (overrides or {}).items() if v is not None}
+    token = _CONFIG_FILE.set(path)
+    try:
+        return Settings(**init)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = [str(part) for part in err["loc"]]
+            field = loc[0] if loc else "?"
+            if field not in Settings.model_fields:
+                problems.append(f"unknown setting {field!r}")
+                continue
+            problems.append(f"{_setting_label(field)}: {err['msg']}")
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from None
+    except SettingsError as exc:
+        # pydantic-settings names the field in its message ("error parsing value for field ...")
+        raise ConfigError(f"invalid settings: {exc}") from None
+    finally:
+        _CONFIG_FILE.reset(token)
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***`` (for logs and ``doctor``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    userinfo = netloc[0].split(":", 1)[0] + ":***"
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{netloc[1]}"))
+
+
+def describe_settings() -> list[tuple[str, str, str, str]]:
+    """Return (TOML key, environment variable, default, description) for every setting."""
+    rows = []
+    for name, info in Settings.model_fields.items():
+        if info.default_factory is not None:
+            default = "(computed)" if name == "data_dir" else repr(info.default_factory())  # type: ignore[call-arg]
+        else:
+            default = "" if info.default is None else str(info.default)
+        rows.append((name, f"{ENV_PREFIX}{name.upper()}", default, info.description or ""))
+    return rows
+
+
+def settings_table() -> str:
+    """The README's configuration table (Markdown), generated from the field descriptions."""
+    lines = [
+        "| TOML key | environment variable | default | what it does |",
+        "| --- | --- | --- | --- |",
+    ]
+    for key, env, default, desc in describe_settings():
+        shown = ("`" + default.replace("|", "\\|") + "`") if default else ""
+        lines.append(f"| `{key}` | `{env}` | {shown} | {desc} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m chatpulse.settings > table.md
+    print(settings_table(), end="")
