@@ -1,0 +1,705 @@
+"""Twitch chat over IRC: parse lines into typed events, build outgoing lines.
+
+Pure: text in, :mod:`collector.events` out; no sockets, no clock.  The WebSocket client feeds
+:func:`split_frame` output to :func:`parse_event` (which never raises) and sends what
+:func:`format_line` builds.  The gap filler feeds :func:`parse_recent_messages` output to
+:func:`parse_event` with ``source="gapfill"``.
+
+Protocol facts cited below are in ``shared/FACTS.md`` Part A (IRC) and Part B (recent-messages).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from collector.events import (
+    ChatEvent,
+    ChatMessage,
+    ControlEvent,
+    EmoteUse,
+    Malformed,
+    ModerationEvent,
+    ModerationKind,
+    Source,
+    deterministic_message_id,
+    moderation_event_key,
+)
+
+__all__ = [
+    "IrcMessage",
+    "IrcParseError",
+    "RecentMessagesError",
+    "RecentMessagesResponse",
+    "escape_tag_value",
+    "format_line",
+    "parse_emotes",
+    "parse_event",
+    "parse_line",
+    "parse_recent_messages",
+    "parse_recent_messages_response",
+    "split_frame",
+    "to_event",
+    "unescape_tag_value",
+]
+
+
+class IrcParseError(ValueError):
+    """A line (or a recent-messages body) that is not well-formed; the message says why."""
+
+
+class RecentMessagesError(IrcParseError):
+    """A recent-messages error body (HTTP 4xx/5xx shape): no messages, only an error code.
+
+    ``error_code`` is the service's machine-readable code (``channel_ignored``,
+    ``invalid_channel_login``, ...) or ``None`` when the body gave none.
+    """
+
+    def __init__(self, message: str, *, error_code: str | None, error: str | None) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+        self.error = error
+
+
+@dataclass(frozen=True, slots=True)
+class IrcMessage:
+    """One parsed IRC line.
+
+    ``tags`` are unescaped; ``command`` is upper case (IRC commands are case-insensitive);
+    ``params`` holds the middle parameters and, last, the trailing one (without its ``:``).
+    """
+
+    tags: dict[str, str]
+    prefix: str | None
+    command: str
+    params: tuple[str, ...]
+
+    @property
+    def nick(self) -> str | None:
+        """The sender's nick from a ``nick!user@host`` prefix; ``None`` for a server prefix."""
+        prefix = self.prefix
+        if not prefix:
+            return None
+        for sep in ("!", "@"):
+            if sep in prefix:
+                return prefix.split(sep, 1)[0] or None
+        # A bare prefix with a dot is a server name (``tmi.twitch.tv``), not a user.
+        return None if "." in prefix else prefix
+
+    @property
+    def channel(self) -> str | None:
+        """The first ``#channel`` parameter, lower case, without ``#``; ``None`` if none."""
+        for param in self.params:
+            if param.startswith("#"):
+                return param[1:].lower()
+        return None
+
+    @property
+    def trailing(self) -> str:
+        """The last parameter (the message text of PRIVMSG/NOTICE/PING), ``""`` if none."""
+        return self.params[-1] if self.params else ""
+
+
+# --------------------------------------------------------------------------------------------
+# Lines
+# --------------------------------------------------------------------------------------------
+
+# IRC commands are letters or a three-digit numeric (RFC 1459 section 2.3.1).
+_COMMAND_RE = re.compile(r"[A-Za-z]+|[0-9]{3}")
+# Characters no single IRC line may carry: line separators end the line, NUL is forbidden.
+_FORBIDDEN = ("\r", "\n", "\x00")
+
+_UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
+_ESCAPES = {";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"}
+
+
+def unescape_tag_value(value: str) -> str:
+    """Undo IRCv3 tag-value escaping.
+
+    ``\\:`` -> ``;``, ``\\s`` -> space, ``\\\\`` -> ``\\``, ``\\r`` -> CR, ``\\n`` -> LF, any
+    other ``\\X`` -> ``X``, a trailing lone ``\\`` is dropped (FACTS A "IRCv3 tag-value
+    unescape", TIRS ``decode_tag_value``).  One pass, left to right, so ``\\s\\s`` is two spaces
+    (Chatterino PR #3711 broke on that).
+    """
+    if "\\" not in value:
+        return value
+    out: list[str] = []
+    chars = iter(value)
+    for ch in chars:
+        if ch != "\\":
+            out.append(ch)
+            continue
+        nxt = next(chars, None)
+        if nxt is None:
+            break  # trailing lone backslash: dropped
+        out.append(_UNESCAPES.get(nxt, nxt))
+    return "".join(out)
+
+
+def escape_tag_value(value: str) -> str:
+    """Escape a tag value so that :func:`unescape_tag_value` gives it back unchanged."""
+    return "".join(_ESCAPES.get(ch, ch) for ch in value)
+
+
+def _parse_tags(raw: str) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for item in raw.split(";"):
+        if not item:
+            continue  # ``a=1;;b=2`` or a trailing ``;``: nothing to keep
+        key, sep, value = item.partition("=")
+        if not key:
+            raise IrcParseError(f"tag without a key: {item!r}")
+        # ``k=`` and a bare ``k`` both mean the empty value (FACTS A "Message framing").
+        # A repeated key: the last one wins.
+        tags[key] = unescape_tag_value(value) if sep else ""
+    return tags
+
+
+def parse_line(line: str) -> IrcMessage:
+    """Parse one IRC line: ``[@tags ][:prefix ]COMMAND[ params][ :trailing]``.
+
+    Trailing CR/LF are stripped; tags and prefix are optional.  Raises :class:`IrcParseError`
+    when the line is empty, holds CR/LF/NUL inside (split WebSocket frames with
+    :func:`split_frame` first), or lacks a valid command.
+    """
+    rest = line.rstrip("\r\n")
+    if any(ch in rest for ch in _FORBIDDEN):
+        raise IrcParseError("line contains CR, LF or NUL; split frames into lines first")
+    rest = rest.lstrip(" ")
+    if not rest:
+        raise IrcParseError("empty line")
+
+    tags: dict[str, str] = {}
+    if rest.startswith("@"):
+        raw_tags, _, rest = rest[1:].partition(" ")
+        tags = _parse_tags(raw_tags)
+        rest = rest.lstrip(" ")
+
+    prefix: str | None = None
+    if rest.startswith(":"):
+        prefix, _, rest = rest[1:].partition(" ")
+        if not prefix:
+            raise IrcParseError("empty prefix")
+        rest = rest.lstrip(" ")
+
+    command, _, rest = rest.partition(" ")
+    if not command:
+        raise IrcParseError("no command")
+    if not _COMMAND_RE.fullmatch(command):
+        raise IrcParseError(f"invalid command {command[:40]!r}")
+
+    params: list[str] = []
+    while rest:
+        rest = rest.lstrip(" ")  # RFC 1459: parameters are separated by one or more spaces
+        if not rest:
+            break
+        if rest.startswith(":"):
+            params.append(rest[1:])  # the trailing parameter runs to the end, spaces included
+            break
+        param, _, rest = rest.partition(" ")
+        params.append(param)
+    return IrcMessage(tags=tags, prefix=prefix, command=command.upper(), params=tuple(params))
+
+
+def format_line(
+    command: str,
+    *params: str,
+    tags: Mapping[str, str] | None = None,
+    prefix: str | None = None,
+) -> str:
+    """Build one outgoing IRC line, without the CR LF terminator (the transport adds it).
+
+    Tag values are escaped; the last parameter gets a ``:`` when it is empty, has a space or
+    starts with ``:``.  ``parse_line(format_line(c, *p, tags=t, prefix=x))`` gives back
+    ``IrcMessage(t, x, c.upper(), p)``.  Raises :class:`ValueError` for anything that cannot be
+    sent faithfully: an invalid command, a tag key with ``=``, ``;`` or a space, a NUL in a tag
+    value (IRCv3 escaping has no form for it), a middle
+    parameter that is empty, has a space or starts with ``:``, or CR/LF/NUL anywhere.
+    """
+    if not _COMMAND_RE.fullmatch(command):
+        raise ValueError(f"invalid IRC command {command!r}")
+    parts: list[str] = []
+    if tags:
+        items: list[str] = []
+        for key, value in tags.items():
+            if not key or any(ch in key for ch in "=; ") or _has_forbidden(key):
+                raise ValueError(f"invalid tag key {key!r}")
+            if "\x00" in value:
+                raise ValueError(f"tag {key!r}: NUL cannot be escaped")
+            items.append(f"{key}={escape_tag_value(value)}")
+        parts.append("@" + ";".join(items))
+    if prefix is not None:
+        if not prefix or " " in prefix or _has_forbidden(prefix):
+            raise ValueError(f"invalid prefix {prefix!r}")
+        parts.append(":" + prefix)
+    parts.append(command)
+    for i, param in enumerate(params):
+        if _has_forbidden(param):
+            raise ValueError(f"parameter {i} contains CR, LF or NUL")
+        if i == len(params) - 1:
+            needs_colon = not param or " " in param or param.startswith(":")
+            parts.append(":" + param if needs_colon else param)
+        elif not param or " " in param or param.startswith(":"):
+            raise ValueError(f"middle parameter {i} must be non-empty, without spaces or ':'")
+        else:
+            parts.append(param)
+    return " ".join(parts)
+
+
+def _has_forbidden(text: str) -> bool:
+    return any(ch in text for ch in _FORBIDDEN)
+
+
+def split_frame(data: str) -> list[str]:
+    """Split one WebSocket text frame into IRC lines, dropping empty ones.
+
+    A frame can hold several lines separated by CR LF (FACTS A "Endpoints"; tmi.js, TIRS).
+    A lone LF also ends a line, so a server that omits the CR does not glue lines together.
+    """
+    return [line for line in data.replace("\r\n", "\n").split("\n") if line.strip(" \r")]
+
+
+# --------------------------------------------------------------------------------------------
+# Events
+# --------------------------------------------------------------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ACTION_PREFIX = "\x01ACTION "
+# Messages in which these appear tell the client its login failed (seen as NOTICE * :...;
+# FACTS A "Login"; TwitchIO 2.x and other clients match the same two texts).
+_AUTH_FAILED_TEXTS = ("Login authentication failed", "Improperly formatted auth")
+# Tags kept in ChatMessage.extra besides every ``msg-param-*`` / ``source-*`` / paid-chat tag.
+_EXTRA_TAGS = (
+    "color",
+    "msg-id",
+    "system-msg",
+    "custom-reward-id",
+    "reply-parent-user-id",
+    "reply-parent-user-login",
+    "reply-thread-parent-msg-id",
+    "returning-chatter",
+    "vip",
+    "rm-deleted",
+)
+_EXTRA_PREFIXES = ("msg-param-", "source-", "pinned-chat-paid-")
+_MOD_BADGES = frozenset({"broadcaster", "moderator"})
+
+
+class _Reject(Exception):
+    """Internal: the line parsed but cannot become a valid event (becomes Malformed)."""
+
+
+def parse_emotes(tag: str, text: str) -> tuple[EmoteUse, ...]:
+    """Turn a Twitch ``emotes`` tag into emote uses, one per emote id with its count.
+
+    The tag is ``id:start-end,start-end/id2:...``; offsets are 0-based, inclusive, in Unicode
+    code points of ``text`` (for ``/me``, of the text without the ACTION wrapper) (FACTS A
+    "Emote range semantics").  Ranges that are malformed, reversed or reach past the text are
+    skipped, never fatal: Twitch does send out-of-range indices (twitchdev/issues#104), and
+    Chatterino drops such emotes too (snapshots bad-emotes*.json).  The name is the text at the
+    first valid range; the order is that of first appearance in the text.
+    """
+    first_at: dict[str, int] = {}
+    names: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for group in tag.split("/"):
+        emote_id, sep, ranges = group.partition(":")
+        if not emote_id or not sep:
+            continue
+        for rng in ranges.split(","):
+            start_s, dash, end_s = rng.partition("-")
+            if not dash or not _is_number(start_s) or not _is_number(end_s):
+                continue
+            start, end = int(start_s), int(end_s)
+            if start > end or end >= len(text):
+                continue
+            counts[emote_id] = counts.get(emote_id, 0) + 1
+            if emote_id not in first_at or start < first_at[emote_id]:
+                first_at[emote_id] = start
+                names[emote_id] = text[start : end + 1]
+    order = sorted(counts, key=lambda eid: first_at[eid])
+    return tuple(EmoteUse(eid, names[eid], "twitch", counts[eid]) for eid in order)
+
+
+def _is_number(text: str) -> bool:
+    # ASCII only: str.isdigit() accepts "²", which int() then rejects.
+    return text.isascii() and text.isdigit()
+
+
+def _parse_badges(tag: str) -> dict[str, str]:
+    badges: dict[str, str] = {}
+    for item in tag.split(","):
+        # ``name/version``; split on the first ``/`` only (FACTS A PRIVMSG tags, ``badge-info``).
+        # An item without ``/`` is dropped, as Chatterino does (snapshot badges-invalid.json).
+        name, sep, version = item.partition("/")
+        if name and sep:
+            badges[name] = version
+    return badges
+
+
+def _ms_to_datetime(raw: str, tag: str) -> datetime:
+    if not _is_number(raw):
+        raise _Reject(f"{tag} is not a millisecond timestamp: {raw[:40]!r}")
+    try:
+        return _EPOCH + timedelta(milliseconds=int(raw))
+    except OverflowError:
+        raise _Reject(f"{tag} out of range: {raw[:40]!r}") from None
+
+
+def _event_time(msg: IrcMessage, received_at: datetime | None) -> datetime:
+    raw = msg.tags.get("tmi-sent-ts")
+    if raw:
+        return _ms_to_datetime(raw, "tmi-sent-ts")
+    if received_at is not None:
+        return received_at
+    raise _Reject(f"{msg.command} without tmi-sent-ts and no received_at")
+
+
+def _require_channel(msg: IrcMessage) -> str:
+    channel = msg.channel
+    if not channel:
+        raise _Reject(f"{msg.command} without a #channel")
+    return channel
+
+
+def _opt(tags: Mapping[str, str], key: str) -> str | None:
+    return tags.get(key) or None
+
+
+def _int_tag(tags: Mapping[str, str], key: str) -> int | None:
+    raw = tags.get(key)
+    if not raw:
+        return None
+    if not _is_number(raw):
+        raise _Reject(f"{key} is not a non-negative integer: {raw[:40]!r}")
+    return int(raw)
+
+
+def _extra(tags: Mapping[str, str]) -> dict[str, str]:
+    return {
+        k: v for k, v in tags.items() if v and (k in _EXTRA_TAGS or k.startswith(_EXTRA_PREFIXES))
+    }
+
+
+def _chat_message(
+    msg: IrcMessage,
+    *,
+    kind: str,
+    text: str,
+    user_login: str | None,
+    received_at: datetime | None,
+    source: Source,
+    platform: str,
+) -> ChatMessage:
+    tags = msg.tags
+    channel = _require_channel(msg)
+    sent_at = _event_time(msg, received_at)
+    badges = _parse_badges(tags.get("badges", ""))
+    user_id = _opt(tags, "user-id")
+    message_id = _opt(tags, "id") or deterministic_message_id(
+        platform, channel, sent_at, user_id or user_login, text
+    )
+    return ChatMessage(
+        platform=platform,
+        channel=channel,
+        message_id=message_id,
+        sent_at=sent_at,
+        text=text,
+        user_id=user_id,
+        user_login=user_login,
+        user_name=_opt(tags, "display-name"),
+        kind=kind,
+        badges=badges,
+        is_mod=tags.get("mod") == "1" or not _MOD_BADGES.isdisjoint(badges),
+        is_subscriber=tags.get("subscriber") == "1" or "subscriber" in badges,
+        is_first=tags.get("first-msg") == "1",
+        bits=_int_tag(tags, "bits") or 0,
+        reply_parent_id=_opt(tags, "reply-parent-msg-id"),
+        channel_platform_id=_opt(tags, "room-id"),
+        emotes=parse_emotes(tags.get("emotes", ""), text),
+        received_at=received_at,
+        source=source,
+        extra=_extra(tags),
+    )
+
+
+def _privmsg(
+    msg: IrcMessage, received_at: datetime | None, source: Source, platform: str
+) -> ChatMessage:
+    if len(msg.params) < 2:
+        raise _Reject("PRIVMSG without text")
+    text = msg.params[1]
+    kind = "chat"
+    # ``/me``: ``\x01ACTION <text>\x01``; emote offsets refer to the inner text (FACTS A,
+    # Chatterino snapshot action.json; TIRS sets is_action on exactly this shape).
+    if text.startswith(_ACTION_PREFIX) and text.endswith("\x01"):
+        kind = "action"
+        text = text[len(_ACTION_PREFIX) : -1]
+    return _chat_message(
+        msg,
+        kind=kind,
+        text=text,
+        user_login=msg.nick,
+        received_at=received_at,
+        source=source,
+        platform=platform,
+    )
+
+
+def _usernotice(
+    msg: IrcMessage, received_at: datetime | None, source: Source, platform: str
+) -> ChatMessage:
+    # The prefix is the server; the user is in the tags.  ``msg-id`` is an open set
+    # (sub, resub, subgift, raid, announcement, viewermilestone, ...; FACTS A USERNOTICE).
+    text = msg.params[1] if len(msg.params) >= 2 else ""
+    return _chat_message(
+        msg,
+        kind=msg.tags.get("msg-id") or "usernotice",
+        text=text,
+        user_login=_opt(msg.tags, "login"),
+        received_at=received_at,
+        source=source,
+        platform=platform,
+    )
+
+
+def _moderation(
+    msg: IrcMessage,
+    *,
+    kind: ModerationKind,
+    target_user_id: str | None,
+    target_login: str | None,
+    target_message_id: str | None,
+    duration_s: int | None,
+    received_at: datetime | None,
+    source: Source,
+    platform: str,
+) -> ModerationEvent:
+    channel = _require_channel(msg)
+    at = _event_time(msg, received_at)
+    key = moderation_event_key(
+        platform, channel, at, kind, target_user_id or target_login, target_message_id
+    )
+    return ModerationEvent(
+        platform=platform,
+        channel=channel,
+        at=at,
+        kind=kind,
+        event_key=key,
+        target_user_id=target_user_id,
+        target_login=target_login,
+        target_message_id=target_message_id,
+        duration_s=duration_s,
+        channel_platform_id=_opt(msg.tags, "room-id"),
+        source=source,
+    )
+
+
+def _clearchat(
+    msg: IrcMessage, received_at: datetime | None, source: Source, platform: str
+) -> ModerationEvent:
+    # ``CLEARCHAT #chan :login`` with ban-duration = timeout (s), without = ban; no target at all
+    # = whole chat cleared (FACTS A "CLEARCHAT", TIRS clearchat.rs).
+    target_login = (msg.params[1] if len(msg.params) >= 2 else "").lower() or None
+    target_user_id = _opt(msg.tags, "target-user-id")
+    duration = _int_tag(msg.tags, "ban-duration")
+    kind: ModerationKind
+    if target_login is None and target_user_id is None:
+        kind, duration = "clear", None
+    else:
+        kind = "timeout" if duration is not None else "ban"
+    return _moderation(
+        msg,
+        kind=kind,
+        target_user_id=target_user_id,
+        target_login=target_login,
+        target_message_id=None,
+        duration_s=duration,
+        received_at=received_at,
+        source=source,
+        platform=platform,
+    )
+
+
+def _clearmsg(
+    msg: IrcMessage, received_at: datetime | None, source: Source, platform: str
+) -> ModerationEvent:
+    # ``room-id`` is empty on every CLEARMSG (twitchdev/issues#163): channel comes from the name.
+    target_message_id = _opt(msg.tags, "target-msg-id")
+    if target_message_id is None:
+        raise _Reject("CLEARMSG without target-msg-id")
+    return _moderation(
+        msg,
+        kind="delete",
+        target_user_id=None,
+        target_login=_opt(msg.tags, "login"),
+        target_message_id=target_message_id,
+        duration_s=None,
+        received_at=received_at,
+        source=source,
+        platform=platform,
+    )
+
+
+def _control(msg: IrcMessage) -> ControlEvent:
+    cmd = msg.command
+    if cmd in ("PING", "PONG"):
+        return ControlEvent(cmd.lower(), text=msg.trailing)
+    if cmd == "RECONNECT":
+        return ControlEvent("reconnect")
+    if cmd == "ROOMSTATE":
+        return ControlEvent("roomstate", channel=msg.channel, params=dict(msg.tags))
+    if cmd == "NOTICE":
+        text = msg.params[1] if len(msg.params) >= 2 else msg.trailing
+        kind = "auth_failed" if any(t in text for t in _AUTH_FAILED_TEXTS) else "notice"
+        return ControlEvent(kind, channel=msg.channel, params=dict(msg.tags), text=text)
+    if cmd in ("JOIN", "PART"):
+        login = msg.nick or ""
+        return ControlEvent(cmd.lower(), channel=msg.channel, params={"login": login})
+    if cmd == "001":
+        return ControlEvent("welcome", text=msg.trailing)
+    if cmd == "CAP":
+        # ``:tmi.twitch.tv CAP * ACK :twitch.tv/tags twitch.tv/commands``
+        sub = msg.params[1] if len(msg.params) >= 2 else ""
+        return ControlEvent("cap", params={"subcommand": sub}, text=msg.trailing)
+    # USERSTATE, GLOBALUSERSTATE, numerics 002-376, HOSTTARGET, WHISPER, ...: nothing to store.
+    return ControlEvent(
+        "other", channel=msg.channel, params={**msg.tags, "command": cmd}, text=msg.trailing
+    )
+
+
+def to_event(
+    msg: IrcMessage,
+    *,
+    received_at: datetime | None = None,
+    source: Source = "live",
+    platform: str = "twitch",
+) -> ChatEvent:
+    """Map a parsed line to a typed event.
+
+    PRIVMSG and USERNOTICE become :class:`ChatMessage`; CLEARCHAT and CLEARMSG become
+    :class:`ModerationEvent`; connection-level commands become :class:`ControlEvent` (unknown
+    ones with kind ``other``).  Lines from recent-messages (``historical=1``,
+    ``rm-received-ts``) map the same way; the caller passes ``source="gapfill"``.
+
+    Times come from ``tmi-sent-ts``, else from ``received_at``; a chat or moderation line with
+    neither, without a ``#channel``, or with a garbled number, returns :class:`Malformed`.
+    ``received_at`` must be timezone-aware: a naive one raises :class:`ValueError` (a caller
+    bug, not bad input).
+    """
+    if received_at is not None and received_at.utcoffset() is None:
+        raise ValueError("received_at must be timezone-aware")
+    try:
+        if msg.command == "PRIVMSG":
+            return _privmsg(msg, received_at, source, platform)
+        if msg.command == "USERNOTICE":
+            return _usernotice(msg, received_at, source, platform)
+        if msg.command == "CLEARCHAT":
+            return _clearchat(msg, received_at, source, platform)
+        if msg.command == "CLEARMSG":
+            return _clearmsg(msg, received_at, source, platform)
+    except _Reject as exc:
+        return Malformed(raw=_reconstruct(msg), reason=str(exc))
+    return _control(msg)
+
+
+def _reconstruct(msg: IrcMessage) -> str:
+    # For Malformed.raw when only the parsed message is at hand; parse_event keeps the original.
+    try:
+        return format_line(msg.command, *msg.params, tags=msg.tags, prefix=msg.prefix)
+    except ValueError:
+        return " ".join((msg.command, *msg.params))
+
+
+def parse_event(
+    line: str | bytes,
+    *,
+    received_at: datetime | None = None,
+    source: Source = "live",
+    platform: str = "twitch",
+) -> ChatEvent:
+    """Parse one raw line (text, or UTF-8 bytes) into an event; never raises for any input.
+
+    Anything that cannot be understood comes back as :class:`Malformed` holding the raw line
+    and the reason, for the caller to count and dead-letter.  See :func:`to_event` for the
+    mapping and for the one caller error (a naive ``received_at``), which is raised.
+    """
+    if received_at is not None and received_at.utcoffset() is None:
+        raise ValueError("received_at must be timezone-aware")
+    if isinstance(line, bytes):
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return Malformed(raw=line.decode("utf-8", "replace"), reason=f"not UTF-8: {exc}")
+    else:
+        text = line
+    try:
+        msg = parse_line(text)
+        event = to_event(msg, received_at=received_at, source=source, platform=platform)
+    except Exception as exc:  # the contract is "never raises": any surprise is a bad line
+        return Malformed(raw=text, reason=f"{type(exc).__name__}: {exc}")
+    if isinstance(event, Malformed):
+        return Malformed(raw=text, reason=event.reason)
+    return event
+
+
+# --------------------------------------------------------------------------------------------
+# recent-messages
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecentMessagesResponse:
+    """A recent-messages 200 response: raw lines, oldest first, and the service's warning.
+
+    ``error_code`` is ``channel_not_joined`` while the service is not (yet) joined: the lines
+    may then be incomplete (FACTS B "Errors"; RM2 get_recent_messages.rs still returns them).
+    """
+
+    messages: tuple[str, ...]
+    error: str | None = None
+    error_code: str | None = None
+
+
+def parse_recent_messages_response(body: str | bytes) -> RecentMessagesResponse:
+    """Parse a recent-messages JSON body ``{"messages": [...], "error", "error_code"}``.
+
+    Raises :class:`RecentMessagesError` for an error body (no ``messages``, an ``error_code``,
+    e.g. ``channel_ignored``) and :class:`IrcParseError` for anything else that is not that
+    shape (bad JSON, ``messages`` not a list of strings).
+    """
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise IrcParseError(f"recent-messages body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise IrcParseError("recent-messages body is not a JSON object")
+    error = data.get("error")
+    error_code = data.get("error_code")
+    if not (error is None or isinstance(error, str)) or not (
+        error_code is None or isinstance(error_code, str)
+    ):
+        raise IrcParseError("recent-messages error/error_code are not strings")
+    messages = data.get("messages")
+    if messages is None:
+        if error is not None or error_code is not None:
+            raise RecentMessagesError(
+                f"recent-messages error {error_code}: {error}", error_code=error_code, error=error
+            )
+        raise IrcParseError("recent-messages body has no messages")
+    if not isinstance(messages, list) or not all(isinstance(m, str) for m in messages):
+        raise IrcParseError("recent-messages messages is not a list of strings")
+    return RecentMessagesResponse(messages=tuple(messages), error=error, error_code=error_code)
+
+
+def parse_recent_messages(body: str | bytes) -> list[str]:
+    """Return the raw IRC lines of a recent-messages body, oldest first.
+
+    Lines come back even with ``error_code: channel_not_joined`` (use
+    :func:`parse_recent_messages_response` to see that warning).  Raises like
+    :func:`parse_recent_messages_response`.
+    """
+    return list(parse_recent_messages_response(body).messages)
