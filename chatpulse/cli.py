@@ -178,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
         ],
         help="file format (default: detect)",
     )
+    p.add_argument(
+        "--platform",
+        dest="replay_platform",
+        metavar="NAME",
+        help="platform of the chat when the file does not say (twitch, youtube, ...)",
+    )
 
     p = cmds.add(
         "score", "score messages (sentiment, emotions, toxicity)", _lazy("scorer.cli:cmd_score")

@@ -10,6 +10,7 @@ default.  :func:`load_settings` parses them once at start; an invalid or missing
 from __future__ import annotations
 
 import contextvars
+import json
 import os
 import re
 import tomllib
@@ -131,6 +132,29 @@ class Settings(BaseSettings):
         default_factory=lambda: ["bttv", "ffz", "7tv"],  # type: ignore[arg-type]
         description="Third-party emote providers to load.",
     )
+    ws_url: str | None = Field(
+        default=None,
+        description="Generic source: URL of a WebSocket that sends chat as JSON (ws:// or wss://).",
+    )
+    ws_mapping: Annotated[dict[str, Any] | None, NoDecode] = Field(
+        default=None,
+        description="Generic source: where each field lives in a frame, a TOML table or JSON "
+        "object (keys: text, id, time, time_format, user_id, user_login, user_name, channel, "
+        "kind, bits, reply_parent_id, badges, platform, filter_path, filter_value, items).",
+    )
+    ws_subscribe: str | None = Field(
+        default=None, description="Generic source: text frame sent after every connect."
+    )
+    ws_channel: str | None = Field(
+        default=None, description="Generic source: channel of frames that name none."
+    )
+    ws_headers: Annotated[dict[str, SecretStr], NoDecode] = Field(
+        default_factory=dict,
+        description="Generic source: extra handshake headers (JSON object or TOML table), never printed.",
+    )
+    ws_ping_interval_s: float = Field(
+        default=20.0, ge=0, le=600, description="Generic source: keepalive ping interval (0: none)."
+    )
     queue_size: int = Field(
         default=20_000, ge=100, description="Events buffered before the writer."
     )
@@ -213,6 +237,40 @@ class Settings(BaseSettings):
             return [part.strip().lower() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("ws_mapping", "ws_headers", mode="before")
+    @classmethod
+    def _decode_json_object(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            try:
+                decoded = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON object: {exc}") from None
+            if not isinstance(decoded, dict):
+                raise ValueError("not a JSON object")
+            return decoded
+        return value
+
+    @field_validator("ws_mapping")
+    @classmethod
+    def _check_mapping(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            from collector.sources.websocket import FieldMapping
+
+            FieldMapping.from_dict(value)
+        return value
+
+    @field_validator("ws_headers", mode="after")
+    @classmethod
+    def _headers_default(cls, value: dict[str, SecretStr] | None) -> dict[str, SecretStr]:
+        return value or {}
+
+    @field_validator("ws_channel")
+    @classmethod
+    def _norm_ws_channel(cls, value: str | None) -> str | None:
+        return value.strip().lstrip("#").lower() or None if value else None
+
     @field_validator("compress_after", "retention", mode="before")
     @classmethod
     def _check_interval(cls, value: Any) -> Any:
@@ -232,9 +290,11 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL")
         return value
 
-    @field_validator("twitch_irc_url")
+    @field_validator("twitch_irc_url", "ws_url")
     @classmethod
-    def _check_ws_url(cls, value: str) -> str:
+    def _check_ws_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
         if urlsplit(value).scheme not in ("ws", "wss"):
             raise ValueError("must be a ws:// or wss:// URL")
         return value

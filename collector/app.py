@@ -1,0 +1,474 @@
+"""The collector application: sources → enrichment → bounded queue → writer.
+
+:class:`Pipeline` is the :class:`~collector.sources.base.SourceListener` every source talks
+to: it counts, adds third-party emotes and emoji, turns connection loss into gap records and a
+reconnect into gap fill, and puts events on the queue the :class:`~collector.writer.Writer`
+drains.  :func:`run_collector` runs live sources until a signal; :func:`replay_files` loads
+chat log files through the same writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from prometheus_client import CollectorRegistry
+
+from chatpulse.aggregates import backend_of, refresh_range
+from chatpulse.db import connect
+from chatpulse.errors import ChatpulseError, ConfigError
+from chatpulse.settings import Settings
+from collector import irc
+from collector.deadletter import DeadLetters
+from collector.emotes import (
+    EmoteProviders,
+    default_fetch_json_factory,
+    find_emoji,
+    merge_emotes,
+)
+from collector.events import ChatEvent, ChatMessage, ControlEvent, Malformed, ModerationEvent
+from collector.formats import detect_format, read_events
+from collector.metrics import CollectorMetrics
+from collector.sources.base import ChatSource
+from collector.spool import Spool, SpoolLockedError
+from collector.writer import GAP_CLOSE, GAP_FILLED, GAP_OPEN, BatchResult, Writer
+
+__all__ = ["Pipeline", "ReplaySummary", "open_spool", "replay_files", "run_collector"]
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def open_spool(settings: Settings, role: str) -> Iterator[Spool]:
+    """Open ``DATA_DIR/spool/<role>`` (the spool locks it: one process at a time)."""
+    directory = settings.data_dir / "spool" / role
+    try:
+        spool = Spool(directory, max_bytes=settings.spool_max_bytes)
+    except SpoolLockedError:
+        raise ChatpulseError(
+            f"another chatpulse process uses the spool {directory}; give this one its own "
+            "CHATPULSE_DATA_DIR"
+        ) from None
+    try:
+        yield spool
+    finally:
+        spool.close()
+
+
+@dataclass(slots=True)
+class _OpenGap:
+    key: str
+    started_at: datetime
+
+
+class Pipeline:
+    """The listener between sources and the writer queue (see the module docstring)."""
+
+    def __init__(
+        self,
+        queue: asyncio.Queue[Any],
+        metrics: CollectorMetrics,
+        *,
+        source_name: str,
+        emotes: EmoteProviders | None = None,
+        recent_messages_url: str | None = None,
+        http: httpx.AsyncClient | None = None,
+        platform: str = "twitch",
+    ) -> None:
+        self._queue = queue
+        self._metrics = metrics
+        self._source = source_name
+        self._emotes = emotes
+        self._recent_url = recent_messages_url
+        self._http = http
+        self._platform = platform
+        self._open_gaps: dict[str, _OpenGap] = {}
+        self._seen_rooms: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._connected_once: set[str] = set()
+        # One fill at a time per channel, in gap order, so each gap's "recovered" counts what
+        # its own fill brought back.
+        self._fill_locks: dict[str, asyncio.Lock] = {}
+        self.received = 0
+        self.malformed = 0
+
+    # -- SourceListener ------------------------------------------------------------------------
+    async def on_event(self, event: ChatEvent) -> None:
+        if isinstance(event, Malformed):
+            self.malformed += 1
+            self._metrics.malformed.labels(self._source).inc()
+            log.warning(
+                "malformed input kept in the dead-letter file",
+                extra={"reason": event.reason, "source": self._source},
+            )
+            await self._queue.put(event)
+            return
+        if isinstance(event, ChatMessage):
+            self.received += 1
+            self._metrics.received.labels(event.channel, event.source).inc()
+            await self._queue.put(self._enrich(event))
+        elif isinstance(event, ModerationEvent):
+            await self._queue.put(event)
+
+    async def on_connected(self, channels: Sequence[str], at: datetime) -> None:
+        self._metrics.connected.labels(self._source).set(1)
+        for channel in channels:
+            gap = self._open_gaps.pop(channel, None)
+            if gap is not None:
+                await self._queue.put(
+                    ControlEvent(
+                        GAP_CLOSE,
+                        channel,
+                        {"key": gap.key, "at": at.isoformat(), "platform": self._platform},
+                    )
+                )
+                self._spawn(self._fill(channel, gap))
+            elif channel not in self._connected_once:
+                # First connection of this run: bring back what was said while we were not
+                # running (the unique key drops what we already have).
+                self._spawn(self._fill(channel, None))
+            self._connected_once.add(channel)
+
+    async def on_disconnected(self, channels: Sequence[str], at: datetime, reason: str) -> None:
+        self._metrics.connected.labels(self._source).set(0)
+        self._metrics.reconnects.labels(self._source).inc()
+        for channel in channels:
+            if reason == "stopped" or channel in self._open_gaps:
+                # A deliberate stop is not a gap; a failed reconnect continues the open gap.
+                continue
+            gap = _OpenGap(uuid.uuid4().hex, at)
+            self._open_gaps[channel] = gap
+            self._metrics.gaps.labels(channel).inc()
+            log.warning(
+                "connection lost: gap opened",
+                extra={"channel": channel, "reason": reason, "gap": gap.key},
+            )
+            await self._queue.put(
+                ControlEvent(
+                    GAP_OPEN,
+                    channel,
+                    {
+                        "key": gap.key,
+                        "at": at.isoformat(),
+                        "reason": reason,
+                        "platform": self._platform,
+                    },
+                )
+            )
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _enrich(self, message: ChatMessage) -> ChatMessage:
+        if self._emotes is None:  # third-party sets off: emoji still count
+            emoji = find_emoji(message.text) if not message.text.isascii() else ()
+            if not emoji:
+                return message
+            return dataclasses.replace(message, emotes=merge_emotes(message.emotes, emoji))
+        room = message.channel_platform_id or ""
+        if room and room not in self._seen_rooms:
+            self._seen_rooms.add(room)
+            self._spawn(self._load_emotes(room))
+        found = self._emotes.current(room).match(message.text, message.emotes)
+        if not found:
+            return message
+        return dataclasses.replace(message, emotes=merge_emotes(message.emotes, found))
+
+    async def _load_emotes(self, room: str) -> None:
+        assert self._emotes is not None
+        await self._emotes.refresh(room)
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fill(self, channel: str, gap: _OpenGap | None) -> None:
+        """Fetch the channel's recent messages and queue them as gap fill."""
+        if not self._recent_url or self._http is None:
+            return
+        async with self._fill_locks.setdefault(channel, asyncio.Lock()):
+            await self._fill_locked(channel, gap)
+
+    async def _fill_locked(self, channel: str, gap: _OpenGap | None) -> None:
+        assert self._recent_url is not None and self._http is not None
+        url = self._recent_url.format(channel=channel)
+        lines: list[str] = []
+        for attempt in range(3):
+            try:
+                resp = await self._http.get(url, timeout=10)
+                lines = irc.parse_recent_messages(resp.text)
+                break
+            except (httpx.HTTPError, irc.IrcParseError) as exc:
+                log.warning(
+                    "gap fill failed",
+                    extra={"channel": channel, "attempt": attempt + 1, "error": str(exc)},
+                )
+                await asyncio.sleep(2**attempt)
+        else:
+            return
+        now = datetime.now(UTC)
+        count = 0
+        for line in lines:
+            event = irc.parse_event(
+                line, received_at=now, source="gapfill", platform=self._platform
+            )
+            if isinstance(event, (ChatMessage, ModerationEvent)):
+                count += 1
+                await self.on_event(event)
+        # The marker follows the fill's events through the queue, so when the writer meets it
+        # every one of them has been written (or spooled, in the same order).
+        await self._queue.put(
+            ControlEvent(
+                GAP_FILLED, channel, {"key": gap.key if gap else "", "platform": self._platform}
+            )
+        )
+        log.info(
+            "gap fill queued",
+            extra={"channel": channel, "events": count, "gap": gap.key if gap else None},
+        )
+
+    async def wait_tasks(self, within_s: float = 15) -> None:
+        """Wait for gap fills and emote loads still running (at shutdown)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=within_s)
+
+
+def _emote_providers(settings: Settings, http: httpx.AsyncClient) -> EmoteProviders | None:
+    if not settings.emote_providers:
+        return None
+    return EmoteProviders(
+        default_fetch_json_factory(http),
+        cache_dir=settings.data_dir / "emotes",
+        providers=tuple(settings.emote_providers),
+    )
+
+
+def _collector_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def run_collector(
+    settings: Settings,
+    conninfo: str,
+    sources: Sequence[ChatSource],
+    *,
+    registry: CollectorRegistry | None = None,
+    stop: asyncio.Event | None = None,
+) -> BatchResult:
+    """Run live sources until ``stop`` is set (or SIGTERM/SIGINT); returns the write totals.
+
+    On stop the sources close, the queue is flushed to the database or the spool, then it
+    returns.  A fatal source error (rejected credentials) stops everything and is raised.
+    """
+    registry = registry or CollectorRegistry()
+    metrics = CollectorMetrics(registry)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=settings.queue_size)
+    dead = DeadLetters(settings.data_dir / "dead-letters" / "collect.jsonl")
+    with dead, open_spool(settings, "collect") as spool:
+        writer = Writer(
+            conninfo,
+            queue,
+            spool=spool,
+            dead_letters=dead,
+            metrics=metrics,
+            batch_size=settings.batch_size,
+            flush_interval_s=settings.flush_interval_s,
+            collector_id=_collector_id(),
+        )
+        async with httpx.AsyncClient(headers={"User-Agent": "chatpulse"}) as http:
+            pipeline = Pipeline(
+                queue,
+                metrics,
+                source_name=sources[0].name if sources else "live",
+                emotes=_emote_providers(settings, http),
+                recent_messages_url=settings.recent_messages_url,
+                http=http,
+                platform=settings.platform,
+            )
+            writer_task = asyncio.create_task(writer.run(), name="writer")
+            source_tasks = [
+                asyncio.create_task(s.run(pipeline, stop), name=f"source-{s.name}") for s in sources
+            ]
+            log.info(
+                "collector running",
+                extra={"channels": settings.channels, "sources": [s.name for s in sources]},
+            )
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait(
+                [stopper, writer_task, *source_tasks], return_when=asyncio.FIRST_COMPLETED
+            )
+            stop.set()
+            failure: BaseException | None = None
+            for task in source_tasks:
+                try:
+                    await asyncio.wait_for(task, timeout=10)
+                except Exception as exc:
+                    failure = failure or exc
+            await pipeline.wait_tasks()
+            if not writer_task.done():
+                await writer.stop()
+                await writer_task
+            elif writer_task.exception() is not None:
+                failure = failure or writer_task.exception()
+            stopper.cancel()
+    log.info(
+        "collector stopped",
+        extra={
+            "written": writer.totals.written,
+            "duplicates": writer.totals.duplicates,
+            "spooled_batches": writer.spooled_batches,
+        },
+    )
+    if failure is not None:
+        raise failure
+    return writer.totals
+
+
+@dataclass(slots=True)
+class ReplaySummary:
+    """What a replay did, per run."""
+
+    files: list[str] = field(default_factory=list)
+    read: int = 0
+    messages: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    moderation: int = 0
+    malformed: int = 0
+    seconds: float = 0.0
+    channels: set[str] = field(default_factory=set)
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+
+async def replay_files(
+    settings: Settings,
+    conninfo: str,
+    files: Sequence[Path],
+    *,
+    fmt: str = "auto",
+    channel: str | None = None,
+    platform: str | None = None,
+    registry: CollectorRegistry | None = None,
+    progress: Callable[[str, int, int, int], None] | None = None,
+    refresh: bool = True,
+) -> ReplaySummary:
+    """Load chat log files through the writer; a second run of the same files adds nothing.
+
+    ``progress(file, bytes_read, total_bytes, events)`` is called about twice a second.
+    Aggregates are refreshed for the loaded time range at the end.  Raises
+    :class:`ConfigError` for a file that does not exist or whose format cannot be detected.
+    """
+    registry = registry or CollectorRegistry()
+    metrics = CollectorMetrics(registry)
+    summary = ReplaySummary()
+    for path in files:
+        if not path.is_file():
+            raise ConfigError(f"replay: no such file: {path}")
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=settings.queue_size)
+    dead = DeadLetters(settings.data_dir / "dead-letters" / "replay.jsonl")
+    started = time.perf_counter()
+    with dead, open_spool(settings, "replay") as spool:
+        writer = Writer(
+            conninfo,
+            queue,
+            spool=spool,
+            dead_letters=dead,
+            metrics=metrics,
+            batch_size=settings.batch_size,
+            flush_interval_s=settings.flush_interval_s,
+            collector_id=_collector_id(),
+        )
+        async with httpx.AsyncClient(headers={"User-Agent": "chatpulse"}) as http:
+            pipeline = Pipeline(
+                queue, metrics, source_name="replay", emotes=_emote_providers(settings, http)
+            )
+            writer_task = asyncio.create_task(writer.run(), name="writer")
+            try:
+                for path in files:
+                    file_fmt = detect_format(path) if fmt == "auto" else fmt
+                    summary.files.append(f"{path} ({file_fmt})")
+                    await _feed_file(path, file_fmt, channel, platform, pipeline, summary, progress)
+                    if writer_task.done():
+                        break
+            finally:
+                await pipeline.wait_tasks(within_s=5)
+                if not writer_task.done():
+                    await writer.stop()
+                await writer_task
+    totals = writer.totals
+    summary.inserted = totals.written
+    summary.duplicates = totals.messages - totals.written
+    summary.moderation = sum(totals.moderation_inserted.values())
+    summary.malformed = pipeline.malformed
+    summary.seconds = time.perf_counter() - started
+    if writer.spooled_batches and spool.pending_records:
+        log.warning(
+            "database unreachable: replayed rows wait in the spool; run replay again "
+            "or any collector with this data dir to write them"
+        )
+    elif refresh and totals.min_sent_at is not None:
+        async with await connect(conninfo, autocommit=True) as conn:
+            if await backend_of(conn) == "timescaledb":
+                await refresh_range(conn, totals.min_sent_at, totals.max_sent_at)
+            else:
+                await refresh_range(conn, None, None)
+    return summary
+
+
+async def _feed_file(
+    path: Path,
+    fmt: str,
+    channel: str | None,
+    platform: str | None,
+    pipeline: Pipeline,
+    summary: ReplaySummary,
+    progress: Callable[[str, int, int, int], None] | None,
+) -> None:
+    last = [0.0]
+    events_seen = [0]
+
+    def on_progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if progress is not None and (now - last[0] >= 0.5 or done >= total):
+            last[0] = now
+            progress(str(path), done, total, events_seen[0])
+
+    reader = read_events(path, fmt, channel=channel, platform=platform, on_progress=on_progress)
+    batch: list[ChatEvent] = []
+    for event in reader:
+        events_seen[0] += 1
+        summary.read += 1
+        if isinstance(event, ChatMessage):
+            summary.messages += 1
+            summary.channels.add(event.channel)
+        batch.append(event)
+        if len(batch) >= 512:
+            for e in batch:
+                await pipeline.on_event(e)
+            batch.clear()
+            await asyncio.sleep(0)  # let the writer run while we parse
+    for e in batch:
+        await pipeline.on_event(e)
+    if progress is not None:
+        size = await asyncio.to_thread(os.path.getsize, path)
+        progress(str(path), size, size, events_seen[0])
