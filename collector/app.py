@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import multiprocessing
 import os
 import signal
 import socket
@@ -21,6 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from chatpulse.db import connect
 from chatpulse.errors import ChatpulseError, ConfigError
 from chatpulse.settings import Settings
 from collector import irc
+from collector.codec import decode_events, encode_events
 from collector.deadletter import DeadLetters
 from collector.emotes import (
     EmoteProviders,
@@ -99,6 +102,7 @@ class Pipeline:
         self._seen_rooms: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._connected_once: set[str] = set()
+        self._received: dict[tuple[str, str], Any] = {}
         # One fill at a time per channel, in gap order, so each gap's "recovered" counts what
         # its own fill brought back.
         self._fill_locks: dict[str, asyncio.Lock] = {}
@@ -107,6 +111,27 @@ class Pipeline:
 
     # -- SourceListener ------------------------------------------------------------------------
     async def on_event(self, event: ChatEvent) -> None:
+        prepared = self._prepare(event)
+        if prepared is not None:
+            await self._queue.put(prepared)
+
+    async def on_events(self, events: Sequence[ChatEvent]) -> None:
+        """Many events at once (replay): one queue entry for the lot, same order."""
+        batch = [p for e in events if (p := self._prepare(e)) is not None]
+        if batch:
+            await self._queue.put(batch)
+
+    def _prepare(self, event: ChatEvent) -> ChatEvent | None:
+        if isinstance(event, ChatMessage):
+            self.received += 1
+            key = (event.channel, event.source)
+            counter = self._received.get(key)
+            if counter is None:
+                counter = self._received[key] = self._metrics.received.labels(*key)
+            counter.inc()
+            return self._enrich(event)
+        if isinstance(event, ModerationEvent):
+            return event
         if isinstance(event, Malformed):
             self.malformed += 1
             self._metrics.malformed.labels(self._source).inc()
@@ -114,14 +139,8 @@ class Pipeline:
                 "malformed input kept in the dead-letter file",
                 extra={"reason": event.reason, "source": self._source},
             )
-            await self._queue.put(event)
-            return
-        if isinstance(event, ChatMessage):
-            self.received += 1
-            self._metrics.received.labels(event.channel, event.source).inc()
-            await self._queue.put(self._enrich(event))
-        elif isinstance(event, ModerationEvent):
-            await self._queue.put(event)
+            return event
+        return None
 
     async def on_connected(self, channels: Sequence[str], at: datetime) -> None:
         self._metrics.connected.labels(self._source).set(1)
@@ -384,7 +403,8 @@ async def replay_files(
     for path in files:
         if not path.is_file():
             raise ConfigError(f"replay: no such file: {path}")
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=settings.queue_size)
+    # Replay puts lists of about a thousand events on the queue: bound it in events.
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max(2, settings.queue_size // _BATCH))
     dead = DeadLetters(settings.data_dir / "dead-letters" / "replay.jsonl")
     started = time.perf_counter()
     with dead, open_spool(settings, "replay") as spool:
@@ -435,6 +455,42 @@ async def replay_files(
     return summary
 
 
+_BATCH = 1024
+
+
+def _parse_worker(
+    path: str, fmt: str, channel: str | None, platform: str | None, conn: Connection
+) -> None:
+    """Child process of a replay: read and parse one file, send encoded event batches.
+
+    Messages on the pipe: ``b"E" + events`` (codec), ``b"P" + "done total"`` progress,
+    ``b"D"`` done, ``b"X" + text`` an error that ends the file.
+    """
+    last = [0.0]
+
+    def on_progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.5 or done >= total:
+            last[0] = now
+            conn.send_bytes(b"P" + f"{done} {total}".encode())
+
+    try:
+        batch: list[ChatEvent] = []
+        for event in read_events(Path(path), fmt, channel=channel, platform=platform,
+                                 on_progress=on_progress):
+            batch.append(event)
+            if len(batch) >= _BATCH:
+                conn.send_bytes(b"E" + encode_events(batch))
+                batch = []
+        if batch:
+            conn.send_bytes(b"E" + encode_events(batch))
+        conn.send_bytes(b"D")
+    except Exception as exc:  # reported to the parent, which raises it there
+        conn.send_bytes(b"X" + f"{type(exc).__name__}: {exc}".encode())
+    finally:
+        conn.close()
+
+
 async def _feed_file(
     path: Path,
     fmt: str,
@@ -444,31 +500,38 @@ async def _feed_file(
     summary: ReplaySummary,
     progress: Callable[[str, int, int, int], None] | None,
 ) -> None:
-    last = [0.0]
-    events_seen = [0]
-
-    def on_progress(done: int, total: int) -> None:
-        now = time.monotonic()
-        if progress is not None and (now - last[0] >= 0.5 or done >= total):
-            last[0] = now
-            progress(str(path), done, total, events_seen[0])
-
-    reader = read_events(path, fmt, channel=channel, platform=platform, on_progress=on_progress)
-    batch: list[ChatEvent] = []
-    for event in reader:
-        events_seen[0] += 1
-        summary.read += 1
-        if isinstance(event, ChatMessage):
-            summary.messages += 1
-            summary.channels.add(event.channel)
-        batch.append(event)
-        if len(batch) >= 512:
-            for e in batch:
-                await pipeline.on_event(e)
-            batch.clear()
-            await asyncio.sleep(0)  # let the writer run while we parse
-    for e in batch:
-        await pipeline.on_event(e)
-    if progress is not None:
-        size = await asyncio.to_thread(os.path.getsize, path)
-        progress(str(path), size, size, events_seen[0])
+    """Parse ``path`` in a worker process (parsing is the costliest step, and the writer and
+    PostgreSQL can use the other core meanwhile) and feed its batches to the pipeline."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    worker = ctx.Process(target=_parse_worker, args=(str(path), fmt, channel, platform, child),
+                         name="chatpulse-parse", daemon=True)
+    worker.start()
+    child.close()
+    try:
+        while True:
+            try:
+                data = await asyncio.to_thread(parent.recv_bytes)
+            except EOFError:
+                raise ChatpulseError(f"replay: the parser of {path} died") from None
+            tag, body = data[:1], data[1:]
+            if tag == b"E":
+                events = decode_events(body)
+                summary.read += len(events)
+                for event in events:
+                    if isinstance(event, ChatMessage):
+                        summary.messages += 1
+                        summary.channels.add(event.channel)
+                await pipeline.on_events(events)
+            elif tag == b"P" and progress is not None:
+                done, total = (int(x) for x in body.split())
+                progress(str(path), done, total, summary.read)
+            elif tag == b"D":
+                break
+            elif tag == b"X":
+                raise ChatpulseError(f"replay: {path}: {body.decode(errors='replace')}")
+    finally:
+        parent.close()
+        await asyncio.to_thread(worker.join, 10)
+        if worker.is_alive():
+            worker.kill()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -198,6 +199,16 @@ _MESSAGE_COLS = (
 _EMOTE_COLS = "sent_at, channel_id, message_id, emote_id, emote_name, provider, count, user_id"
 
 
+@functools.lru_cache(maxsize=4096)
+def _badges_json_cached(items: tuple[tuple[str, str], ...]) -> str:
+    return json.dumps(dict(items))
+
+
+def _badges_json(badges: dict[str, str]) -> str:
+    # A channel has a few dozen badge combinations; serialise each once.
+    return _badges_json_cached(tuple(badges.items())) if badges else "{}"
+
+
 def _clean(text: str | None) -> str | None:
     # PostgreSQL text cannot hold NUL; one such character must not poison a batch.
     return text.replace("\x00", "\ufffd") if text and "\x00" in text else text
@@ -307,7 +318,7 @@ async def _write_messages(
                         _clean(m.user_name),
                         _clean(m.text),
                         m.kind,
-                        json.dumps(m.badges) if m.badges else "{}",
+                        _badges_json(m.badges),
                         m.is_mod,
                         m.is_subscriber,
                         m.is_first,
@@ -565,7 +576,7 @@ class Writer:
         for (channel, source), staged in result.staged.items():
             inserted = result.inserted.get((channel, source), 0)
             m.written.labels(channel, source).inc(inserted)
-            m.duplicates.labels(channel, source).inc(staged - inserted)
+            m.duplicates.labels(channel, source).inc(staged - inserted)  # once per batch
         for channel, count in result.moderation_inserted.items():
             m.moderation.labels(channel).inc(count)
         for channel, count in result.gaps_recovered.items():
@@ -685,7 +696,10 @@ class Writer:
                     break
                 if not batch:
                     deadline = loop.time() + self._flush_s
-                batch.append(item)
+                if isinstance(item, list):
+                    batch.extend(item)
+                else:
+                    batch.append(item)
                 if len(batch) >= self._batch_size:
                     break
                 try:
