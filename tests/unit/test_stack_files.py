@@ -1,0 +1,59 @@
+"""The compose file and image as users get them: pinned, complete, consistent with the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from chatpulse.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_runs_every_service_of_the_stack() -> None:
+    services = COMPOSE["services"]
+    commands = {name: svc.get("command") for name, svc in services.items()}
+    assert commands["migrate"] == ["migrate"]
+    assert commands["collector"] == ["collect"]
+    assert commands["scorer"] == ["score"]
+    assert commands["detector"] == ["detect"]
+    assert commands["clipper"] == ["clipper", "serve"]
+    assert commands["clipper-worker"] == ["clipper", "worker"]
+    assert commands["recorder"][0] == "record"
+    assert {"timescaledb", "grafana", "prometheus"} <= set(services)
+
+
+def test_third_party_images_are_pinned() -> None:
+    for name in ("timescaledb", "grafana", "prometheus"):
+        image = COMPOSE["services"][name]["image"]
+        tag = image.rsplit(":", 1)[1]
+        assert re.match(r"v?\d+\.\d+\.\d+", tag), f"{name}: {image} is not pinned to a version"
+
+
+def test_services_wait_for_migrate_and_have_distinct_metrics_ports() -> None:
+    ports = []
+    for name in ("collector", "scorer", "detector", "clipper-worker"):
+        svc = COMPOSE["services"][name]
+        assert svc["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        ports.append(svc["environment"]["CHATPULSE_METRICS_PORT"])
+    assert len(set(ports)) == len(ports)
+
+
+def test_env_example_names_only_real_settings() -> None:
+    names = set(Settings.model_fields)
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        key = line.split("=", 1)[0].strip()
+        if key.startswith("CHATPULSE_"):
+            assert key.removeprefix("CHATPULSE_").lower() in names, key
+
+
+def test_image_is_slim_non_root_with_ffmpeg_and_doctor_healthcheck() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "FROM python:${PYTHON_VERSION}-slim AS runtime" in dockerfile
+    assert re.search(r"^USER chatpulse$", dockerfile, re.M)
+    assert "ffmpeg" in dockerfile
+    assert 'HEALTHCHECK' in dockerfile and '"chatpulse", "doctor"' in dockerfile
+    assert "VARIANT" in dockerfile  # torch only in the optional ml variant
