@@ -10,30 +10,33 @@ from typing import Any
 
 from chatpulse.aggregates import backend_of, refresh_range
 from chatpulse.db import connect, database
-from chatpulse.migrate import run_migrations
+from chatpulse.migrate import MigrationReport, run_migrations
 from chatpulse.settings import Settings
 
-__all__ = ["cmd_forget", "cmd_migrate", "forget_user"]
+__all__ = ["cmd_forget", "cmd_migrate", "forget_user", "migrate"]
 
 log = logging.getLogger(__name__)
+
+
+async def migrate(settings: Settings, url: str) -> MigrationReport:
+    """Run the migrations with the settings' backend, policies and reader password.
+
+    Every command that writes calls this first, so a fresh database just works.
+    """
+    password = settings.reader_password.get_secret_value() if settings.reader_password else None
+    return await run_migrations(
+        url,
+        timescaledb=settings.timescaledb,
+        compress_after=settings.compress_after,
+        retention=settings.retention,
+        reader_password=password,
+    )
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     """``chatpulse migrate``: create or upgrade the schema, print what was done."""
     with database(settings) as url:
-        report = asyncio.run(
-            run_migrations(
-                url,
-                timescaledb=settings.timescaledb,
-                compress_after=settings.compress_after,
-                retention=settings.retention,
-                reader_password=(
-                    settings.reader_password.get_secret_value()
-                    if settings.reader_password
-                    else None
-                ),
-            )
-        )
+        report = asyncio.run(migrate(settings, url))
     for notice in report.notices:
         print(f"notice: {notice}")
     ts = f" (TimescaleDB {report.timescaledb_version})" if report.timescaledb_version else ""

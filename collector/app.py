@@ -274,6 +274,29 @@ def _emote_providers(settings: Settings, http: httpx.AsyncClient) -> EmoteProvid
     )
 
 
+@contextlib.contextmanager
+def _writer(
+    settings: Settings,
+    conninfo: str,
+    queue: asyncio.Queue[Any],
+    metrics: CollectorMetrics,
+    role: str,
+) -> Iterator[Writer]:
+    """A writer with its dead-letter file and spool (``role``: collect or replay)."""
+    dead = DeadLetters(settings.data_dir / "dead-letters" / f"{role}.jsonl")
+    with dead, open_spool(settings, role) as spool:
+        yield Writer(
+            conninfo,
+            queue,
+            spool=spool,
+            dead_letters=dead,
+            metrics=metrics,
+            batch_size=settings.batch_size,
+            flush_interval_s=settings.flush_interval_s,
+            collector_id=_collector_id(),
+        )
+
+
 def _collector_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -299,18 +322,7 @@ async def run_collector(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=settings.queue_size)
-    dead = DeadLetters(settings.data_dir / "dead-letters" / "collect.jsonl")
-    with dead, open_spool(settings, "collect") as spool:
-        writer = Writer(
-            conninfo,
-            queue,
-            spool=spool,
-            dead_letters=dead,
-            metrics=metrics,
-            batch_size=settings.batch_size,
-            flush_interval_s=settings.flush_interval_s,
-            collector_id=_collector_id(),
-        )
+    with _writer(settings, conninfo, queue, metrics, "collect") as writer:
         async with httpx.AsyncClient(headers={"User-Agent": "chatpulse"}) as http:
             pipeline = Pipeline(
                 queue,
@@ -405,19 +417,8 @@ async def replay_files(
             raise ConfigError(f"replay: no such file: {path}")
     # Replay puts lists of about a thousand events on the queue: bound it in events.
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max(2, settings.queue_size // _BATCH))
-    dead = DeadLetters(settings.data_dir / "dead-letters" / "replay.jsonl")
     started = time.perf_counter()
-    with dead, open_spool(settings, "replay") as spool:
-        writer = Writer(
-            conninfo,
-            queue,
-            spool=spool,
-            dead_letters=dead,
-            metrics=metrics,
-            batch_size=settings.batch_size,
-            flush_interval_s=settings.flush_interval_s,
-            collector_id=_collector_id(),
-        )
+    with _writer(settings, conninfo, queue, metrics, "replay") as writer:
         async with httpx.AsyncClient(headers={"User-Agent": "chatpulse"}) as http:
             pipeline = Pipeline(
                 queue, metrics, source_name="replay", emotes=_emote_providers(settings, http)
@@ -435,13 +436,14 @@ async def replay_files(
                 if not writer_task.done():
                     await writer.stop()
                 await writer_task
+        left_in_spool = writer.spool_pending
     totals = writer.totals
     summary.inserted = totals.written
     summary.duplicates = totals.messages - totals.written
     summary.moderation = sum(totals.moderation_inserted.values())
     summary.malformed = pipeline.malformed
     summary.seconds = time.perf_counter() - started
-    if writer.spooled_batches and spool.pending_records:
+    if left_in_spool:
         log.warning(
             "database unreachable: replayed rows wait in the spool; run replay again "
             "or any collector with this data dir to write them"
@@ -476,8 +478,9 @@ def _parse_worker(
 
     try:
         batch: list[ChatEvent] = []
-        for event in read_events(Path(path), fmt, channel=channel, platform=platform,
-                                 on_progress=on_progress):
+        for event in read_events(
+            Path(path), fmt, channel=channel, platform=platform, on_progress=on_progress
+        ):
             batch.append(event)
             if len(batch) >= _BATCH:
                 conn.send_bytes(b"E" + encode_events(batch))
@@ -504,8 +507,12 @@ async def _feed_file(
     PostgreSQL can use the other core meanwhile) and feed its batches to the pipeline."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    worker = ctx.Process(target=_parse_worker, args=(str(path), fmt, channel, platform, child),
-                         name="chatpulse-parse", daemon=True)
+    worker = ctx.Process(
+        target=_parse_worker,
+        args=(str(path), fmt, channel, platform, child),
+        name="chatpulse-parse",
+        daemon=True,
+    )
     worker.start()
     child.close()
     try:

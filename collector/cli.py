@@ -10,9 +10,9 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, start_http_server
 
+from chatpulse.commands import migrate
 from chatpulse.db import database
 from chatpulse.errors import ConfigError
-from chatpulse.migrate import run_migrations
 from chatpulse.settings import Settings
 from collector.app import replay_files, run_collector
 from collector.sources.base import ChatSource
@@ -77,14 +77,7 @@ def cmd_collect(settings: Settings, args: argparse.Namespace) -> int:
     registry = CollectorRegistry()
     _start_metrics(settings, registry)
     with database(settings) as url:
-        asyncio.run(
-            run_migrations(
-                url,
-                timescaledb=settings.timescaledb,
-                compress_after=settings.compress_after,
-                retention=settings.retention,
-            )
-        )
+        asyncio.run(migrate(settings, url))
         totals = asyncio.run(run_collector(settings, url, sources, registry=registry))
     print(f"collector stopped: {totals.written} messages written, {totals.duplicates} duplicates")
     return 0
@@ -105,14 +98,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
         if not path.is_file():
             raise ConfigError(f"replay: no such file: {path}")
     with database(settings) as url:
-        asyncio.run(
-            run_migrations(
-                url,
-                timescaledb=settings.timescaledb,
-                compress_after=settings.compress_after,
-                retention=settings.retention,
-            )
-        )
+        asyncio.run(migrate(settings, url))
         summary = asyncio.run(
             replay_files(
                 settings,

@@ -471,6 +471,11 @@ class Writer:
             lambda: at.timestamp() if (at := spool.oldest_appended_at) is not None else None,
         )
 
+    @property
+    def spool_pending(self) -> int:
+        """Batches still waiting in the spool (the database was down and is not back yet)."""
+        return self._spool.pending_records
+
     async def stop(self) -> None:
         """Ask the writer to flush what is queued and return from :meth:`run`."""
         await self._queue.put(self.STOP)
