@@ -287,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--report", metavar="FILE", help="where to write the HTML report")
     p = cmds.add(
-        "report", "write a self-contained HTML report", _lazy("chatpulse.stack:cmd_report")
+        "report", "write a self-contained HTML report", _lazy("chatpulse.report:cmd_report")
     )
     p.add_argument("--channel", required=True, metavar="NAME")
     p.add_argument("--from", dest="time_from", metavar="TIME")

@@ -1,0 +1,102 @@
+"""``chatpulse report`` on replayed, scored real chat."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import psycopg
+
+from chatpulse.aggregates import refresh_pending
+from chatpulse.db import connect
+from chatpulse.report import load_report, render_report
+from scorer.backends import EMOTIONS, load_backend
+from tests.e2e.cli import run_cli
+from tests.integration.test_replay import nymn_irc_log, replay, settings_for
+
+
+def score_with_lexicon(url: str) -> int:
+    """Score every message with the lexicon backend (what `chatpulse score` would write)."""
+    backend = load_backend("lexicon")
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT m.sent_at, m.channel_id, m.message_id, m.text, c.name FROM chat.messages m "
+            "JOIN chat.channels c ON c.id = m.channel_id"
+        ).fetchall()
+        scores = backend.score([r[3] for r in rows], [r[4] for r in rows])
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO chat.message_scores (sent_at, channel_id, message_id, model, sentiment, "
+                "label, p_negative, p_neutral, p_positive, " + ", ".join(EMOTIONS) + ", toxicity) "
+                "VALUES (" + ", ".join(["%s"] * (10 + len(EMOTIONS))) + ")",
+                [
+                    (
+                        r[0],
+                        r[1],
+                        r[2],
+                        backend.model,
+                        s.sentiment,
+                        s.label,
+                        s.p_negative,
+                        s.p_neutral,
+                        s.p_positive,
+                        *(s.emotions.get(e) for e in EMOTIONS),
+                        s.toxicity,
+                    )
+                    for r, s in zip(rows, scores, strict=True)
+                ],
+            )
+    return len(rows)
+
+
+def test_report_shows_activity_mood_emotes_and_hype(db_url: str, tmp_path: Path) -> None:
+    replay(settings_for(db_url, tmp_path), db_url, [nymn_irc_log(tmp_path)])
+    assert score_with_lexicon(db_url) == 798
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO chat.hype_moments (channel_id, started_at, peak_at, ended_at, score, "
+            "messages_per_min, baseline_per_min, top_emotes) SELECT id, '2024-01-06 16:21:00Z', "
+            "'2024-01-06 16:21:30Z', '2024-01-06 16:22:00Z', 9.5, 130, 40, '{forsenParty,EDM}' "
+            "FROM chat.channels"
+        )
+
+    async def refresh() -> None:
+        async with await connect(db_url) as conn:
+            await refresh_pending(conn)
+
+    asyncio.run(refresh())
+    data = asyncio.run(load_report(db_url, "#NymN"))
+    assert data.totals["messages"] == 798 and data.totals["chatters"] == 118
+    assert sum(r["messages"] for r in data.activity) == 798
+    assert sum(r["scored"] for r in data.sentiment) == 798
+    assert data.top_emotes[0]["emote_name"] == "forsenParty"
+    page = render_report(data)
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+    assert page.count("<polyline") >= 3
+    assert "forsenParty" in page and "2024-01-06 16:21:30" in page
+    assert re.search(r"messages<b>798</b>", page)
+
+
+def test_report_cli_writes_a_file_and_rejects_unknown_channel(db_url: str, tmp_path: Path) -> None:
+    replay(settings_for(db_url, tmp_path), db_url, [nymn_irc_log(tmp_path)])
+    env = {"CHATPULSE_DATABASE_URL": db_url, "CHATPULSE_DATA_DIR": str(tmp_path / "d")}
+    out = tmp_path / "r.html"
+    done = run_cli(
+        "report",
+        "--channel",
+        "nymn",
+        "--from",
+        "2024-01-06T16:20:00Z",
+        "--to",
+        "2024-01-06T16:25:00Z",
+        "--out",
+        str(out),
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert str(out) in done.stdout
+    text = out.read_text()
+    assert "16:20 – 16:25 UTC" in text
+    bad = run_cli("report", "--channel", "nobody", "--out", str(out), env=env)
+    assert bad.returncode == 2 and "nobody" in bad.stderr
