@@ -13,8 +13,17 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(PIP) install .
 
-dev: $(BIN)/python
-	$(PIP) install -e '.[dev]'
+# torch: the CPU build.  A local wheel (find-links) is used when pip is configured with one;
+# otherwise PyTorch's CPU index, so that pip never pulls the multi-GB CUDA build.
+TORCH_VERSION ?= 2.13.0
+TORCH_INDEX   ?= $(if $(wildcard /opt/wheels/torch-*),,--index-url https://download.pytorch.org/whl/cpu)
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install torch==$(TORCH_VERSION) $(TORCH_INDEX)
+	$(PIP) install -e '.[dev,ml]'
+	touch $@
+
+dev: $(VENV)/.dev-installed
 
 demo: install
 	$(BIN)/chatpulse demo

@@ -50,8 +50,12 @@ def build_log(path: Path, n: int) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=500_000)
-    parser.add_argument("--admin-url", default=os.environ.get(
-        "CHATPULSE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get(
+            "CHATPULSE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
     args = parser.parse_args()
 
     dbname = f"chatpulse_bench_{uuid.uuid4().hex[:8]}"
@@ -64,15 +68,25 @@ def main() -> int:
             log_file = Path(tmp) / "big.log"
             t0 = time.perf_counter()
             size = build_log(log_file, args.messages)
-            print(f"built {args.messages:,} messages, {size / 2**20:.0f} MiB, in {time.perf_counter() - t0:.1f} s")
+            print(
+                f"built {args.messages:,} messages, {size / 2**20:.0f} MiB, in {time.perf_counter() - t0:.1f} s"
+            )
             env = {k: v for k, v in os.environ.items() if not k.startswith("CHATPULSE_")}
-            env.update({"CHATPULSE_DATABASE_URL": url, "CHATPULSE_DATA_DIR": str(Path(tmp) / "data"),
-                        "CHATPULSE_EMOTE_PROVIDERS": "", "CHATPULSE_LOG_LEVEL": "warning",
-                        "CHATPULSE_TIMESCALEDB": "off"})
+            env.update(
+                {
+                    "CHATPULSE_DATABASE_URL": url,
+                    "CHATPULSE_DATA_DIR": str(Path(tmp) / "data"),
+                    "CHATPULSE_EMOTE_PROVIDERS": "",
+                    "CHATPULSE_LOG_LEVEL": "warning",
+                    "CHATPULSE_TIMESCALEDB": "off",
+                }
+            )
             exe = [str(Path(sys.executable).parent / "chatpulse")]
             subprocess.run([*exe, "migrate"], env=env, check=True, capture_output=True)
             t0 = time.perf_counter()
-            done = subprocess.run([*exe, "replay", str(log_file)], env=env, capture_output=True, text=True)
+            done = subprocess.run(
+                [*exe, "replay", str(log_file)], env=env, capture_output=True, text=True
+            )
             elapsed = time.perf_counter() - t0
             if done.returncode != 0:
                 print(done.stderr[-3000:])
@@ -83,14 +97,18 @@ def main() -> int:
 
         with psycopg.connect(url) as conn:
             stored = conn.execute("SELECT count(*) FROM chat.messages").fetchone()
-            cols = ("sent_at, channel_id, message_id, user_id, user_login, user_name, text, kind, "
-                    "badges, is_mod, is_subscriber, is_first, bits, reply_parent_id, emote_count, "
-                    "extra, received_at, source")
-            conn.execute(f"CREATE UNLOGGED TABLE IF NOT EXISTS bare AS SELECT {cols} FROM chat.messages WITH NO DATA")  # noqa: S608
+            cols = (
+                "sent_at, channel_id, message_id, user_id, user_login, user_name, text, kind, "
+                "badges, is_mod, is_subscriber, is_first, bits, reply_parent_id, emote_count, "
+                "extra, received_at, source"
+            )
+            conn.execute(
+                f"CREATE UNLOGGED TABLE IF NOT EXISTS bare AS SELECT {cols} FROM chat.messages WITH NO DATA"
+            )
             conn.execute("ALTER TABLE bare SET LOGGED")
             # badges/extra as text, so the client does no JSON work in the timed COPY
             text_cols = cols.replace("badges,", "badges::text,").replace("extra,", "extra::text,")
-            rows = conn.execute(f"SELECT {text_cols} FROM chat.messages").fetchall()  # noqa: S608
+            rows = conn.execute(f"SELECT {text_cols} FROM chat.messages").fetchall()
             conn.commit()
             t0 = time.perf_counter()
             with conn.cursor() as cur, cur.copy(f"COPY bare ({cols}) FROM STDIN") as copy:
@@ -100,8 +118,12 @@ def main() -> int:
             copy_elapsed = time.perf_counter() - t0
         copy_rate = len(rows) / copy_elapsed
         print(f"stored rows          {stored[0] if stored else 0:>12,}")
-        print(f"replay end to end    {replay_rate:>12,.0f} messages/s  ({elapsed:.1f} s, `chatpulse replay`)")
-        print(f"bare COPY            {copy_rate:>12,.0f} rows/s      ({copy_elapsed:.1f} s, no indexes)")
+        print(
+            f"replay end to end    {replay_rate:>12,.0f} messages/s  ({elapsed:.1f} s, `chatpulse replay`)"
+        )
+        print(
+            f"bare COPY            {copy_rate:>12,.0f} rows/s      ({copy_elapsed:.1f} s, no indexes)"
+        )
         print(f"replay / bare COPY   {replay_rate / copy_rate:>12.2f}")
         print(f"replay peak RSS      {rss_mb:>12,.0f} MB")
     finally:

@@ -236,9 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cp.add_argument("--host", dest="clipper_host", default=argparse.SUPPRESS, help="address")
     cp.add_argument("--port", dest="clipper_port", type=int, default=argparse.SUPPRESS, help="port")
-    ccmds.add(
+    cp = ccmds.add(
         "worker", "run the clip worker", _lazy("clipper.cli:cmd_worker"), path="clipper worker"
     )
+    cp.add_argument("--until-idle", action="store_true", help="exit when no clip is left")
     cp = ccmds.add(
         "add-vod",
         "register a VOD file or URL with its channel and UTC start",

@@ -171,10 +171,128 @@ class Settings(BaseSettings):
         default="lexicon", description="Scoring backend."
     )
     scorer_batch_size: int = Field(default=256, ge=1, description="Messages scored per batch.")
+    scorer_poll_interval_s: float = Field(
+        default=1.0, gt=0, description="Seconds between looks for new messages when idle."
+    )
+    scorer_refresh_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Plain PostgreSQL: seconds between aggregate refreshes while scoring.",
+    )
+    scorer_progress_interval_s: float = Field(
+        default=10.0, gt=0, description="Seconds between scoring progress log lines."
+    )
+    scorer_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="A claim abandoned more often than this is recorded as failures.",
+    )
     model_dir: Path | None = Field(
         default=None, description="Local model directory (transformers/onnx backends)."
     )
+    sentiment_model: str = Field(
+        default="cardiffnlp/twitter-roberta-base-sentiment-latest",
+        description="Sentiment model: local dir or hub name[@revision] (transformers backend, models export).",
+    )
+    emotion_model: str = Field(
+        default="cardiffnlp/twitter-roberta-base-emotion-multilabel-latest",
+        description="Multilabel emotion model; empty leaves emotion columns NULL.",
+    )
+    offensive_model: str = Field(
+        default="cardiffnlp/twitter-roberta-base-offensive",
+        description="Offensive model (toxicity); empty leaves toxicity NULL.",
+    )
+    model_max_length: int = Field(
+        default=128, ge=3, le=4096, description="Tokens per message for the model backends."
+    )
     device: str = Field(default="cpu", description="Torch device for the transformers backend.")
+
+    detect_step_s: int = Field(
+        default=5,
+        ge=1,
+        description="Detector: seconds between judged windows (windows overlap by span_hops).",
+    )
+    detect_span_hops: int = Field(
+        default=2, ge=1, description="Detector: steps per judged window (2 x 5 s = 10-s windows)."
+    )
+    detect_baseline_window_s: int = Field(
+        default=1800,
+        ge=60,
+        description="Detector: the channel's own recent history used as baseline.",
+    )
+    detect_offline_gap_s: int = Field(
+        default=900,
+        ge=60,
+        description="Detector: silence after which the baseline restarts (stream start).",
+    )
+    detect_min_history_s: int = Field(
+        default=180, ge=0, description="Detector: no hype moments before this much history."
+    )
+    detect_dispersion: float = Field(
+        default=4.0,
+        gt=0,
+        description="Detector: negative-binomial dispersion; chat is burstier than Poisson.",
+    )
+    detect_emote_threshold: float = Field(
+        default=3.5,
+        gt=0,
+        description="Detector: emote burst score threshold (-log10 tail probability).",
+    )
+    detect_emote_min_messages: int = Field(
+        default=5,
+        ge=1,
+        description="Detector: fewest messages with the emote in a window for a burst.",
+    )
+    detect_emote_min_ratio: float = Field(
+        default=3.0, gt=1, description="Detector: a burst is at least this many times the baseline."
+    )
+    detect_emote_prior_share: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="Detector: prior share of messages for an emote never seen.",
+    )
+    detect_emote_prior_weight_s: int = Field(
+        default=60, ge=0, description="Detector: weight of that prior, in seconds of history."
+    )
+    detect_emote_merge_gap_s: int = Field(
+        default=10, ge=0, description="Detector: burst windows this close merge into one event."
+    )
+    detect_hype_threshold: float = Field(
+        default=4.0, gt=0, description="Detector: hype moment score threshold."
+    )
+    detect_hype_min_messages: int = Field(
+        default=8, ge=1, description="Detector: fewest messages in a window for a hype moment."
+    )
+    detect_hype_min_ratio: float = Field(
+        default=2.0,
+        gt=1,
+        description="Detector: hype is at least this many times the baseline rate.",
+    )
+    detect_hype_chatter_weight: float = Field(
+        default=0.5, ge=0, description="Detector: weight of the chatter surge in the hype score."
+    )
+    detect_hype_emote_weight: float = Field(
+        default=0.25, ge=0, description="Detector: weight of emote bursts in the hype score."
+    )
+    detect_hype_merge_gap_s: int = Field(
+        default=30, ge=0, description="Detector: hype windows this close merge (a 30-s cooldown)."
+    )
+    detect_poll_interval_s: float = Field(
+        default=2.0, gt=0, description="Detector: live poll interval."
+    )
+    detect_grace_s: float = Field(
+        default=2.0, ge=0, description="Detector: wait for late rows before judging a window."
+    )
+    detect_late_window_s: int = Field(
+        default=60, ge=0, description="Detector: seconds re-read each pass for late rows."
+    )
+    detect_sample_messages: int = Field(
+        default=5, ge=0, description="Detector: representative messages kept per hype moment."
+    )
+    detect_top_emotes: int = Field(
+        default=5, ge=0, description="Detector: top emotes kept per hype moment."
+    )
 
     # -- clipper ----------------------------------------------------------------------------
     clipper_host: str = Field(default="127.0.0.1", description="Clipper API address.")
@@ -206,11 +324,62 @@ class Settings(BaseSettings):
         default=10.0, ge=0, le=3600, description="Seconds after the peak."
     )
     ffmpeg: str = Field(default="ffmpeg", description="FFmpeg executable.")
+    clip_reencode: bool = Field(
+        default=False, description="Re-encode clips for frame accuracy (default: stream copy)."
+    )
+    clip_hype_lookback_s: float = Field(
+        default=3600.0, gt=0, description="An alert clips the latest hype moment this recent."
+    )
+    webhook_max_body_bytes: int = Field(
+        default=1 << 20, ge=1024, description="Largest webhook body accepted (413 above)."
+    )
+    webhook_hmac_header: str = Field(
+        default="X-Grafana-Alerting-Signature", description="Header carrying the HMAC signature."
+    )
+    webhook_timestamp_header: str = Field(
+        default="X-Grafana-Alerting-Timestamp",
+        description="Header carrying the signed timestamp (when Grafana sends one).",
+    )
+    webhook_max_skew_s: float = Field(
+        default=300.0, gt=0, description="Signed timestamps further from our clock are rejected."
+    )
+    webhook_require_timestamp: bool = Field(
+        default=False, description="Reject HMAC signatures made without a timestamp."
+    )
+    clip_worker_poll_s: float = Field(default=0.5, gt=0, description="Worker poll interval.")
+    clip_heartbeat_s: float = Field(default=5.0, gt=0, description="Worker heartbeat interval.")
+    clip_stall_after_s: float = Field(
+        default=30.0, gt=0, description="A running job silent this long is taken over."
+    )
+    clip_max_attempts: int = Field(default=5, ge=1, description="Attempts before a clip fails.")
+    clip_retry_base_s: float = Field(default=5.0, gt=0, description="First retry delay.")
+    clip_retry_max_s: float = Field(default=300.0, gt=0, description="Longest retry delay.")
+    clip_segment_settle_s: float = Field(
+        default=5.0, gt=0, description="The newest segment counts as finished after this idle time."
+    )
+    clip_media_wait_s: float = Field(
+        default=600.0, gt=0, description="How long past its end a clip waits for media."
+    )
+    clip_shutdown_grace_s: float = Field(
+        default=10.0, ge=0, description="On shutdown, time the running cut gets to finish."
+    )
+    clip_ffmpeg_timeout_s: float = Field(default=600.0, gt=0, description="Longest FFmpeg run.")
+    record_segment_s: float = Field(default=2.0, gt=0, description="Recorder segment length.")
+    record_max_age_s: float = Field(
+        default=6 * 3600.0, gt=0, description="Recorder keeps segments this long."
+    )
+    record_max_bytes: int = Field(
+        default=20 << 30, ge=1 << 20, description="Recorder keeps at most this many bytes."
+    )
 
     # -- grafana ----------------------------------------------------------------------------
     grafana_url: str | None = Field(default=None, description="Grafana URL (push, annotations).")
     grafana_token: SecretStr | None = Field(
         default=None, description="Grafana service-account token."
+    )
+    grafana_webhook_url: str = Field(
+        default="http://clipper:8095/webhooks/grafana",
+        description="The clipper's webhook URL as Grafana reaches it (grafana push).",
     )
 
     @field_validator("channels", mode="before")

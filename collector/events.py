@@ -154,4 +154,6 @@ def moderation_event_key(
     target_message_id: str | None = None,
 ) -> str:
     """Return the deterministic key of a moderation event (``chat.moderation_events.event_key``)."""
-    return _digest(platform, channel.lower(), at.isoformat(), kind, target or "", target_message_id or "")
+    return _digest(
+        platform, channel.lower(), at.isoformat(), kind, target or "", target_message_id or ""
+    )

@@ -26,8 +26,8 @@ __all__ = [
 #: implemented yet.
 BACKENDS: dict[str, str | None] = {
     "lexicon": "scorer.backends.lexicon:LexiconBackend",
-    "transformers": None,
-    "onnx": None,
+    "transformers": "scorer.backends.transformers_backend:TransformersBackend",
+    "onnx": "scorer.backends.onnx_backend:OnnxBackend",
 }
 
 

@@ -103,12 +103,6 @@ def test_migrate_on_the_embedded_default(tmp_path: Path) -> None:
     assert again.returncode == 0 and "nothing to do" in again.stdout
 
 
-def test_not_yet_implemented_command_says_so(tmp_path: Path) -> None:
-    done = run_cli("record", "--channel", "x", env={"CHATPULSE_DATA_DIR": str(tmp_path)})
-    assert done.returncode == 3
-    assert "not implemented yet" in done.stderr
-
-
 def test_forget_removes_user_rows(db_url: str, tmp_path: Path) -> None:
     with psycopg.connect(db_url) as conn:
         cid = conn.execute("INSERT INTO chat.channels (name) VALUES ('c') RETURNING id").fetchone()

@@ -55,5 +55,5 @@ def test_image_is_slim_non_root_with_ffmpeg_and_doctor_healthcheck() -> None:
     assert "FROM python:${PYTHON_VERSION}-slim AS runtime" in dockerfile
     assert re.search(r"^USER chatpulse$", dockerfile, re.M)
     assert "ffmpeg" in dockerfile
-    assert 'HEALTHCHECK' in dockerfile and '"chatpulse", "doctor"' in dockerfile
+    assert "HEALTHCHECK" in dockerfile and '"chatpulse", "doctor"' in dockerfile
     assert "VARIANT" in dockerfile  # torch only in the optional ml variant

@@ -1,0 +1,142 @@
+"""Handlers of ``chatpulse score`` and ``chatpulse eval``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from prometheus_client import CollectorRegistry, start_http_server
+
+from chatpulse.db import database
+from chatpulse.errors import ConfigError, DatabaseError
+from chatpulse.migrate import run_migrations
+from chatpulse.settings import Settings, redact_url
+from scorer.backends import ScoringBackend, load_backend
+from scorer.detect_cli import cmd_detect
+from scorer.evaluate import evaluate, format_report, read_labelled_csv
+from scorer.loop import LoopConfig, ScorerStats, loop_config, run_scorer
+from scorer.metrics import ScorerMetrics
+from scorer.models import cmd_models_export, default_export_dir
+
+__all__ = ["backend_options", "cmd_detect", "cmd_eval", "cmd_models_export", "cmd_score"]
+
+log = logging.getLogger(__name__)
+
+
+def backend_options(settings: Settings, name: str) -> dict[str, Any]:
+    """Keyword arguments for ``load_backend(name, ...)`` from the settings.
+
+    ``lexicon`` takes none; the model backends get ``model_dir`` (when set) and, for
+    ``transformers``, ``device``.
+    """
+    if name == "lexicon":
+        return {}
+    options: dict[str, Any] = {"batch_size": settings.scorer_batch_size}
+    if name == "onnx":
+        model_dir = settings.model_dir or default_export_dir(settings)
+        if not model_dir.is_dir():
+            raise ConfigError(
+                f"model_dir (CHATPULSE_MODEL_DIR): {model_dir} holds no exported models; run "
+                "'chatpulse models export' first or point model_dir at its output"
+            )
+        options["model_dir"] = model_dir
+        return options
+    if settings.model_dir is not None:
+        options["model_dir"] = settings.model_dir
+    else:  # hub names or local directories, one per task
+        options["sentiment"] = settings.sentiment_model
+        options["emotion"] = settings.emotion_model or None
+        options["offensive"] = settings.offensive_model or None
+    options["device"] = settings.device
+    options["max_length"] = settings.model_max_length
+    return options
+
+
+def _start_metrics(settings: Settings, registry: CollectorRegistry) -> None:
+    if not settings.metrics_port:
+        return
+    try:
+        start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
+    except OSError as exc:
+        raise ConfigError(
+            f"metrics_port (CHATPULSE_METRICS_PORT): cannot serve /metrics on "
+            f"{settings.metrics_host}:{settings.metrics_port}: {exc} (use another port, or 0)"
+        ) from exc
+    log.info(
+        "metrics served",
+        extra={"url": f"http://{settings.metrics_host}:{settings.metrics_port}/metrics"},
+    )
+
+
+async def _score(
+    url: str,
+    backend: ScoringBackend,
+    config: LoopConfig,
+    until_idle: bool,
+    metrics: ScorerMetrics,
+) -> ScorerStats:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        return await run_scorer(
+            url, backend, config=config, until_idle=until_idle, stop=stop, metrics=metrics
+        )
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
+    """``chatpulse score``: score until SIGTERM/Ctrl-C (exit 0), or ``--until-idle``."""
+    name = settings.scorer_backend
+    backend = load_backend(name, **backend_options(settings, name))
+    config = loop_config(settings)
+    registry = CollectorRegistry()
+    with database(settings) as url:
+        asyncio.run(
+            run_migrations(
+                url,
+                timescaledb=settings.timescaledb,
+                compress_after=settings.compress_after,
+                retention=settings.retention,
+            )
+        )
+        metrics = ScorerMetrics(registry, url=url, model=backend.model)
+        _start_metrics(settings, registry)
+        try:
+            stats = asyncio.run(_score(url, backend, config, bool(args.until_idle), metrics))
+        except psycopg.Error as exc:
+            raise DatabaseError(f"scoring stopped: {redact_url(str(exc))}") from exc
+    print(
+        f"scored {stats.written} messages with {stats.model} "
+        f"({stats.failed} not scored, see chat.scoring_failures; "
+        f"{stats.attempted - stats.written} already scored); "
+        f"{stats.seconds:.1f} s, {stats.rate:,.0f} messages/s"
+    )
+    sys.stdout.flush()
+    return 0
+
+
+def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
+    """``chatpulse eval sentiment FILE.csv``: print macro-F1, recall, accuracy, confusion."""
+    path = Path(args.file)
+    if not path.is_file():
+        raise ConfigError(f"eval: no such file: {path}")
+    texts, gold = read_labelled_csv(path, args.text_col, args.label_col)
+    name = settings.scorer_backend
+    backend = load_backend(name, **backend_options(settings, name))
+    predicted = []
+    batch = max(1, settings.scorer_batch_size)
+    for i in range(0, len(texts), batch):
+        predicted += [s.label for s in backend.score(texts[i : i + batch])]
+    print(format_report(evaluate(gold, predicted), backend.model, str(path)))
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,387 @@
+"""Burst and hype detection as pure functions over count series (no I/O, no clock).
+
+The detector works on *hops* (``step_s`` seconds, 5 s by default) and judges sliding windows of
+``span`` hops (10 s by default), so a spike is judged at most one hop after it happened.  For each
+channel it sees, per hop: messages, chatters, and per emote the messages containing it and its
+uses.  For every window it asks: how unusual is this count given *this channel's own* recent
+past?
+
+* **Baseline**: the trailing ``baseline_window_s`` (30 min) of the same channel, cut at the last
+  offline gap (``offline_gap_s`` of silence starts a new session, so a stream start is not
+  judged against yesterday's zeros).  Channel rates use the median (robust to earlier spikes);
+  sparse emote counts use a mean shrunk toward a prior share of the channel's messages.
+* **Threshold**: the negative-binomial upper tail ``P(X >= x)`` with the baseline as mean and
+  a variance of at least ``mean + mean^2/k`` (chat is over-dispersed) or the window's robust
+  (IQR) variance, whichever is larger.  The score is ``-log10`` of that tail, so it means the
+  same in a 5-message and in a 5000-message chat: small channels count as much as big ones.
+  A window must also pass a minimum count and a minimum ratio to the baseline.
+* **Events**: flagged windows closer than a merge gap form one event with start, peak, end.
+
+Everything a window's verdict depends on lies in the ``context_hops`` before it, so a live run
+that sees the data in pieces and a history run that sees it at once give the same events
+(:func:`detect` over any series that starts ``context_hops`` before ``from_hop``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+__all__ = [
+    "BurstEvent",
+    "ChannelSeries",
+    "Detection",
+    "DetectorConfig",
+    "HypeEvent",
+    "detect",
+    "nb_tail_score",
+    "series_from_counts",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorConfig:
+    """Every threshold of the detector; the defaults' reasoning is in the settings' docs."""
+
+    step_s: int = 5
+    span_hops: int = 2
+    baseline_window_s: int = 1800
+    offline_gap_s: int = 900
+    min_history_s: int = 180
+    dispersion: float = 4.0
+    emote_threshold: float = 3.5
+    emote_min_messages: int = 5
+    emote_min_ratio: float = 3.0
+    emote_prior_share: float = 0.05
+    emote_prior_weight_s: int = 60
+    emote_merge_gap_s: int = 10
+    hype_threshold: float = 4.0
+    hype_min_messages: int = 8
+    hype_min_ratio: float = 2.0
+    hype_chatter_weight: float = 0.5
+    hype_emote_weight: float = 0.25
+    hype_merge_gap_s: int = 30
+
+    def hops(self, seconds: float) -> int:
+        """``seconds`` in whole hops (at least 0)."""
+        return max(0, round(seconds / self.step_s))
+
+    @property
+    def context_hops(self) -> int:
+        """Hops before a window that its verdict may depend on (baseline + offline gap)."""
+        return self.hops(self.baseline_window_s) + self.hops(self.offline_gap_s) + self.span_hops
+
+
+@dataclass(slots=True)
+class ChannelSeries:
+    """One channel's per-hop counts from hop ``start`` (an absolute hop number) on.
+
+    ``messages`` and ``chatters`` are dense (one entry per hop); ``emote_messages`` and
+    ``emote_uses`` map an emote name to ``{absolute hop: count}`` (sparse).
+    """
+
+    start: int
+    messages: list[int]
+    chatters: list[int]
+    emote_messages: dict[str, dict[int, int]] = field(default_factory=dict)
+    emote_uses: dict[str, dict[int, int]] = field(default_factory=dict)
+
+    @property
+    def end(self) -> int:
+        """The first hop after the series."""
+        return self.start + len(self.messages)
+
+
+@dataclass(frozen=True, slots=True)
+class BurstEvent:
+    """An emote burst; hops are absolute, ``end_hop`` exclusive."""
+
+    emote: str
+    start_hop: int
+    peak_hop: int
+    end_hop: int
+    peak_messages: int
+    peak_uses: int
+    baseline_messages: float
+    baseline_uses: float
+    score: float
+    total_uses: int
+    open: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HypeEvent:
+    """A hype moment; ``peak_messages`` and ``baseline_messages`` are per window (span)."""
+
+    start_hop: int
+    peak_hop: int
+    end_hop: int
+    peak_messages: int
+    baseline_messages: float
+    score: float
+    open: bool
+
+
+@dataclass(slots=True)
+class Detection:
+    """What :func:`detect` found."""
+
+    bursts: list[BurstEvent]
+    hypes: list[HypeEvent]
+
+
+def nb_tail_score(x: int, mean: float, var: float) -> float:
+    """Return ``-log10 P(X >= x)`` for a negative binomial with this mean and variance.
+
+    ``var <= mean`` means Poisson.  Counts at or below the mean score 0 (not unusual).
+    """
+    if x <= mean or x <= 0:
+        return 0.0
+    mean = max(mean, 1e-6)
+    if var <= mean * (1 + 1e-9):
+        log_pmf = x * math.log(mean) - mean - math.lgamma(x + 1)
+
+        def ratio(k: int) -> float:
+            return mean / (k + 1)
+    else:
+        p = mean / var
+        r = mean * p / (1 - p)
+        log_pmf = (
+            math.lgamma(x + r)
+            - math.lgamma(r)
+            - math.lgamma(x + 1)
+            + r * math.log(p)
+            + x * math.log1p(-p)
+        )
+        q = 1 - p
+
+        def ratio(k: int) -> float:
+            return (k + r) / (k + 1) * q
+
+    # Sum the tail from x upward relative to pmf(x); above the mode the terms shrink
+    # geometrically, so the remainder is bounded by term * rho / (1 - rho).
+    total, term, k = 1.0, 1.0, x
+    for _ in range(100_000):
+        rho = ratio(k)
+        term *= rho
+        total += term
+        k += 1
+        if rho < 1 and term * rho / (1 - rho) < 1e-9 * total:
+            break
+    return max(0.0, -(log_pmf + math.log(total)) / math.log(10))
+
+
+def _windows(counts: Sequence[int], span: int) -> list[int]:
+    """Sliding sums: entry i is the sum of counts[i-span+1 .. i] (fewer at the start)."""
+    out, acc = [], 0
+    for i, c in enumerate(counts):
+        acc += c
+        if i >= span:
+            acc -= counts[i - span]
+        out.append(acc)
+    return out
+
+
+def _session_starts(messages: Sequence[int], gap: int) -> list[int]:
+    """For each hop, the first hop of its session (after the last silence of >= gap hops)."""
+    starts, current, zeros = [], 0, gap  # the series is treated as preceded by silence
+    for i, c in enumerate(messages):
+        if c > 0:
+            if zeros >= gap:
+                current = i
+            zeros = 0
+        else:
+            zeros += 1
+        starts.append(current)
+    return starts
+
+
+def _robust_var(values: Sequence[int]) -> float:
+    if len(values) < 8:
+        return 0.0
+    s = sorted(values)
+    n = len(s)
+    iqr = s[(3 * n) // 4] - s[n // 4]
+    return (iqr / 1.349) ** 2
+
+
+def _merge(flags: Sequence[tuple[int, float]], gap: int) -> list[list[tuple[int, float]]]:
+    """Group (index, score) pairs, sorted by index, whose neighbours are <= gap hops apart."""
+    groups: list[list[tuple[int, float]]] = []
+    for item in flags:
+        if groups and item[0] - groups[-1][-1][0] <= gap + 1:
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return groups
+
+
+def detect(series: ChannelSeries, config: DetectorConfig, from_hop: int) -> Detection:
+    """Detect bursts and hype moments whose first flagged window is at or after ``from_hop``.
+
+    The caller passes a series that starts at least ``config.context_hops`` before
+    ``from_hop`` (or at a silence: before the channel's first message), and makes sure no event
+    is under way at ``from_hop`` (start there or at an event's start).  Hops after the series'
+    end are unknown; an event whose last flag is within its merge gap of the end is ``open``.
+    """
+    span = config.span_hops
+    n = len(series.messages)
+    first = max(0, from_hop - series.start)
+    if first >= n:
+        return Detection([], [])
+    window = config.hops(config.baseline_window_s)
+    sessions = _session_starts(series.messages, config.hops(config.offline_gap_s))
+    min_hist = config.hops(config.min_history_s)
+    k = config.dispersion
+    x_msg = _windows(series.messages, span)
+    x_chat = _windows(series.chatters, span)
+    msg_prefix = [0]
+    for c in series.messages:
+        msg_prefix.append(msg_prefix[-1] + c)
+
+    # Baseline hops for window i: [lo, hi) with hi = i - span + 1 (the hops before the window).
+    def bounds(i: int) -> tuple[int, int]:
+        hi = i - span + 1
+        lo = max(sessions[i], hi - window)
+        return lo, max(lo, hi)
+
+    # -- emote bursts ------------------------------------------------------------------------
+    w0 = config.hops(config.emote_prior_weight_s)
+    emote_flags: dict[int, float] = {}  # window -> best emote score (for hype)
+    bursts: list[BurstEvent] = []
+    for emote, sparse in series.emote_messages.items():
+        dense = [0] * n
+        for hop, c in sparse.items():
+            j = hop - series.start
+            if 0 <= j < n:
+                dense[j] = c
+        x = _windows(dense, span)
+        if max(x[first:], default=0) < config.emote_min_messages:
+            continue  # can never pass the minimum: skip the rest
+        uses_sparse = series.emote_uses.get(emote, {})
+        uses = [0] * n
+        for hop, c in uses_sparse.items():
+            j = hop - series.start
+            if 0 <= j < n:
+                uses[j] = c
+        prefix = [0]
+        for c in dense:
+            prefix.append(prefix[-1] + c)
+        uprefix = [0]
+        for c in uses:
+            uprefix.append(uprefix[-1] + c)
+        x_uses = _windows(uses, span)
+        flagged: list[tuple[int, float]] = []
+        info: dict[int, tuple[float, float]] = {}
+        for i in range(first, n):
+            xi = x[i]
+            if xi < config.emote_min_messages:
+                continue
+            lo, hi = bounds(i)
+            hist = hi - lo
+            msgs_per_hop = (msg_prefix[hi] - msg_prefix[lo]) / hist if hist else x_msg[i] / span
+            prior = config.emote_prior_share * msgs_per_hop
+            mu = span * (prefix[hi] - prefix[lo] + prior * w0) / (hist + w0)
+            if xi < config.emote_min_ratio * mu:
+                continue
+            # Poisson floor: an emote's count is sparse, its spread comes from the window.
+            # Before min_history the window's spread means little: trust the prior alone.
+            spread = _robust_var(x[lo + span - 1 : hi]) if hist >= min_hist else 0.0
+            var = max(mu, spread)
+            score = nb_tail_score(xi, mu, var)
+            if score >= config.emote_threshold:
+                flagged.append((i, score))
+                mu_uses = span * (uprefix[hi] - uprefix[lo] + prior * w0) / (hist + w0)
+                info[i] = (mu, mu_uses)
+                emote_flags[i] = max(emote_flags.get(i, 0.0), score)
+        for group in _merge(flagged, config.hops(config.emote_merge_gap_s)):
+            peak_i, peak_score = max(group, key=lambda it: (it[1], -it[0]))
+            start_i, last_i = group[0][0], group[-1][0]
+            start_hop = start_i - span + 1
+            bursts.append(
+                BurstEvent(
+                    emote=emote,
+                    start_hop=series.start + start_hop,
+                    peak_hop=series.start + peak_i,
+                    end_hop=series.start + last_i + 1,
+                    peak_messages=x[peak_i],
+                    peak_uses=x_uses[peak_i],
+                    baseline_messages=info[peak_i][0],
+                    baseline_uses=info[peak_i][1],
+                    score=max(s for _, s in group),
+                    total_uses=sum(uses[max(0, start_hop) : last_i + 1]),
+                    open=last_i + config.hops(config.emote_merge_gap_s) + 1 >= n,
+                )
+            )
+
+    # -- hype moments ---------------------------------------------------------------------------
+    hype_flags: list[tuple[int, float]] = []
+    hype_info: dict[int, float] = {}
+    for i in range(first, n):
+        xm = x_msg[i]
+        if xm < config.hype_min_messages:
+            continue
+        lo, hi = bounds(i)
+        if hi - lo < min_hist:
+            continue  # a channel's first minutes: no baseline yet
+        base = series.messages[lo:hi]
+        mu = span * _median(base)
+        if xm < config.hype_min_ratio * max(mu, 1e-9):
+            continue
+        var = max(mu + mu * mu / k, _robust_var(x_msg[lo + span - 1 : hi]))
+        s_msg = nb_tail_score(xm, mu, var)
+        mu_c = span * _median(series.chatters[lo:hi])
+        var_c = max(mu_c + mu_c * mu_c / k, _robust_var(x_chat[lo + span - 1 : hi]))
+        s_chat = nb_tail_score(x_chat[i], mu_c, var_c)
+        score = (
+            s_msg
+            + config.hype_chatter_weight * s_chat
+            + config.hype_emote_weight * emote_flags.get(i, 0.0)
+        )
+        if score >= config.hype_threshold:
+            hype_flags.append((i, score))
+            hype_info[i] = mu
+    hypes: list[HypeEvent] = []
+    gap = config.hops(config.hype_merge_gap_s)
+    for group in _merge(hype_flags, gap):
+        peak_i, peak_score = max(group, key=lambda it: (it[1], -it[0]))
+        start_i, last_i = group[0][0], group[-1][0]
+        hypes.append(
+            HypeEvent(
+                start_hop=series.start + start_i - span + 1,
+                peak_hop=series.start + peak_i,
+                end_hop=series.start + last_i + 1,
+                peak_messages=x_msg[peak_i],
+                baseline_messages=hype_info[peak_i],
+                score=peak_score,
+                open=last_i + gap + 1 >= n,
+            )
+        )
+    bursts.sort(key=lambda b: (b.start_hop, b.emote))
+    return Detection(bursts, hypes)
+
+
+def _median(values: Sequence[int]) -> float:
+    if not values:
+        return 0.0
+    s = sorted(values)
+    m = len(s) // 2
+    return float(s[m]) if len(s) % 2 else (s[m - 1] + s[m]) / 2
+
+
+def series_from_counts(
+    start: int,
+    messages: Sequence[int],
+    chatters: Sequence[int] | None = None,
+    emotes: Mapping[str, Mapping[int, int]] | None = None,
+) -> ChannelSeries:
+    """Build a :class:`ChannelSeries` (emote uses = emote messages) — a helper for tests/bench."""
+    em = {name: dict(v) for name, v in (emotes or {}).items()}
+    return ChannelSeries(
+        start=start,
+        messages=list(messages),
+        chatters=list(chatters if chatters is not None else messages),
+        emote_messages=em,
+        emote_uses={name: dict(v) for name, v in em.items()},
+    )
