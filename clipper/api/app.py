@@ -1,0 +1,66 @@
+"""The FastAPI application: :func:`create_app`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
+
+from chatpulse import __version__
+from chatpulse.db import open_pool
+from chatpulse.settings import Settings
+from clipper.api.deps import AppState
+from clipper.api.routes import clips, health, webhooks
+from clipper.config import ClipperConfig, clipper_config
+from clipper.errors import WebhookError
+from clipper.metrics import ClipperMetrics
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    settings: Settings,
+    conninfo: str,
+    *,
+    config: ClipperConfig | None = None,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """The clipper API on database ``conninfo``; its pool opens and closes with the app.
+
+    OpenAPI docs are served at ``/docs`` and ``/openapi.json``.
+    """
+    state = AppState(
+        settings=settings,
+        config=config or clipper_config(settings),
+        metrics=ClipperMetrics(registry or CollectorRegistry()),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.pool = await open_pool(conninfo, size=settings.db_pool_size, name="clipper")
+        try:
+            yield
+        finally:
+            await state.pool.close()
+            state.pool = None
+
+    app = FastAPI(
+        title="chatpulse clipper",
+        version=__version__,
+        description="Grafana alert webhooks and manual requests become FFmpeg highlight clips.",
+        lifespan=lifespan,
+    )
+    app.state.clipper = state
+
+    @app.exception_handler(WebhookError)
+    async def _refused(request: Request, exc: WebhookError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"detail": exc.reason}, status_code=exc.status, headers=headers)
+
+    app.include_router(webhooks.router)
+    app.include_router(clips.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,88 @@
+"""The clipper's tunables, read from the settings object in one place.
+
+Settings that :class:`chatpulse.settings.Settings` does not declare yet are read with
+``getattr(settings, name, DEFAULT)`` here and nowhere else, so that switching to real fields is
+a one-line change per setting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatpulse.settings import Settings
+
+__all__ = ["ClipperConfig", "clipper_config"]
+
+DEFAULT_HMAC_HEADER = "X-Grafana-Alerting-Signature"
+DEFAULT_TIMESTAMP_HEADER = "X-Grafana-Alerting-Timestamp"
+
+
+@dataclass(frozen=True, slots=True)
+class ClipperConfig:
+    """Every clipper tunable with its value (see :func:`clipper_config`)."""
+
+    pre_roll_s: float = 20.0
+    post_roll_s: float = 10.0
+    #: the hype moment must have peaked at most this long before the alert started
+    hype_lookback_s: float = 3600.0
+    webhook_max_body_bytes: int = 1 << 20
+    webhook_hmac_header: str = DEFAULT_HMAC_HEADER
+    webhook_timestamp_header: str = DEFAULT_TIMESTAMP_HEADER
+    #: a signed timestamp further than this from our clock is rejected (replays)
+    webhook_max_skew_s: float = 300.0
+    #: reject a signature made without the timestamp header
+    webhook_require_timestamp: bool = False
+    #: the cut: stream copy (False) or re-encode for frame accuracy (True)
+    reencode: bool = False
+    worker_poll_s: float = 0.5
+    heartbeat_s: float = 5.0
+    #: a running job whose heartbeat is older than this belongs to a dead worker
+    stall_after_s: float = 30.0
+    max_attempts: int = 5
+    retry_base_s: float = 5.0
+    retry_max_s: float = 300.0
+    #: the newest segment counts as finished once unmodified this long (recorder stopped)
+    segment_settle_s: float = 5.0
+    #: how long past its end a clip waits for media before it fails
+    media_wait_s: float = 600.0
+    #: on shutdown, wait this long for the running cut before stopping FFmpeg
+    shutdown_grace_s: float = 10.0
+    ffmpeg_timeout_s: float = 600.0
+    record_segment_s: float = 2.0
+    record_max_age_s: float = 6 * 3600.0
+    record_max_bytes: int = 20 << 30
+
+
+def clipper_config(settings: Settings) -> ClipperConfig:
+    """Return the clipper's tunables from ``settings`` (defaults where it has no such field)."""
+    d = ClipperConfig()
+    return ClipperConfig(
+        pre_roll_s=settings.clip_pre_roll_s,
+        post_roll_s=settings.clip_post_roll_s,
+        hype_lookback_s=float(getattr(settings, "clip_hype_lookback_s", d.hype_lookback_s)),
+        webhook_max_body_bytes=int(
+            getattr(settings, "webhook_max_body_bytes", d.webhook_max_body_bytes)
+        ),
+        webhook_hmac_header=str(getattr(settings, "webhook_hmac_header", d.webhook_hmac_header)),
+        webhook_timestamp_header=str(
+            getattr(settings, "webhook_timestamp_header", d.webhook_timestamp_header)
+        ),
+        webhook_max_skew_s=float(getattr(settings, "webhook_max_skew_s", d.webhook_max_skew_s)),
+        webhook_require_timestamp=bool(
+            getattr(settings, "webhook_require_timestamp", d.webhook_require_timestamp)
+        ),
+        reencode=bool(getattr(settings, "clip_reencode", d.reencode)),
+        worker_poll_s=float(getattr(settings, "clip_worker_poll_s", d.worker_poll_s)),
+        heartbeat_s=float(getattr(settings, "clip_heartbeat_s", d.heartbeat_s)),
+        stall_after_s=float(getattr(settings, "clip_stall_after_s", d.stall_after_s)),
+        max_attempts=int(getattr(settings, "clip_max_attempts", d.max_attempts)),
+        retry_base_s=float(getattr(settings, "clip_retry_base_s", d.retry_base_s)),
+        retry_max_s=float(getattr(settings, "clip_retry_max_s", d.retry_max_s)),
+        segment_settle_s=float(getattr(settings, "clip_segment_settle_s", d.segment_settle_s)),
+        media_wait_s=float(getattr(settings, "clip_media_wait_s", d.media_wait_s)),
+        shutdown_grace_s=float(getattr(settings, "clip_shutdown_grace_s", d.shutdown_grace_s)),
+        ffmpeg_timeout_s=float(getattr(settings, "clip_ffmpeg_timeout_s", d.ffmpeg_timeout_s)),
+        record_segment_s=float(getattr(settings, "record_segment_s", d.record_segment_s)),
+        record_max_age_s=float(getattr(settings, "record_max_age_s", d.record_max_age_s)),
+        record_max_bytes=int(getattr(settings, "record_max_bytes", d.record_max_bytes)),
+    )

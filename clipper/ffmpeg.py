@@ -1,0 +1,272 @@
+"""FFmpeg and ffprobe as asyncio subprocesses: cut, thumbnail, probe, stop cleanly.
+
+A run can be stopped through an :class:`asyncio.Event`: FFmpeg first gets ``q`` on its stdin
+(its own clean stop: the output is finalised), then SIGINT, then SIGKILL.  Stream copy cuts
+start on the keyframe at or before the wanted start (the clip is at most one keyframe
+interval longer); re-encoding is frame-accurate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clipper.errors import CutError, CutStopped
+from clipper.segments import CutPlan
+
+__all__ = [
+    "MediaInfo",
+    "cut_segments",
+    "cut_vod",
+    "ffprobe_for",
+    "probe",
+    "probe_segment",
+    "run_ffmpeg",
+    "write_thumbnail",
+]
+
+_ENCODE = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-c:a", "aac", "-b:a", "160k"]
+_STOP_WAIT_S = 5.0
+
+
+def ffprobe_for(ffmpeg: str) -> str:
+    """The ffprobe beside the configured ``ffmpeg`` (or ``ffprobe`` on PATH)."""
+    path = Path(ffmpeg)
+    if path.name.startswith("ffmpeg") and path.parent != Path(""):
+        return str(path.with_name(path.name.replace("ffmpeg", "ffprobe", 1)))
+    return "ffprobe"
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    # 'q' is FFmpeg's own quit key: it flushes and writes the trailer (moov atom).
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError, RuntimeError):
+            proc.stdin.write(b"q")
+            await proc.stdin.drain()
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        try:
+            await asyncio.wait_for(proc.wait(), _STOP_WAIT_S)
+            return
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(sig)
+    await proc.wait()
+
+
+async def run_ffmpeg(
+    args: list[str], *, stop: asyncio.Event | None = None, timeout_s: float = 600.0
+) -> None:
+    """Run ``args`` (the executable first) to completion.
+
+    Raises :class:`CutStopped` when ``stop`` was set first (FFmpeg was stopped cleanly), and
+    :class:`CutError` with the tail of stderr on a non-zero exit or after ``timeout_s``.
+    """
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:
+        raise CutError(f"cannot run {args[0]}: {exc}") from exc
+    assert proc.stderr is not None
+    stderr_task = asyncio.ensure_future(proc.stderr.read())
+    waiter = asyncio.ensure_future(proc.wait())
+    stopper = asyncio.ensure_future(stop.wait()) if stop is not None else None
+    try:
+        pending = {waiter} | ({stopper} if stopper else set())
+        done, _ = await asyncio.wait(
+            pending, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+        if waiter not in done:
+            await _stop(proc)
+            if stopper is not None and stopper in done:
+                raise CutStopped("FFmpeg stopped for shutdown")
+            raise CutError(f"FFmpeg ran longer than {timeout_s:.0f} s")
+    except asyncio.CancelledError:
+        await _stop(proc)
+        raise
+    finally:
+        if stopper is not None:
+            stopper.cancel()
+    err = (await stderr_task).decode(errors="replace")
+    if proc.returncode != 0:
+        raise CutError(f"{Path(args[0]).name} exited {proc.returncode}: {err[-1500:].strip()}")
+
+
+async def _run_json(args: list[str], timeout_s: float = 60.0) -> dict[str, Any]:
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+    except OSError as exc:
+        raise CutError(f"cannot run {args[0]}: {exc}") from exc
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise CutError(f"{args[0]} timed out") from None
+    if proc.returncode != 0:
+        raise CutError(f"ffprobe failed: {err.decode(errors='replace')[-500:].strip()}")
+    data: dict[str, Any] = json.loads(out or b"{}")
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    """What ffprobe says about a file."""
+
+    duration_s: float
+    start_time: float
+    has_video: bool
+    has_audio: bool
+    keyframes: tuple[float, ...] = ()
+
+
+async def probe(ffprobe: str, path: str) -> MediaInfo:
+    """Duration, start time and streams of ``path``; raises :class:`CutError`."""
+    data = await _run_json(
+        [
+            ffprobe,
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration,start_time:stream=codec_type",
+            "-of",
+            "json",
+            path,
+        ]
+    )
+    fmt = data.get("format") or {}
+    kinds = {s.get("codec_type") for s in data.get("streams") or []}
+    try:
+        duration = float(fmt.get("duration", "nan"))
+    except ValueError:
+        duration = float("nan")
+    if duration != duration:  # NaN: no duration (a broken or empty file)
+        raise CutError(f"ffprobe found no duration in {Path(path).name}")
+    return MediaInfo(
+        duration_s=duration,
+        start_time=float(fmt.get("start_time") or 0.0),
+        has_video="video" in kinds,
+        has_audio="audio" in kinds,
+    )
+
+
+async def probe_segment(ffprobe: str, path: Path) -> MediaInfo:
+    """Like :func:`probe`, plus the video keyframes' timestamps (for stream-copy cuts)."""
+    data = await _run_json(
+        [
+            ffprobe,
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-skip_frame",
+            "nokey",
+            "-show_frames",
+            "-show_entries",
+            "format=duration,start_time:frame=pts_time",
+            "-of",
+            "json",
+            str(path),
+        ]
+    )
+    fmt = data.get("format") or {}
+    frames = [float(f["pts_time"]) for f in data.get("frames") or [] if "pts_time" in f]
+    return MediaInfo(
+        duration_s=float(fmt.get("duration") or 0.0),
+        start_time=float(fmt.get("start_time") or 0.0),
+        has_video=bool(frames),
+        has_audio=True,
+        keyframes=tuple(sorted(frames)),
+    )
+
+
+def _quote(path: Path) -> str:
+    # ffconcat quoting: inside '…', a quote is written '\''.
+    return "'" + str(path.resolve()).replace("'", "'\\''") + "'"
+
+
+async def cut_segments(
+    plan: CutPlan,
+    out: Path,
+    *,
+    ffmpeg: str,
+    reencode: bool,
+    stop: asyncio.Event | None = None,
+    timeout_s: float = 600.0,
+) -> None:
+    """Cut ``plan`` into the MP4 ``out`` (faststart) through the concat demuxer."""
+    ffprobe = ffprobe_for(ffmpeg)
+    first, last = plan.parts[0], plan.parts[-1]
+    first_info = await probe_segment(ffprobe, first.path)
+    last_info = first_info if last is first else await probe_segment(ffprobe, last.path)
+    lines = ["ffconcat version 1.0"]
+    seek_s = 0.0
+    for part in plan.parts:
+        lines.append(f"file {_quote(part.path)}")
+        info = first_info if part is first else last_info
+        if part is first and part.inpoint is not None:
+            wanted = info.start_time + part.inpoint
+            if reencode:
+                # Decode from the segment's start and drop frames up to the exact start.
+                seek_s = part.inpoint
+            else:
+                # Start on the keyframe at or before the wanted start: a copy cannot start
+                # between keyframes without broken pictures (FACTS.md, concat demuxer).
+                keys = [k for k in info.keyframes if k <= wanted + 1e-3]
+                lines.append(f"inpoint {keys[-1] if keys else wanted:.6f}")
+        if part is last and part.outpoint is not None:
+            # Re-encoding ends on -t; the outpoint only spares reading further (with a margin).
+            margin = 0.5 if reencode else 0.0
+            lines.append(f"outpoint {info.start_time + part.outpoint + margin:.6f}")
+    list_file = out.with_suffix(".ffconcat")
+    list_file.write_text("\n".join(lines) + "\n")
+    args = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostats", "-y"]
+    args += ["-f", "concat", "-safe", "0", "-i", str(list_file)]
+    if reencode:
+        args += ["-ss", f"{seek_s:.6f}", "-t", f"{plan.duration_s:.6f}", *_ENCODE]
+    else:
+        args += ["-c", "copy", "-avoid_negative_ts", "make_zero"]
+    args += ["-movflags", "+faststart", "-f", "mp4", str(out)]
+    try:
+        await run_ffmpeg(args, stop=stop, timeout_s=timeout_s)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(list_file)
+
+
+async def cut_vod(
+    location: str,
+    offset_s: float,
+    length_s: float,
+    out: Path,
+    *,
+    ffmpeg: str,
+    reencode: bool,
+    stop: asyncio.Event | None = None,
+    timeout_s: float = 600.0,
+) -> None:
+    """Cut ``length_s`` seconds from ``offset_s`` of a VOD file or URL (HLS included)."""
+    args = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostats", "-y"]
+    args += ["-ss", f"{offset_s:.6f}", "-i", location, "-t", f"{length_s:.6f}"]
+    args += _ENCODE if reencode else ["-c", "copy", "-avoid_negative_ts", "make_zero"]
+    args += ["-movflags", "+faststart", "-f", "mp4", str(out)]
+    await run_ffmpeg(args, stop=stop, timeout_s=timeout_s)
+
+
+async def write_thumbnail(ffmpeg: str, clip: Path, out: Path, at_s: float) -> None:
+    """Write one JPEG frame of ``clip`` at ``at_s`` seconds."""
+    args = [ffmpeg, "-hide_banner", "-loglevel", "error", "-nostats", "-y"]
+    args += ["-ss", f"{max(at_s, 0.0):.3f}", "-i", str(clip), "-frames:v", "1", "-q:v", "3"]
+    args += ["-f", "image2", str(out)]
+    await run_ffmpeg(args, timeout_s=60.0)
