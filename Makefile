@@ -35,6 +35,7 @@ typecheck: dev
 	$(BIN)/mypy
 
 test: lint typecheck
+	$(BIN)/chatpulse grafana build --check
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
 unit: dev
