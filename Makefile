@@ -30,6 +30,7 @@ demo: install
 
 lint: dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: dev
 	$(BIN)/mypy

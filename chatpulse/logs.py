@@ -58,5 +58,5 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Libraries that log every request at INFO drown what matters.
-    for noisy in ("httpx", "websockets", "psycopg.pool", "botocore", "urllib3"):
+    for noisy in ("httpx", "websockets", "psycopg.pool", "botocore", "urllib3", "pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

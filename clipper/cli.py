@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from chatpulse.commands import migrate
 from chatpulse.db import connect, database
 from chatpulse.errors import ConfigError
-from chatpulse.migrate import run_migrations
 from chatpulse.settings import Settings
 from clipper.config import clipper_config
 from clipper.errors import CutError
@@ -24,14 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def _migrate(settings: Settings, url: str) -> None:
-    asyncio.run(
-        run_migrations(
-            url,
-            timescaledb=settings.timescaledb,
-            compress_after=settings.compress_after,
-            retention=settings.retention,
-        )
-    )
+    asyncio.run(migrate(settings, url))
 
 
 def _channel(value: str) -> str:

@@ -116,7 +116,17 @@ class Pipeline:
             await self._queue.put(prepared)
 
     async def on_events(self, events: Sequence[ChatEvent]) -> None:
-        """Many events at once (replay): one queue entry for the lot, same order."""
+        """Many events at once (replay): one queue entry for the lot, same order.
+
+        Unlike live chat, a replay can wait: a channel's emote sets are loaded before its
+        first messages are matched, so every message of the file sees them.
+        """
+        if self._emotes is not None:
+            for e in events:
+                room = e.channel_platform_id if isinstance(e, ChatMessage) else None
+                if room and room not in self._seen_rooms:
+                    self._seen_rooms.add(room)
+                    await self._emotes.refresh(room)
         batch = [p for e in events if (p := self._prepare(e)) is not None]
         if batch:
             await self._queue.put(batch)
@@ -399,6 +409,7 @@ async def replay_files(
     fmt: str = "auto",
     channel: str | None = None,
     platform: str | None = None,
+    emotes: EmoteProviders | None = None,
     registry: CollectorRegistry | None = None,
     progress: Callable[[str, int, int, int], None] | None = None,
     refresh: bool = True,
@@ -406,6 +417,8 @@ async def replay_files(
     """Load chat log files through the writer; a second run of the same files adds nothing.
 
     ``progress(file, bytes_read, total_bytes, events)`` is called about twice a second.
+    ``emotes`` replaces the third-party emote sources the settings name (the demo serves
+    bundled sets through it).
     Aggregates are refreshed for the loaded time range at the end.  Raises
     :class:`ConfigError` for a file that does not exist or whose format cannot be detected.
     """
@@ -421,7 +434,10 @@ async def replay_files(
     with _writer(settings, conninfo, queue, metrics, "replay") as writer:
         async with httpx.AsyncClient(headers={"User-Agent": "chatpulse"}) as http:
             pipeline = Pipeline(
-                queue, metrics, source_name="replay", emotes=_emote_providers(settings, http)
+                queue,
+                metrics,
+                source_name="replay",
+                emotes=emotes if emotes is not None else _emote_providers(settings, http),
             )
             writer_task = asyncio.create_task(writer.run(), name="writer")
             try:

@@ -13,9 +13,9 @@ from typing import Any
 import psycopg
 from prometheus_client import CollectorRegistry, start_http_server
 
+from chatpulse.commands import migrate
 from chatpulse.db import database
 from chatpulse.errors import ConfigError, DatabaseError
-from chatpulse.migrate import run_migrations
 from chatpulse.settings import Settings, redact_url
 from scorer.backends import ScoringBackend, load_backend
 from scorer.detect_cli import cmd_detect
@@ -101,14 +101,7 @@ def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
     config = loop_config(settings)
     registry = CollectorRegistry()
     with database(settings) as url:
-        asyncio.run(
-            run_migrations(
-                url,
-                timescaledb=settings.timescaledb,
-                compress_after=settings.compress_after,
-                retention=settings.retention,
-            )
-        )
+        asyncio.run(migrate(settings, url))
         metrics = ScorerMetrics(registry, url=url, model=backend.model)
         _start_metrics(settings, registry)
         try:
