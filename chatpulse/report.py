@@ -193,13 +193,53 @@ def _line_chart(
     )
 
 
+def _multi_chart(
+    series: dict[str, list[tuple[datetime, float | None]]], colors: dict[str, str], *, label: str
+) -> str:
+    """Several series on one time axis (shared y from 0), with a legend."""
+    pts = [(t, v) for values in series.values() for t, v in values if v is not None]
+    if not pts:
+        return f"<p class='empty'>No data for {html.escape(label)}.</p>"
+    t0 = min(t for t, _ in pts).timestamp()
+    span = max(max(t for t, _ in pts).timestamp() - t0, 1.0)
+    hi = max(v for _, v in pts) or 1.0
+    lines, legend = [], []
+    for i, (name, values) in enumerate(series.items()):
+        path = " ".join(
+            f"{_PAD + (t.timestamp() - t0) / span * (_W - 2 * _PAD):.1f},"
+            f"{_H - _PAD + (_PAD * 2 - _H) * v / hi:.1f}"
+            for t, v in values
+            if v is not None
+        )
+        lines.append(
+            f"<polyline fill='none' stroke='{colors[name]}' stroke-width='2' points='{path}'/>"
+        )
+        legend.append(
+            f"<text x='{_PAD + 95 * i}' y='{_H - 10}' class='tick' "
+            f"style='fill:{colors[name]}'>■ {html.escape(name)}</text>"
+        )
+    return (
+        f"<svg viewBox='0 0 {_W} {_H + 10}' role='img' aria-label='{html.escape(label)}'>"
+        f"<text x='{_PAD}' y='16' class='label'>{html.escape(label)}</text>"
+        f"<text x='4' y='{_PAD}' class='tick'>{hi:.3g}</text>"
+        f"<text x='4' y='{_H - _PAD}' class='tick'>0</text>"
+        + "".join(lines)
+        + "".join(legend)
+        + "</svg>"
+    )
+
+
+def _short(name: str, width: int = 30) -> str:
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
 def _bars(rows: list[tuple[str, float]], *, color: str) -> str:
     if not rows:
         return "<p class='empty'>No emotes in this range.</p>"
     top = max(v for _, v in rows) or 1
     height = 22 * len(rows) + 10
     bars = "".join(
-        f"<text x='0' y='{22 * i + 16}' class='bar'>{html.escape(name)}</text>"
+        f"<text x='0' y='{22 * i + 16}' class='bar'>{html.escape(_short(name))}</text>"
         f"<rect x='220' y='{22 * i + 4}' height='16' width='{600 * v / top:.1f}' fill='{color}'/>"
         f"<text x='{226 + 600 * v / top:.1f}' y='{22 * i + 16}' class='tick'>{v:,.0f}</text>"
         for i, (name, v) in enumerate(rows)
@@ -295,12 +335,21 @@ def render_report(data: ReportData) -> str:
         "#316395",
         "#994499",
     )
-    for emotion, color in zip(_EMOTIONS, palette, strict=True):
-        series = [
+    series = {
+        emotion: [
             (r["bucket"], None if r[emotion] is None else float(r[emotion])) for r in data.sentiment
         ]
-        if any(v for _, v in series):
-            sections.append(_line_chart(series, color=color, label=emotion, y_min=0))
+        for emotion in _EMOTIONS
+    }
+    series = {k: v for k, v in series.items() if any(x for _, x in v)}
+    if series:
+        sections.append(
+            _multi_chart(
+                series,
+                dict(zip(_EMOTIONS, palette, strict=True)),
+                label="emotions (average intensity, 0 … 1)",
+            )
+        )
     sections += [
         "<h2>Top emotes</h2>",
         _bars(
