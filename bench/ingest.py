@@ -51,6 +51,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=500_000)
     parser.add_argument(
+        "--lanes", type=int, default=2, help="writer lanes (CHATPULSE_WRITER_LANES)"
+    )
+    parser.add_argument(
         "--admin-url",
         default=os.environ.get(
             "CHATPULSE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -79,6 +82,7 @@ def main() -> int:
                     "CHATPULSE_EMOTE_PROVIDERS": "",
                     "CHATPULSE_LOG_LEVEL": "warning",
                     "CHATPULSE_TIMESCALEDB": "off",
+                    "CHATPULSE_WRITER_LANES": str(args.lanes),
                 }
             )
             exe = [str(Path(sys.executable).parent / "chatpulse")]

@@ -162,6 +162,12 @@ class Settings(BaseSettings):
     flush_interval_s: float = Field(
         default=0.5, gt=0, le=60, description="Longest time an event waits before it is written."
     )
+    writer_lanes: int = Field(
+        default=2,
+        ge=1,
+        le=8,
+        description="Database connections the writer uses at once (batches overlap; 1: strictly serial).",
+    )
     spool_max_bytes: int = Field(
         default=1 << 30, ge=1 << 20, description="Spool size limit while the database is down."
     )

@@ -304,6 +304,7 @@ def _writer(
             batch_size=settings.batch_size,
             flush_interval_s=settings.flush_interval_s,
             collector_id=_collector_id(),
+            lanes=settings.writer_lanes,
         )
 
 

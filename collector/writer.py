@@ -121,26 +121,30 @@ class BatchResult:
 class ChannelRegistry:
     """Maps (platform, channel login) to ``chat.channels.id``, creating channels on first sight.
 
-    Ids are cached only after the transaction that created them committed (call
-    :meth:`commit`), so a rolled-back batch never leaves a dangling id in the cache.
+    Ids are cached only after the transaction that created them committed: :meth:`resolve`
+    fills the caller's ``pending`` dict, which the caller passes to :meth:`commit` after its
+    commit.  Each transaction has its own ``pending``, so a batch written on another connection
+    never uses an id that a rolled-back transaction created.
     """
 
     def __init__(self) -> None:
         self._ids: dict[tuple[str, str], int] = {}
         self._with_platform_id: set[int] = set()
-        self._pending: dict[tuple[str, str], int] = {}
 
     def cached(self, platform: str, name: str) -> int | None:
         return self._ids.get((platform, name))
 
     async def resolve(
-        self, conn: psycopg.AsyncConnection[Any], wanted: dict[tuple[str, str], str | None]
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        wanted: dict[tuple[str, str], str | None],
+        pending: dict[tuple[str, str], int],
     ) -> dict[tuple[str, str], int]:
         """Return ids for ``wanted`` ((platform, login) -> platform room id or None)."""
         out: dict[tuple[str, str], int] = {}
         missing: list[tuple[str, str, str | None]] = []
         for key, platform_id in wanted.items():
-            known = self._ids.get(key) or self._pending.get(key)
+            known = self._ids.get(key) or pending.get(key)
             if known is None:
                 missing.append((key[0], key[1], platform_id))
             else:
@@ -167,17 +171,14 @@ class ChannelRegistry:
                 )
                 for platform, name, id_, pid in await cur.fetchall():
                     out[(platform, name)] = id_
-                    self._pending[(platform, name)] = id_
+                    pending[(platform, name)] = id_
                     if pid:
                         self._with_platform_id.add(id_)
         return out
 
-    def commit(self) -> None:
-        self._ids.update(self._pending)
-        self._pending.clear()
-
-    def rollback(self) -> None:
-        self._pending.clear()
+    def commit(self, pending: dict[tuple[str, str], int]) -> None:
+        """Cache the ids a committed transaction resolved."""
+        self._ids.update(pending)
 
 
 _STAGING_SQL = """
@@ -254,28 +255,32 @@ async def write_events(
     for g in gaps:
         wanted.setdefault((g.params.get("platform", "twitch"), g.channel or ""), None)
     received_default = now()
-    try:
-        async with conn.transaction():
-            await _ensure_staging(conn)
-            ids = await channels.resolve(conn, wanted)
-            names = {v: k[1] for k, v in ids.items()}
-            if messages:
-                await _write_messages(conn, messages, ids, names, received_default, result)
-            if moderation:
-                await _write_moderation(conn, moderation, ids, received_default, result)
-            counts = dict(fill_counts or {})
-            for (channel, source), inserted in result.inserted.items():
-                if source == "gapfill":
-                    counts[channel] = counts.get(channel, 0) + inserted
-            for gap in gaps:
-                await _write_gap(conn, gap, ids, collector_id, result, counts)
-    except BaseException:
-        channels.rollback()
-        raise
-    channels.commit()
+    pending: dict[tuple[str, str], int] = {}
+    # Gap-fill rows inserted by this batch minus what its markers took, applied to the shared
+    # ``fill_counts`` only after the commit, and additively, so that batches written at the
+    # same time on other connections cannot lose each other's counts.
+    delta: dict[str, int] = {}
+    async with conn.transaction():
+        await _ensure_staging(conn)
+        ids = await channels.resolve(conn, wanted, pending)
+        names = {v: k[1] for k, v in ids.items()}
+        if messages:
+            await _write_messages(conn, messages, ids, names, received_default, result)
+        if moderation:
+            await _write_moderation(conn, moderation, ids, received_default, result)
+        for (channel, source), inserted in result.inserted.items():
+            if source == "gapfill":
+                delta[channel] = delta.get(channel, 0) + inserted
+        for gap in gaps:
+            await _write_gap(conn, gap, ids, collector_id, result, fill_counts or {}, delta)
+    channels.commit(pending)
     if fill_counts is not None:
-        fill_counts.clear()
-        fill_counts.update(counts)
+        for channel, change in delta.items():
+            total = fill_counts.get(channel, 0) + change
+            if total:
+                fill_counts[channel] = total
+            else:
+                fill_counts.pop(channel, None)
     return result
 
 
@@ -390,6 +395,7 @@ async def _write_gap(
     collector_id: str,
     result: BatchResult,
     fill_counts: dict[str, int],
+    delta: dict[str, int],
 ) -> None:
     p = gap.params
     if gap.kind == GAP_OPEN:
@@ -410,7 +416,9 @@ async def _write_gap(
             (p["at"], p["key"]),
         )
     else:  # GAP_FILLED: what this fill brought back that we did not have
-        recovered = fill_counts.pop(gap.channel or "", 0)
+        channel = gap.channel or ""
+        recovered = fill_counts.get(channel, 0) + delta.get(channel, 0)
+        delta[channel] = delta.get(channel, 0) - recovered
         if p.get("key"):  # no key: the fill at start-up, which closes no gap
             await conn.execute(
                 "UPDATE chat.gaps SET filled_at = now(), recovered = %s WHERE gap_key = %s",
@@ -447,6 +455,7 @@ class Writer:
         retry_s: float = 1.0,
         collector_id: str = "",
         on_written: Callable[[BatchResult], None] | None = None,
+        lanes: int = 2,
     ) -> None:
         self._conninfo = conninfo
         self._queue = queue
@@ -458,9 +467,14 @@ class Writer:
         self._retry_s = retry_s
         self._collector_id = collector_id
         self._on_written = on_written
-        self._conn: psycopg.AsyncConnection[Any] | None = None
+        # Two connections ("lanes"): while PostgreSQL inserts one batch, the next is copied in
+        # on the other, so Python and the database work at the same time.  Batches that carry
+        # gap bookkeeping, and spool replay, wait for both lanes and go one at a time.
+        self._conns: list[psycopg.AsyncConnection[Any] | None] = [None] * lanes
+        self._inflight: list[asyncio.Task[None] | None] = [None] * lanes
         self._channels = ChannelRegistry()
         self._fill_counts: dict[str, int] = {}
+        self._drain_lock = asyncio.Lock()
         self._last_drain_try = 0.0
         self.db_up: bool | None = None  # unknown until the first attempt
         self.totals = BatchResult()
@@ -481,10 +495,11 @@ class Writer:
         await self._queue.put(self.STOP)
 
     # -- connection ----------------------------------------------------------------------------
-    async def _connection(self) -> psycopg.AsyncConnection[Any]:
-        if self._conn is None or self._conn.closed:
+    async def _connection(self, lane: int = 0) -> psycopg.AsyncConnection[Any]:
+        conn = self._conns[lane]
+        if conn is None or conn.closed:
             try:
-                self._conn = await psycopg.AsyncConnection.connect(
+                conn = self._conns[lane] = await psycopg.AsyncConnection.connect(
                     self._conninfo,
                     connect_timeout=5,
                     application_name="chatpulse-collector",
@@ -497,13 +512,14 @@ class Writer:
                 )
             except psycopg.Error as exc:
                 raise DatabaseUnavailable(str(exc)) from exc
-        return self._conn
+        return conn
 
-    async def _drop_connection(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):  # already broken; closing is best effort
-                await self._conn.close()
-            self._conn = None
+    async def _drop_connection(self, lane: int | None = None) -> None:
+        for i in range(len(self._conns)) if lane is None else (lane,):
+            conn, self._conns[i] = self._conns[i], None
+            if conn is not None:
+                with contextlib.suppress(Exception):  # already broken; closing is best effort
+                    await conn.close()
 
     def _set_db(self, up: bool) -> None:
         if up != self.db_up and not (self.db_up is None and up):
@@ -515,7 +531,7 @@ class Writer:
         self._metrics.db_up.set(1 if up else 0)
 
     # -- writing -------------------------------------------------------------------------------
-    async def _write(self, events: Sequence[ChatEvent]) -> BatchResult:
+    async def _write(self, events: Sequence[ChatEvent], lane: int = 0) -> BatchResult:
         """Write a batch, isolating rows the database rejects; raises DatabaseUnavailable.
 
         The batch is cut after each gap-fill marker, so a marker counts exactly the gap-fill
@@ -531,15 +547,15 @@ class Writer:
             start = 0
             for end in [*cuts, len(events)]:
                 if end > start:
-                    result.merge(await self._write_one(events[start:end]))
+                    result.merge(await self._write_one(events[start:end], lane))
                 start = end
             return result
-        return await self._write_one(events)
+        return await self._write_one(events, lane)
 
-    async def _write_one(self, events: Sequence[ChatEvent]) -> BatchResult:
+    async def _write_one(self, events: Sequence[ChatEvent], lane: int = 0) -> BatchResult:
         started = time.perf_counter()
         try:
-            conn = await self._connection()
+            conn = await self._connection(lane)
             result = await asyncio.wait_for(
                 write_events(
                     conn,
@@ -552,18 +568,20 @@ class Writer:
             )
         except Exception as exc:
             if _is_unavailable(exc):
-                await self._drop_connection()
+                await self._drop_connection(lane)
                 self._set_db(False)
                 raise DatabaseUnavailable(str(exc)) from exc
             if not isinstance(exc, psycopg.Error):
                 raise
-            return await self._isolate(events, exc)
+            return await self._isolate(events, exc, lane)
         self._set_db(True)
         self._metrics.write_latency.observe(time.perf_counter() - started)
         self._account(events, result)
         return result
 
-    async def _isolate(self, events: Sequence[ChatEvent], exc: psycopg.Error) -> BatchResult:
+    async def _isolate(
+        self, events: Sequence[ChatEvent], exc: psycopg.Error, lane: int = 0
+    ) -> BatchResult:
         if len(events) == 1:
             event = events[0]
             reason = f"rejected by the database: {exc.sqlstate} {str(exc).strip()[:300]}"
@@ -572,8 +590,8 @@ class Writer:
             self._metrics.malformed.labels("writer").inc()
             return BatchResult(dead_lettered=1)
         half = len(events) // 2
-        result = await self._write_one(events[:half])
-        result.merge(await self._write_one(events[half:]))
+        result = await self._write_one(events[:half], lane)
+        result.merge(await self._write_one(events[half:], lane))
         return result
 
     def _account(self, events: Sequence[ChatEvent], result: BatchResult) -> None:
@@ -602,7 +620,7 @@ class Writer:
         if self._on_written is not None:
             self._on_written(result)
 
-    async def _to_spool(self, events: Sequence[ChatEvent], stopping: bool) -> bool:
+    async def _to_spool(self, events: Sequence[ChatEvent], stopping: bool, lane: int = 0) -> bool:
         """Append to the spool (fsynced).  When it is full, wait for the database (this is
         the backpressure that eventually slows the sources); returns False only if stopping
         with both the database and the spool unavailable."""
@@ -614,9 +632,9 @@ class Writer:
                 self._metrics.batches.labels("spooled").inc()
                 return True
             except SpoolFullError:
-                if await self._drain():
+                if await self._drain(lane):
                     try:
-                        self._account(events, await self._write(events))
+                        self._account(events, await self._write(events, lane))
                         return True
                     except DatabaseUnavailable:
                         pass
@@ -629,8 +647,15 @@ class Writer:
                 log.error("spool full; waiting for the database", extra={"events": len(events)})
                 await asyncio.sleep(self._retry_s)
 
-    async def _drain(self) -> bool:
-        """Replay the spool into the database, oldest first; True when it is empty."""
+    async def _drain(self, lane: int = 0) -> bool:
+        """Replay the spool into the database, oldest first; True when it is empty.
+
+        Uses ``lane``'s connection (the caller's own); one drain runs at a time.
+        """
+        async with self._drain_lock:
+            return await self._drain_locked(lane)
+
+    async def _drain_locked(self, lane: int) -> bool:
         self._last_drain_try = time.monotonic()
         while True:
             head = await asyncio.to_thread(self._spool.peek)
@@ -650,7 +675,7 @@ class Writer:
                 await asyncio.to_thread(self._spool.ack, record_id)
                 continue
             try:
-                await self._write(events)
+                await self._write(events, lane)
             except DatabaseUnavailable:
                 return False
             await asyncio.to_thread(self._spool.ack, record_id)
@@ -666,6 +691,16 @@ class Writer:
         events = [e for e in events if not isinstance(e, Malformed)]
         if not events:
             return
+        ordered = stopping or any(
+            isinstance(e, ControlEvent) and e.kind in _GAP_KINDS for e in events
+        )
+        if not ordered and not self._spool.pending_records and len(self._inflight) > 1:
+            lane = await self._free_lane()
+            self._inflight[lane] = asyncio.create_task(self._write_lane(events, lane))
+            return
+        # Gap bookkeeping counts what came before it, and spooled batches go first: wait for
+        # the lanes, then write in order.
+        await self._settle()
         if self._spool.pending_records and not await self._drain():
             await self._to_spool(events, stopping)
             return
@@ -673,6 +708,32 @@ class Writer:
             await self._write(events)
         except DatabaseUnavailable:
             await self._to_spool(events, stopping)
+
+    async def _write_lane(self, events: list[ChatEvent], lane: int) -> None:
+        try:
+            await self._write(events, lane)
+        except DatabaseUnavailable:
+            # Order across lanes does not matter for rows (the unique key decides), and gap
+            # markers never travel on a lane.
+            await self._to_spool(events, False, lane)
+
+    async def _free_lane(self) -> int:
+        """A lane with no batch in flight, waiting for the oldest when all are busy."""
+        for lane, task in enumerate(self._inflight):
+            if task is None or task.done():
+                if task is not None:
+                    task.result()  # re-raise what a lane hit (programming errors only)
+                return lane
+        busy = [t for t in self._inflight if t is not None]
+        await asyncio.wait(busy, return_when=asyncio.FIRST_COMPLETED)
+        return await self._free_lane()
+
+    async def _settle(self) -> None:
+        """Wait until no batch is in flight on any lane."""
+        for lane, task in enumerate(self._inflight):
+            if task is not None:
+                self._inflight[lane] = None
+                await task
 
     async def run(self) -> None:
         """Run until :data:`STOP` is dequeued; flushes everything before returning."""
@@ -719,8 +780,10 @@ class Writer:
                 and self._spool.pending_records
                 and time.monotonic() - self._last_drain_try >= self._retry_s
             ):
+                await self._settle()
                 await self._drain()
             if stopping:
+                await self._settle()
                 if self._spool.pending_records:
                     await self._drain()
                 await self._drop_connection()
