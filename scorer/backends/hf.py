@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +40,7 @@ __all__ = [
     "PREPROCESS_VERSION",
     "ROLES",
     "LabelMaps",
+    "LogitRunner",
     "ResolvedModel",
     "build_scores",
     "dir_digest",
@@ -50,6 +51,7 @@ __all__ = [
     "read_label_maps",
     "resolve_model",
     "role_specs",
+    "score_texts",
     "sigmoid",
     "softmax",
 ]
@@ -226,6 +228,44 @@ def read_label_maps(role: str, config: Mapping[str, Any], where: str) -> LabelMa
             )
         return LabelMaps(offensive=positive[0])
     raise ValueError(f"unknown role {role!r}")
+
+
+class LogitRunner(Protocol):
+    """One loaded model of a backend: label maps and a batch-to-logits function."""
+
+    maps: LabelMaps
+
+    def logits(self, texts: list[str]) -> npt.NDArray[np.float32]: ...
+
+
+def score_texts(
+    runners: Mapping[str, LogitRunner],
+    texts: Sequence[str],
+    channels: Sequence[str] | None,
+    batch_size: int,
+) -> list[Score]:
+    """Preprocess, batch by length, run every model, and map the logits to scores.
+
+    The shared body of the transformers and onnx backends, so that both score alike.  Errors
+    of the runtime propagate as they are (each backend wraps its own).
+    """
+    if channels is not None and len(channels) != len(texts):
+        raise ValueError("channels must have the same length as texts")
+    if not texts:
+        return []
+    clean = [preprocess(t) for t in texts]
+    logits: dict[str, npt.NDArray[np.float32]] = {}
+    for role, runner in runners.items():
+        rows: npt.NDArray[np.float32] | None = None
+        for batch in length_batches(clean, batch_size):
+            out = runner.logits([clean[i] for i in batch])
+            if rows is None:
+                rows = np.empty((len(clean), out.shape[1]), dtype=np.float32)
+            rows[batch] = out
+        assert rows is not None
+        logits[role] = rows
+    maps = {role: runner.maps for role, runner in runners.items()}
+    return build_scores(logits["sentiment"], logits.get("emotion"), logits.get("offensive"), maps)
 
 
 def build_scores(

@@ -32,12 +32,10 @@ from scorer.backends.hf import (
     DEFAULT_BATCH_SIZE,
     ROLES,
     LabelMaps,
-    build_scores,
-    length_batches,
     model_name,
-    preprocess,
     read_config,
     read_label_maps,
+    score_texts,
 )
 
 __all__ = ["MANIFEST", "MODEL_FILES", "OnnxBackend"]
@@ -173,26 +171,9 @@ class OnnxBackend:
 
         ``channels`` is checked but unused: these models know no channel emotes.
         """
-        if channels is not None and len(channels) != len(texts):
-            raise ValueError("channels must have the same length as texts")
-        if not texts:
-            return []
-        clean = [preprocess(t) for t in texts]
-        n = len(clean)
-        logits: dict[str, npt.NDArray[np.float32]] = {}
         try:
-            for role, session in self._sessions.items():
-                rows: npt.NDArray[np.float32] | None = None
-                for batch in length_batches(clean, self.batch_size):
-                    out = session.logits([clean[i] for i in batch])
-                    if rows is None:
-                        rows = np.empty((n, out.shape[1]), dtype=np.float32)
-                    rows[batch] = out
-                assert rows is not None
-                logits[role] = rows
+            return score_texts(self._sessions, texts, channels, self.batch_size)
+        except ValueError:
+            raise
         except Exception as exc:  # onnxruntime's errors share no public base class
             raise BackendError(f"onnx backend failed: {exc}") from exc
-        maps = {role: session.maps for role, session in self._sessions.items()}
-        return build_scores(
-            logits["sentiment"], logits.get("emotion"), logits.get("offensive"), maps
-        )

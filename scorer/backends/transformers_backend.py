@@ -31,14 +31,12 @@ from scorer.backends.hf import (
     DEFAULT_MODELS,
     ROLES,
     LabelMaps,
-    build_scores,
-    length_batches,
     model_name,
-    preprocess,
     read_config,
     read_label_maps,
     resolve_model,
     role_specs,
+    score_texts,
 )
 
 __all__ = ["TransformersBackend"]
@@ -134,26 +132,9 @@ class TransformersBackend:
 
         ``channels`` is checked but unused: these models know no channel emotes.
         """
-        if channels is not None and len(channels) != len(texts):
-            raise ValueError("channels must have the same length as texts")
-        if not texts:
-            return []
-        clean = [preprocess(t) for t in texts]
-        n = len(clean)
-        logits: dict[str, npt.NDArray[np.float32]] = {}
         try:
-            for role, loaded in self._models.items():
-                rows: npt.NDArray[np.float32] | None = None
-                for batch in length_batches(clean, self.batch_size):
-                    out = loaded.logits([clean[i] for i in batch])
-                    if rows is None:
-                        rows = np.empty((n, out.shape[1]), dtype=np.float32)
-                    rows[batch] = out
-                assert rows is not None
-                logits[role] = rows
+            return score_texts(self._models, texts, channels, self.batch_size)
+        except ValueError:
+            raise
         except RuntimeError as exc:  # torch: out of memory, device lost
             raise BackendError(f"transformers backend failed: {exc}") from exc
-        maps = {role: loaded.maps for role, loaded in self._models.items()}
-        return build_scores(
-            logits["sentiment"], logits.get("emotion"), logits.get("offensive"), maps
-        )
