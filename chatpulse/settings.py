@@ -302,6 +302,12 @@ class Settings(BaseSettings):
 
     # -- clipper ----------------------------------------------------------------------------
     clipper_host: str = Field(default="127.0.0.1", description="Clipper API address.")
+    clipper_db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="Database connections the clipper API keeps open (alerts arrive in bursts).",
+    )
     clipper_port: int = Field(default=8095, ge=1, le=65535, description="Clipper API port.")
     webhook_token: SecretStr | None = Field(
         default=None, description="Bearer token Grafana's webhook must send."

@@ -9,17 +9,20 @@ cannot finish it a second time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.rows import class_row
+from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 
 __all__ = [
+    "AlertJob",
     "ClipRow",
     "claim_job",
+    "enqueue_alert_clips",
     "enqueue_clip",
     "fail_job",
     "find_vod",
@@ -77,6 +80,53 @@ VALUES (%(dedup_key)s, %(channel)s,
         %(reencode)s)
 ON CONFLICT (dedup_key) DO NOTHING
 RETURNING {_COLS}
+"""  # noqa: S608 (a constant column list)
+
+# One statement for a whole webhook delivery: the hype-moment lookup, the window, the insert and
+# the existing rows of repeated alerts.  A delivery under a burst of alerts used to make four
+# round trips per alert (BEGIN, lookup, insert, COMMIT); each waited its turn on the API's busy
+# event loop.  ``peak_at`` is written as Python's ``isoformat`` with ``Z`` writes it (the
+# worker and clients read it back with ``datetime.fromisoformat``).
+_ENQUEUE_ALERTS = f"""
+WITH a AS (
+    SELECT * FROM unnest(%(keys)s::text[], %(channels)s::text[], %(starts)s::timestamptz[],
+                         %(requests)s::jsonb[])
+        WITH ORDINALITY AS a(dedup_key, channel, starts_at, request, ord)
+), p AS (
+    SELECT a.*, h.id AS hype_id, coalesce(h.peak_at, a.starts_at) AS peak
+    FROM a LEFT JOIN LATERAL (
+        SELECT h.id, h.peak_at
+        FROM chat.hype_moments h JOIN chat.channels c ON c.id = h.channel_id
+        WHERE c.name = a.channel AND h.peak_at <= a.starts_at
+          AND h.peak_at >= a.starts_at - make_interval(secs => %(lookback)s)
+        ORDER BY h.peak_at DESC, h.id DESC
+        LIMIT 1) h ON true
+), w AS (
+    SELECT p.*, p.peak AT TIME ZONE 'UTC' AS peak_utc,
+           p.peak - make_interval(secs => %(pre)s) AS start_at,
+           p.peak + make_interval(secs => %(post)s) AS end_at
+    FROM p
+), ins AS (
+    INSERT INTO chat.clips (dedup_key, channel, channel_id, trigger, start_at, end_at,
+                            not_before, hype_moment_id, request, reencode)
+    SELECT w.dedup_key, w.channel,
+           (SELECT id FROM chat.channels WHERE name = w.channel ORDER BY id LIMIT 1),
+           'alert', w.start_at, w.end_at, w.end_at, w.hype_id,
+           w.request || jsonb_build_object(
+               'peak_at',
+               to_char(w.peak_utc, 'YYYY-MM-DD"T"HH24:MI:SS')
+               || CASE WHEN extract(microseconds FROM w.peak_utc)::bigint %% 1000000 = 0
+                       THEN '' ELSE to_char(w.peak_utc, '.US') END
+               || 'Z'),
+           %(reencode)s
+    FROM w ORDER BY w.ord
+    ON CONFLICT (dedup_key) DO NOTHING
+    RETURNING {_COLS}
+)
+SELECT {_COLS}, true AS created FROM ins
+UNION ALL
+SELECT {_COLS}, false AS created FROM chat.clips
+WHERE dedup_key = ANY(%(keys)s::text[]) AND dedup_key NOT IN (SELECT dedup_key FROM ins)
 """  # noqa: S608 (a constant column list)
 
 # A stalled job (its worker stopped heartbeating) is claimed like a queued one; the error
@@ -187,6 +237,77 @@ async def enqueue_clip(
     if existing is None:  # deleted between the two statements: vanishingly rare, say so
         raise LookupError(f"clip {dedup_key} vanished while queueing")
     return existing, False
+
+
+@dataclass(frozen=True, slots=True)
+class AlertJob:
+    """One firing alert to queue: its clip key, channel, ``startsAt`` and request record."""
+
+    dedup_key: str
+    channel: str
+    starts_at: datetime
+    request: dict[str, Any]
+
+
+async def enqueue_alert_clips(
+    conn: AsyncConnection[Any],
+    alerts: Sequence[AlertJob],
+    *,
+    pre_roll_s: float,
+    post_roll_s: float,
+    lookback_s: float,
+    reencode: bool,
+) -> list[tuple[ClipRow, bool]]:
+    """Queue one clip per alert unless its ``dedup_key`` exists; (row, created) per alert.
+
+    Each clip is cut around the channel's latest hype moment that peaked at or before the
+    alert's ``starts_at`` (within ``lookback_s``), else around ``starts_at``, from
+    ``pre_roll_s`` before to ``post_roll_s`` after; ``peak_at`` is added to its request record.
+    It becomes due at its end.  An alert repeated within ``alerts`` is created once, later
+    ones are duplicates.  One statement (all or nothing); commits unless ``conn`` is in
+    autocommit mode, where the statement commits itself.  Raises ValueError when
+    ``pre_roll_s + post_roll_s`` is not positive.
+    """
+    if pre_roll_s + post_roll_s <= 0:
+        raise ValueError("pre-roll plus post-roll must be positive")
+    if not alerts:
+        return []
+    params = {
+        "keys": [a.dedup_key for a in alerts],
+        "channels": [a.channel for a in alerts],
+        "starts": [a.starts_at for a in alerts],
+        "requests": [Jsonb(a.request) for a in alerts],
+        "lookback": lookback_s,
+        "pre": pre_roll_s,
+        "post": post_roll_s,
+        "reencode": reencode,
+    }
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_ENQUEUE_ALERTS, params)
+        rows = await cur.fetchall()
+        by_key = {r["dedup_key"]: r for r in rows}
+        missing = [a.dedup_key for a in alerts if a.dedup_key not in by_key]
+        if missing:
+            # Another delivery of the same alert committed after this statement's snapshot
+            # was taken: ON CONFLICT skipped the row, and only a new statement sees it.
+            await cur.execute(
+                f"SELECT {_COLS}, false AS created FROM chat.clips "  # noqa: S608
+                "WHERE dedup_key = ANY(%s::text[])",
+                (missing,),
+            )
+            by_key.update((r["dedup_key"], r) for r in await cur.fetchall())
+    if not conn.autocommit:
+        await conn.commit()
+    result: list[tuple[ClipRow, bool]] = []
+    reported: set[str] = set()
+    for a in alerts:
+        r = by_key.get(a.dedup_key)
+        if r is None:  # deleted between the two statements: vanishingly rare, say so
+            raise LookupError(f"clip {a.dedup_key} vanished while queueing")
+        fields = {k: v for k, v in r.items() if k != "created"}
+        result.append((ClipRow(**fields), bool(r["created"]) and a.dedup_key not in reported))
+        reported.add(a.dedup_key)
+    return result
 
 
 async def latest_hype_moment(

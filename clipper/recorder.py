@@ -23,14 +23,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from clipper.config import ClipperConfig
+from clipper.ffmpeg import stop_process
 from clipper.media import channel_dir, list_segments
 from clipper.segments import plan_retention
 
 __all__ = ["RecordInput", "input_for", "record_args", "run_recorder", "sweep_retention"]
 
 log = logging.getLogger(__name__)
-
-_STOP_WAIT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,23 +93,7 @@ def sweep_retention(directory: Path, now: datetime, max_age_s: float, max_bytes:
 
 
 async def _stop_proc(proc: asyncio.subprocess.Process, quit_key: bool) -> None:
-    if proc.returncode is not None:
-        return
-    if quit_key and proc.stdin is not None:
-        with contextlib.suppress(OSError, RuntimeError):
-            proc.stdin.write(b"q")
-            await proc.stdin.drain()
-    else:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGINT)  # FFmpeg's clean stop, like 'q'
-    for sig in (signal.SIGINT, signal.SIGKILL):
-        try:
-            await asyncio.wait_for(proc.wait(), _STOP_WAIT_S)
-            return
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(sig)
-    await proc.wait()
+    await stop_process(proc, quit_key=quit_key)
 
 
 async def _run_once(

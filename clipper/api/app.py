@@ -30,6 +30,8 @@ def create_app(
 ) -> FastAPI:
     """The clipper API on database ``conninfo``; its pool opens and closes with the app.
 
+    The pool keeps ``config.api_pool_size`` connections open (all opened at start-up).
+
     OpenAPI docs are served at ``/docs`` and ``/openapi.json``.
     """
     state = AppState(
@@ -40,8 +42,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state.pool = await open_pool(conninfo, size=settings.db_pool_size, name="clipper")
+        size = state.config.api_pool_size
+        state.pool = await open_pool(conninfo, size=size, name="clipper")
         try:
+            # Keep every connection open: alerts come in bursts after quiet minutes, and a
+            # pool that had shrunk to one connection made the burst wait for new ones.
+            await state.pool.resize(min_size=size, max_size=size)
+            await state.pool.wait(timeout=30)
             yield
         finally:
             await state.pool.close()

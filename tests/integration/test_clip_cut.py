@@ -12,7 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from clipper.ffmpeg import cut_segments, cut_vod, probe, write_thumbnail
+from clipper.ffmpeg import CUT_NICENESS, cut_segments, cut_vod, probe, run_ffmpeg, write_thumbnail
 from clipper.media import plan_from_segments
 from clipper.storage import S3Storage, clip_key, open_storage
 from clipper.testsource import generate_segments
@@ -91,6 +91,17 @@ def test_reencode_is_frame_exact_and_starts_on_the_right_frame(media: Path, tmp_
         t = 3.3 - 2.023 + delta / FPS
         offsets[delta] = distance(first, gray_frame(["-i", str(seg), "-ss", f"{t:.3f}"]))
     assert offsets[0] < offsets[-2] and offsets[0] < offsets[2]
+
+
+def test_ffmpeg_runs_below_the_workers_priority(tmp_path: Path) -> None:
+    # The child reads its own niceness after a pause (the renice follows the spawn).
+    out = tmp_path / "nice.txt"
+    script = f"sleep 0.3; cut -d' ' -f19 /proc/self/stat > {out}"
+    asyncio.run(run_ffmpeg(["/bin/sh", "-c", script]))
+    ours = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[16])
+    assert int(out.read_text()) == min(19, ours + CUT_NICENESS)
+    asyncio.run(run_ffmpeg(["/bin/sh", "-c", script], niceness=0))
+    assert int(out.read_text()) == ours
 
 
 def test_thumbnail_is_a_jpeg(media: Path, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -290,3 +291,92 @@ def test_webhook_answers_fast(api: str) -> None:
         timings.append(time.perf_counter() - started)
     timings.sort()
     assert timings[len(timings) // 2] < 0.1
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize(
+    "peak",
+    [
+        datetime(2024, 1, 6, 16, 23, 30, tzinfo=UTC),
+        datetime(2024, 1, 6, 16, 23, 30, 120500, tzinfo=UTC),
+    ],
+)
+def test_request_record_keeps_the_peak_in_isoformat(api: str, db_url: str, peak: datetime) -> None:
+    # The worker places the thumbnail at request.peak_at; the database writes it, in
+    # Python's format, with and without microseconds.
+    with psycopg.connect(db_url) as conn:
+        cid = conn.execute(
+            "INSERT INTO chat.channels (name) VALUES ('nymn') RETURNING id"
+        ).fetchone()[0]  # type: ignore[index]
+        hype = conn.execute(
+            "INSERT INTO chat.hype_moments (channel_id, started_at, peak_at, ended_at, score, "
+            "messages_per_min, baseline_per_min) VALUES (%s, %s, %s, %s, 5, 100, 10) RETURNING id",
+            (cid, peak, peak, peak),
+        ).fetchone()[0]  # type: ignore[index]
+    no_hype = alert(fingerprint="0123456789abcdef", labels={"channel": "other"})
+    body = notification(alert(), no_hype)
+    out = post(api, body, signed(body)).json()
+    assert [c["hype_moment_id"] for c in out["queued"]] == [hype, None]
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT channel, channel_id, request FROM chat.clips ORDER BY id"
+        ).fetchall()
+    assert [r[:2] for r in rows] == [("nymn", cid), ("other", None)]
+    assert rows[0][2]["peak_at"] == _iso(peak)
+    assert datetime.fromisoformat(rows[0][2]["peak_at"]) == peak
+    assert rows[1][2]["peak_at"] == "2024-01-06T16:25:00Z"  # startsAt: no hype moment
+    assert rows[0][2]["fingerprint"] == "a1b2c3d4e5f60718"
+    assert rows[0][2]["receiver"] == "chatpulse-clipper"
+
+
+def test_one_delivery_with_a_repeated_and_a_known_alert(api: str, db_url: str) -> None:
+    first = notification(alert())
+    known = post(api, first, signed(first)).json()["queued"][0]["id"]
+    new = alert(fingerprint="0123456789abcdef")
+    body = notification(new, alert(), new, alert(status="resolved"))
+    out = post(api, body, signed(body)).json()
+    assert len(out["queued"]) == 1
+    assert out["duplicates"] == [known, out["queued"][0]["id"]]
+    assert [i["reason"] for i in out["ignored"]] == ["resolved"]
+    assert len(clips(db_url)) == 2
+
+
+def test_simultaneous_deliveries_lose_nothing_and_cut_each_alert_once(
+    api: str, db_url: str
+) -> None:
+    # 20 different alerts at once, then 20 copies of one new alert at once (Grafana retries
+    # racing each other): every answer is 202 and names the one clip of its alert.
+    bodies = [notification(alert(fingerprint=f"{i:016x}")) for i in range(20)]
+    same = notification(alert(fingerprint="f" * 16))
+
+    def send(body: bytes) -> dict[str, Any]:
+        r = post(api, body, signed(body))
+        assert r.status_code == 202, r.text
+        result: dict[str, Any] = r.json()
+        return result
+
+    with ThreadPoolExecutor(20) as pool:
+        distinct = list(pool.map(send, bodies))
+        repeats = list(pool.map(send, [same] * 20))
+    assert len({o["queued"][0]["id"] for o in distinct}) == 20
+    ids = {c["id"] for o in repeats for c in o["queued"]} | {
+        d for o in repeats for d in o["duplicates"]
+    }
+    assert len(ids) == 1
+    assert sum(len(o["queued"]) for o in repeats) == 1
+    assert len(clips(db_url)) == 21
+
+
+def test_pool_keeps_its_connections_open_for_bursts(db_url: str, tmp_path: Path) -> None:
+    settings = make_settings(db_url, tmp_path)
+    config = replace(clipper_config(settings), api_pool_size=6)
+    app = create_app(settings, db_url, config=config)
+    with serve_in_thread(app), psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = 'chatpulse-clipper'"
+        ).fetchone()
+    assert row is not None and row[0] == 6
