@@ -100,3 +100,59 @@ def test_report_cli_writes_a_file_and_rejects_unknown_channel(db_url: str, tmp_p
     assert "16:20 – 16:25 UTC" in text
     bad = run_cli("report", "--channel", "nobody", "--out", str(out), env=env)
     assert bad.returncode == 2 and "nobody" in bad.stderr
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_report_renders_in_headless_chromium(db_url: str, tmp_path: Path) -> None:
+    """The report opens in a real browser: its DOM keeps the charts and the page paints."""
+    import subprocess
+
+    import pytest
+
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("Chromium not installed (Debian package chromium; CI installs it)")
+    replay(settings_for(db_url, tmp_path), db_url, [nymn_irc_log(tmp_path)])
+    score_with_lexicon(db_url)
+
+    async def refresh() -> None:
+        async with await connect(db_url) as conn:
+            await refresh_pending(conn)
+
+    asyncio.run(refresh())
+    page = tmp_path / "report.html"
+    page.write_text(render_report(asyncio.run(load_report(db_url, "nymn"))))
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    # the browser parsed the page: every chart is an SVG with its data line, the numbers are there
+    assert dom.stdout.count("<svg") >= 5
+    assert dom.stdout.count("<polyline") >= 4
+    assert "<b>798</b>" in dom.stdout and "forsenParty" in dom.stdout
+    shot = tmp_path / "report.png"
+    done = subprocess.run(
+        [browser, *flags, "--window-size=960,1400", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = shot.read_bytes()
+    assert data.startswith(b"\x89PNG") and len(data) > 20_000  # a painted page, not a blank one

@@ -46,7 +46,7 @@ def test_env_example_names_only_real_settings() -> None:
     names = set(Settings.model_fields)
     for line in (ROOT / ".env.example").read_text().splitlines():
         key = line.split("=", 1)[0].strip()
-        if key.startswith("CHATPULSE_"):
+        if key.startswith("CHATPULSE_") and key != "CHATPULSE_VERSION":
             assert key.removeprefix("CHATPULSE_").lower() in names, key
 
 
@@ -57,3 +57,35 @@ def test_image_is_slim_non_root_with_ffmpeg_and_doctor_healthcheck() -> None:
     assert "ffmpeg" in dockerfile
     assert "HEALTHCHECK" in dockerfile and '"chatpulse", "doctor"' in dockerfile
     assert "VARIANT" in dockerfile  # torch only in the optional ml variant
+
+
+def test_every_compose_command_is_a_real_chatpulse_command() -> None:
+    from chatpulse.cli import build_parser
+
+    parser = build_parser()
+    for name, svc in COMPOSE["services"].items():
+        command = svc.get("command")
+        if not command or name in ("prometheus",):
+            continue
+        args = [c.replace("${RECORD_CHANNEL:-}", "somechannel") for c in command]
+        parsed = parser.parse_args(args)  # SystemExit (a failure) when it is not a command
+        assert parsed.handler is not None, name
+
+
+def test_every_mounted_path_exists() -> None:
+    for name, svc in COMPOSE["services"].items():
+        for volume in svc.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith(("./", "/")):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+
+
+def test_every_variable_the_compose_file_uses_is_in_env_example() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", text))
+    example = {
+        line.split("=", 1)[0].strip()
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    }
+    assert used <= example, f"add to .env.example: {sorted(used - example)}"
