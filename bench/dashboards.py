@@ -10,6 +10,10 @@ and prints p50/p95 in milliseconds.  Plain PostgreSQL always; TimescaleDB too wh
 ``time_bucket`` there, as the provisioned datasource sets ``timescaledb: true``).
 
     python bench/dashboards.py [--messages 10000000] [--days 30] [--runs 15] [--keep]
+        [--backend both|postgres|timescaledb] [--load-only] [--url URL]
+
+``--load-only`` keeps a generated database; ``--url`` measures such a database again after
+applying any newer migrations (new indexes on old data, without a 20-minute reload).
 
 Target (issue 7): every panel under 100 ms p95 at 24 h on the TimescaleDB path.  This is a
 benchmark, not a test: 10 M messages take several GB per backend and tens of minutes to load.
@@ -265,23 +269,52 @@ def main() -> int:
             "CHATPULSE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
         ),
     )
+    parser.add_argument(
+        "--backend",
+        choices=["both", "postgres", "timescaledb"],
+        default="both",
+        help="which backends to run (TimescaleDB needs CHATPULSE_TEST_TIMESCALEDB_URL)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument(
+        "--load-only", action="store_true", help="load and keep the databases, measure nothing"
+    )
+    parser.add_argument(
+        "--url",
+        help="measure this already loaded database (from --keep) instead of generating one; "
+        "pending migrations are applied first, so new indexes can be measured on old data",
+    )
     args = parser.parse_args()
-    backends = [("PostgreSQL", args.admin_url, False)]
+    backends: list[tuple[str, str, bool]] = []
+    if args.backend in ("both", "postgres"):
+        backends.append(("PostgreSQL", args.admin_url, False))
     ts = os.environ.get("CHATPULSE_TEST_TIMESCALEDB_URL")
-    if ts:
-        backends.append(("TimescaleDB", ts, True))
-    else:
-        print("TimescaleDB: skipped (set CHATPULSE_TEST_TIMESCALEDB_URL)")
+    if args.backend in ("both", "timescaledb"):
+        if ts:
+            backends.append(("TimescaleDB", ts, True))
+        else:
+            print("TimescaleDB: skipped (set CHATPULSE_TEST_TIMESCALEDB_URL)")
+    if args.url:
+        with psycopg.connect(args.url) as conn:
+            timescaledb = conn.execute(
+                "SELECT count(*) > 0 FROM pg_extension WHERE extname = 'timescaledb'"
+            ).fetchone() == (True,)
+        asyncio.run(run_migrations(args.url, timescaledb="on" if timescaledb else "off"))
+        with psycopg.connect(args.url, autocommit=True) as conn:
+            conn.execute("ANALYZE")
+        name = "TimescaleDB" if timescaledb else "PostgreSQL"
+        report(name, measure(args.url, args.runs, timescaledb=timescaledb, search=args.search))
+        return 0
     for name, admin, timescaledb in backends:
         url = _create(admin)
         try:
             print(f"{name}: loading {args.messages:,} messages over {args.days} days", flush=True)
             load(url, args.messages, args.days, timescaledb=timescaledb)
-            report(name, measure(url, args.runs, timescaledb=timescaledb, search=args.search))
+            if not args.load_only:
+                report(name, measure(url, args.runs, timescaledb=timescaledb, search=args.search))
         finally:
-            if args.keep:
-                print(f"kept {url}")
+            if args.keep or args.load_only:
+                print(f"kept {url}", flush=True)
             else:
                 _drop(admin, url)
     return 0

@@ -661,17 +661,29 @@ def _weighted(column: str) -> str:
 
 def _extreme_messages(title: str, order: str, description: str) -> Panel:
     # `order` is one of two constants (ASC/DESC), never input.
+    # Per channel (LATERAL), so that each channel's top rows come in order from the index
+    # (channel_id, model, sentiment, sent_at) of migration 0008: a join with the channel list
+    # would hide that only one channel_id is wanted and sort every score of the range.  The
+    # messages are joined after the LIMIT: joined inside it, the planner misjudges the join
+    # (message_id and sent_at are estimated independent) as one row and sorts it all anyway.
+    # A score whose message is gone (retention) drops out instead of letting a later one in.
     return _table(
         title,
         """
-SELECT m.sent_at AS "time", c.name AS channel, m.user_name AS "user", m.text,
-       round(s.sentiment::numeric, 3) AS sentiment, s.label
-FROM chat.message_scores s
+SELECT x.sent_at AS "time", c.name AS channel, m.user_name AS "user", m.text,
+       round(x.sentiment::numeric, 3) AS sentiment, x.label
+FROM chat.channels c
+CROSS JOIN LATERAL (
+  SELECT s.sent_at, s.message_id, s.sentiment, s.label
+  FROM chat.message_scores s
+  WHERE s.channel_id = c.id AND s.model = '$model' AND $__timeFilter(s.sent_at)
+  ORDER BY s.sentiment ORDER_DIR, s.sent_at DESC
+  LIMIT 25
+) x
 JOIN chat.messages m
-  ON m.channel_id = s.channel_id AND m.message_id = s.message_id AND m.sent_at = s.sent_at
-JOIN chat.channels c ON c.id = s.channel_id
-WHERE $__timeFilter(s.sent_at) AND c.name IN ($channel) AND s.model = '$model'
-ORDER BY s.sentiment ORDER_DIR, s.sent_at DESC
+  ON m.channel_id = c.id AND m.message_id = x.message_id AND m.sent_at = x.sent_at
+WHERE c.name IN ($channel) AND $__timeFilter(m.sent_at)
+ORDER BY x.sentiment ORDER_DIR, x.sent_at DESC
 LIMIT 25
 """.replace("ORDER_DIR", order),
         width=12,
@@ -877,24 +889,32 @@ ORDER BY 1
             }
         ],
     )
+    # Per channel, as in _extreme_messages: the index (channel_id, model, toxicity, sent_at)
+    # of migration 0008 gives each channel's most toxic rows first.
     flagged = _table(
         "Top flagged messages",
         """
-SELECT m.sent_at AS "time", c.name AS channel, m.user_name AS "user", m.text,
-       round(s.toxicity::numeric, 3) AS toxicity,
+SELECT x.sent_at AS "time", c.name AS channel, m.user_name AS "user", m.text,
+       round(x.toxicity::numeric, 3) AS toxicity,
        EXISTS (
          SELECT 1 FROM chat.moderation_events me
-         WHERE me.channel_id = m.channel_id
-           AND me.at BETWEEN m.sent_at AND m.sent_at + INTERVAL '10 minutes'
+         WHERE me.channel_id = c.id
+           AND me.at BETWEEN x.sent_at AND x.sent_at + INTERVAL '10 minutes'
            AND (me.target_message_id = m.message_id OR me.target_user_id = m.user_id)
        ) AS moderated
-FROM chat.message_scores s
+FROM chat.channels c
+CROSS JOIN LATERAL (
+  SELECT s.sent_at, s.message_id, s.toxicity
+  FROM chat.message_scores s
+  WHERE s.channel_id = c.id AND s.model = '$model' AND s.toxicity > 0
+    AND $__timeFilter(s.sent_at)
+  ORDER BY s.toxicity DESC, s.sent_at DESC
+  LIMIT 50
+) x
 JOIN chat.messages m
-  ON m.channel_id = s.channel_id AND m.message_id = s.message_id AND m.sent_at = s.sent_at
-JOIN chat.channels c ON c.id = s.channel_id
-WHERE $__timeFilter(s.sent_at) AND c.name IN ($channel) AND s.model = '$model'
-  AND s.toxicity > 0
-ORDER BY s.toxicity DESC, s.sent_at DESC
+  ON m.channel_id = c.id AND m.message_id = x.message_id AND m.sent_at = x.sent_at
+WHERE c.name IN ($channel) AND $__timeFilter(m.sent_at)
+ORDER BY x.toxicity DESC, x.sent_at DESC
 LIMIT 50
 """,
         width=14,

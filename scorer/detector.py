@@ -25,8 +25,10 @@ that sees the data in pieces and a history run that sees it at once give the sam
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 __all__ = [
     "BurstEvent",
@@ -174,13 +176,36 @@ def nb_tail_score(x: int, mean: float, var: float) -> float:
 
 def _windows(counts: Sequence[int], span: int) -> list[int]:
     """Sliding sums: entry i is the sum of counts[i-span+1 .. i] (fewer at the start)."""
-    out, acc = [], 0
-    for i, c in enumerate(counts):
-        acc += c
-        if i >= span:
-            acc -= counts[i - span]
-        out.append(acc)
-    return out
+    # Prefix differences run in C (accumulate, zip); this is the detector's innermost loop.
+    prefix = [0, *accumulate(counts)]
+    lagged = [0] * (span - 1) + prefix[: len(counts) + 1 - span]
+    return [a - b for a, b in zip(prefix[1:], lagged, strict=False)]
+
+
+class _SortedWindow:
+    """``sorted(values[lo:hi])`` for bounds that only move forward, kept up to date by
+    insertion and removal instead of sorting each window's baseline afresh."""
+
+    __slots__ = ("_hi", "_lo", "_sorted", "_values")
+
+    def __init__(self, values: Sequence[int]) -> None:
+        self._values = values
+        self._lo = self._hi = 0
+        self._sorted: list[int] = []
+
+    def get(self, lo: int, hi: int) -> list[int]:
+        """The sorted slice; ``lo`` and ``hi`` must not decrease between calls."""
+        lo = min(lo, hi)
+        v, s = self._values, self._sorted
+        if lo >= self._hi or (lo - self._lo) + (hi - self._hi) > hi - lo:
+            self._sorted = s = sorted(v[lo:hi])
+        else:
+            for j in range(self._lo, lo):
+                del s[bisect_left(s, v[j])]
+            for j in range(self._hi, hi):
+                insort(s, v[j])
+        self._lo, self._hi = lo, hi
+        return s
 
 
 def _session_starts(messages: Sequence[int], gap: int) -> list[int]:
@@ -198,10 +223,13 @@ def _session_starts(messages: Sequence[int], gap: int) -> list[int]:
 
 
 def _robust_var(values: Sequence[int]) -> float:
-    if len(values) < 8:
-        return 0.0
-    s = sorted(values)
+    return _sorted_robust_var(sorted(values))
+
+
+def _sorted_robust_var(s: Sequence[int]) -> float:
     n = len(s)
+    if n < 8:
+        return 0.0
     iqr = s[(3 * n) // 4] - s[n // 4]
     return (iqr / 1.349) ** 2
 
@@ -236,9 +264,7 @@ def detect(series: ChannelSeries, config: DetectorConfig, from_hop: int) -> Dete
     k = config.dispersion
     x_msg = _windows(series.messages, span)
     x_chat = _windows(series.chatters, span)
-    msg_prefix = [0]
-    for c in series.messages:
-        msg_prefix.append(msg_prefix[-1] + c)
+    msg_prefix = [0, *accumulate(series.messages)]
 
     # Baseline hops for window i: [lo, hi) with hi = i - span + 1 (the hops before the window).
     def bounds(i: int) -> tuple[int, int]:
@@ -250,7 +276,12 @@ def detect(series: ChannelSeries, config: DetectorConfig, from_hop: int) -> Dete
     w0 = config.hops(config.emote_prior_weight_s)
     emote_flags: dict[int, float] = {}  # window -> best emote score (for hype)
     bursts: list[BurstEvent] = []
+    recent_from = series.start + first - span + 1
     for emote, sparse in series.emote_messages.items():
+        # Live passes judge a few windows: an emote too rare there to pass the minimum even
+        # summed over all of them is skipped before any per-hop work.
+        if sum(c for h, c in sparse.items() if h >= recent_from) < config.emote_min_messages:
+            continue
         dense = [0] * n
         for hop, c in sparse.items():
             j = hop - series.start
@@ -265,12 +296,8 @@ def detect(series: ChannelSeries, config: DetectorConfig, from_hop: int) -> Dete
             j = hop - series.start
             if 0 <= j < n:
                 uses[j] = c
-        prefix = [0]
-        for c in dense:
-            prefix.append(prefix[-1] + c)
-        uprefix = [0]
-        for c in uses:
-            uprefix.append(uprefix[-1] + c)
+        prefix = [0, *accumulate(dense)]
+        uprefix = [0, *accumulate(uses)]
         x_uses = _windows(uses, span)
         flagged: list[tuple[int, float]] = []
         info: dict[int, tuple[float, float]] = {}
@@ -318,6 +345,8 @@ def detect(series: ChannelSeries, config: DetectorConfig, from_hop: int) -> Dete
     # -- hype moments ---------------------------------------------------------------------------
     hype_flags: list[tuple[int, float]] = []
     hype_info: dict[int, float] = {}
+    sorted_msgs, sorted_chat = _SortedWindow(series.messages), _SortedWindow(series.chatters)
+    sorted_xmsg, sorted_xchat = _SortedWindow(x_msg), _SortedWindow(x_chat)
     for i in range(first, n):
         xm = x_msg[i]
         if xm < config.hype_min_messages:
@@ -325,14 +354,13 @@ def detect(series: ChannelSeries, config: DetectorConfig, from_hop: int) -> Dete
         lo, hi = bounds(i)
         if hi - lo < min_hist:
             continue  # a channel's first minutes: no baseline yet
-        base = series.messages[lo:hi]
-        mu = span * _median(base)
+        mu = span * _sorted_median(sorted_msgs.get(lo, hi))
         if xm < config.hype_min_ratio * max(mu, 1e-9):
             continue
-        var = max(mu + mu * mu / k, _robust_var(x_msg[lo + span - 1 : hi]))
+        var = max(mu + mu * mu / k, _sorted_robust_var(sorted_xmsg.get(lo + span - 1, hi)))
         s_msg = nb_tail_score(xm, mu, var)
-        mu_c = span * _median(series.chatters[lo:hi])
-        var_c = max(mu_c + mu_c * mu_c / k, _robust_var(x_chat[lo + span - 1 : hi]))
+        mu_c = span * _sorted_median(sorted_chat.get(lo, hi))
+        var_c = max(mu_c + mu_c * mu_c / k, _sorted_robust_var(sorted_xchat.get(lo + span - 1, hi)))
         s_chat = nb_tail_score(x_chat[i], mu_c, var_c)
         score = (
             s_msg
@@ -362,10 +390,9 @@ def detect(series: ChannelSeries, config: DetectorConfig, from_hop: int) -> Dete
     return Detection(bursts, hypes)
 
 
-def _median(values: Sequence[int]) -> float:
-    if not values:
+def _sorted_median(s: Sequence[int]) -> float:
+    if not s:
         return 0.0
-    s = sorted(values)
     m = len(s) // 2
     return float(s[m]) if len(s) % 2 else (s[m - 1] + s[m]) / 2
 

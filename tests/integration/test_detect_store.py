@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,104 @@ def test_clock_skew_future_messages_wait_and_raise_no_storm(db_url: str, tmp_pat
     with psycopg.connect(db_url) as conn:
         until = conn.execute("SELECT processed_until FROM chat.detector_state").fetchone()
     assert until is not None and until[0] <= last + timedelta(seconds=60)
+
+
+DAY_MS = 86_400_000
+
+
+def shifted(lines: list[str], delta_ms: int, tag: str) -> list[str]:
+    """The lines moved by ``delta_ms`` with fresh message ids: another day's chat."""
+
+    def move(m: re.Match[str]) -> str:
+        return f"{m.group(1)}={int(m.group(2)) + delta_ms}"
+
+    out = []
+    for line in lines:
+        line = re.sub(r"(tmi-sent-ts|rm-received-ts)=(\d+)", move, line)
+        out.append(re.sub(r"([;@])id=([^; ]+)", rf"\1id=\2-{tag}", line))
+    return out
+
+
+def hype_lines(at_ms: int, count: int, over_ms: int) -> list[str]:
+    """``count`` messages from as many chatters within ``over_ms`` of ``at_ms``: a hype."""
+    return [
+        f"@badges=;color=;display-name=fan{i};emotes=;id=hype-{at_ms}-{i};mod=0;"
+        f"room-id=62300805;subscriber=0;tmi-sent-ts={at_ms + i * over_ms // count};turbo=0;"
+        f"user-id=9{i:05d};user-type= :fan{i}!fan{i}@fan{i}.tmi.twitch.tv PRIVMSG #nymn"
+        " :LETS GO LETS GO"
+        for i in range(count)
+    ]
+
+
+def test_older_chat_replayed_after_live_processing_is_detected(db_url: str, tmp_path: Path) -> None:
+    # Live collection saw a day before and a day after; then the user replays the VOD chat of
+    # the day between (after the channel's first message, behind the live watermark, no gap
+    # recorded) and runs the detector again.
+    settings = settings_for(db_url, tmp_path)
+    last = _sent_ms(LINES[-1])
+    for n, delta in (("before", -DAY_MS), ("after", DAY_MS)):
+        replay(settings, db_url, [write_log(tmp_path, f"{n}.log", shifted(LINES, delta, n))])
+        for dt in (0, 4_000, 60_000):
+            asyncio.run(live_pass(db_url, datetime.fromtimestamp((last + delta + dt) / 1000, UTC)))
+    bursts, hypes = events(db_url)
+    assert len([b for b in bursts if b[0] == "forsenParty"]) == 2
+    hype_at = _sent_ms(LINES[0]) + 330_000  # 16:25:14, after the sample's real burst
+    vod = sorted(LINES + hype_lines(hype_at, 120, 15_000), key=_sent_ms)
+    replay(settings, db_url, [write_log(tmp_path, "vod.log", vod)])
+    now = datetime.fromtimestamp((last + DAY_MS + 70_000) / 1000, UTC)
+    got = asyncio.run(live_pass(db_url, now))
+    assert got.new_messages == len(vod) - 2  # two of the sample's lines are not messages
+    bursts, hypes = events(db_url)
+    party = sorted(b[2] for b in bursts if b[0] == "forsenParty")
+    assert len(party) == 3
+    assert (
+        datetime(2024, 1, 6, 16, 20, 10, tzinfo=UTC)
+        <= party[1]
+        <= datetime(2024, 1, 6, 16, 21, tzinfo=UTC)
+    )
+    injected = datetime.fromtimestamp(hype_at / 1000, UTC)
+    found = [h for h in hypes if h[0] <= injected + timedelta(seconds=10) and h[2] > injected]
+    assert len(found) == 1
+    assert found[0][6] >= 60 and any("LETS GO" in s["text"] for s in found[0][9])  # chatters
+    before = events(db_url)
+    again = asyncio.run(live_pass(db_url, now + timedelta(seconds=2)))
+    assert (again.new_messages, again.bursts_written, again.hypes_written, again.deleted) == (
+        0,
+        0,
+        0,
+        0,
+    )
+    assert events(db_url) == before
+    assert from_scratch(db_url) == before  # live equals history
+    rerun = history(db_url)
+    assert (rerun.bursts_written, rerun.hypes_written, rerun.deleted) == (0, 0, 0)
+
+
+def test_rows_of_a_transaction_that_commits_late_are_not_skipped(
+    db_url: str, tmp_path: Path
+) -> None:
+    # A replay's transaction takes its ingest_seq values first and commits after live rows
+    # with later ones; the detector passes in between must not move beyond its rows.
+    settings = settings_for(db_url, tmp_path)
+    replay(settings, db_url, [write_log(tmp_path, "nymn.log", LINES)])
+    last = datetime.fromtimestamp(_sent_ms(LINES[-1]) / 1000, UTC)
+    asyncio.run(live_pass(db_url, last + timedelta(seconds=60)))
+    at = datetime.fromtimestamp((_sent_ms(LINES[0]) + 330_000) / 1000, UTC)
+    slow = psycopg.connect(db_url)
+    try:
+        slow.execute(
+            "INSERT INTO chat.messages (sent_at, channel_id, message_id, user_id, user_login, text)"
+            " SELECT %s + make_interval(secs => g / 8.0), c.id, 'late' || g, 'f' || g, 'f' || g,"
+            " 'LETS GO' FROM chat.channels c, generate_series(1, 120) g",
+            (at,),
+        )
+        replay(settings, db_url, [write_log(tmp_path, "later.log", shifted(LINES, 60_000, "x"))])
+        asyncio.run(live_pass(db_url, last + timedelta(seconds=130)))
+        slow.commit()
+    finally:
+        slow.close()
+    got = asyncio.run(live_pass(db_url, last + timedelta(seconds=132)))
+    assert got.new_messages == 120
+    _, hypes = events(db_url)
+    assert [h for h in hypes if h[0] <= at + timedelta(seconds=10) and h[2] > at]
+    assert from_scratch(db_url) == events(db_url)
