@@ -29,6 +29,7 @@ from grafana.panels import (
     sql_variable,
     textbox_variable,
 )
+from scorer.backends.base import EMOTIONS
 
 __all__ = ["DASHBOARDS", "UIDS", "all_dashboards"]
 
@@ -41,19 +42,7 @@ UIDS = {
     "pipeline": "chatpulse-pipeline",
 }
 
-_EMOTIONS = (
-    "anger",
-    "anticipation",
-    "disgust",
-    "fear",
-    "joy",
-    "love",
-    "optimism",
-    "pessimism",
-    "sadness",
-    "surprise",
-    "trust",
-)
+_EMOTIONS = EMOTIONS  # the emotion columns of chat.message_scores and sentiment_1m
 
 _BY_CHANNEL = {"displayName": "${__field.labels.channel}"}
 
