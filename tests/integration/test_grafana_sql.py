@@ -28,13 +28,14 @@ from collector import irc
 from collector.app import replay_files
 from grafana.build import PROVISIONING_DIR
 from grafana.macros import TimeRange, expand, expand_macros, grafana_interval
-from scorer.backends import EMOTIONS, load_backend
+from scorer.backends import load_backend
 from tests.conftest import (
     FIXTURES,
     create_database,
     drop_database,
     timescaledb_admin_url,
 )
+from tests.scoring import score_with_lexicon
 
 NYMN = FIXTURES / "chatterino-recentmessages-nymn"
 RANGE = TimeRange(
@@ -118,47 +119,9 @@ def _nymn_log(tmp: Path) -> Path:
 
 
 def _score_all(url: str) -> str:
-    backend = load_backend("lexicon")
+    score_with_lexicon(url)
     with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT m.sent_at, m.channel_id, m.message_id, m.text, c.name "
-            "FROM chat.messages m JOIN chat.channels c ON c.id = m.channel_id ORDER BY 1"
-        ).fetchall()
-        scores = backend.score([r[3] for r in rows], [r[4] for r in rows])
-        cols = [
-            "sent_at",
-            "channel_id",
-            "message_id",
-            "model",
-            "sentiment",
-            "label",
-            "p_negative",
-            "p_neutral",
-            "p_positive",
-            *EMOTIONS,
-            "toxicity",
-        ]
-        with conn.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO chat.message_scores ({', '.join(cols)}) "
-                f"VALUES ({', '.join(['%s'] * len(cols))})",
-                [
-                    (
-                        r[0],
-                        r[1],
-                        r[2],
-                        backend.model,
-                        s.sentiment,
-                        s.label,
-                        s.p_negative,
-                        s.p_neutral,
-                        s.p_positive,
-                        *(s.emotions.get(e) for e in EMOTIONS),
-                        s.toxicity,
-                    )
-                    for r, s in zip(rows, scores, strict=True)
-                ],
-            )
+        rows = conn.execute("SELECT sent_at, channel_id FROM chat.messages ORDER BY 1").fetchall()
         channel_id = rows[0][1]
         conn.execute(
             "INSERT INTO chat.hype_moments (channel_id, started_at, peak_at, ended_at, score, "
@@ -188,7 +151,7 @@ def _score_all(url: str) -> str:
                 PEAK + timedelta(minutes=3),
             ),
         )
-    return backend.model
+    return load_backend("lexicon").model
 
 
 async def _refresh(url: str) -> None:

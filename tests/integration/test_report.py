@@ -11,43 +11,9 @@ import psycopg
 from chatpulse.aggregates import refresh_pending
 from chatpulse.db import connect
 from chatpulse.report import load_report, render_report
-from scorer.backends import EMOTIONS, load_backend
 from tests.e2e.cli import run_cli
 from tests.integration.test_replay import nymn_irc_log, replay, settings_for
-
-
-def score_with_lexicon(url: str) -> int:
-    """Score every message with the lexicon backend (what `chatpulse score` would write)."""
-    backend = load_backend("lexicon")
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT m.sent_at, m.channel_id, m.message_id, m.text, c.name FROM chat.messages m "
-            "JOIN chat.channels c ON c.id = m.channel_id"
-        ).fetchall()
-        scores = backend.score([r[3] for r in rows], [r[4] for r in rows])
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO chat.message_scores (sent_at, channel_id, message_id, model, sentiment, "
-                "label, p_negative, p_neutral, p_positive, " + ", ".join(EMOTIONS) + ", toxicity) "
-                "VALUES (" + ", ".join(["%s"] * (10 + len(EMOTIONS))) + ")",
-                [
-                    (
-                        r[0],
-                        r[1],
-                        r[2],
-                        backend.model,
-                        s.sentiment,
-                        s.label,
-                        s.p_negative,
-                        s.p_neutral,
-                        s.p_positive,
-                        *(s.emotions.get(e) for e in EMOTIONS),
-                        s.toxicity,
-                    )
-                    for r, s in zip(rows, scores, strict=True)
-                ],
-            )
-    return len(rows)
+from tests.scoring import score_with_lexicon
 
 
 def test_report_shows_activity_mood_emotes_and_hype(db_url: str, tmp_path: Path) -> None:
