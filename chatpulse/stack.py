@@ -24,11 +24,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from chatpulse.commands import migrate
 from chatpulse.db import connect, database
 from chatpulse.errors import ChatpulseError
+from chatpulse.metrics import serve_metrics
 from chatpulse.report import load_report, write_report
 from chatpulse.settings import Settings
 
@@ -297,8 +298,7 @@ async def run_up(settings: Settings, url: str, stop: asyncio.Event | None = None
             loop.add_signal_handler(sig, stop.set)
     await migrate(settings, url)
     registry = CollectorRegistry()
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
+    serve_metrics(settings, registry)
     backend = load_backend(
         settings.scorer_backend, **backend_options(settings, settings.scorer_backend)
     )

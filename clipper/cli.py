@@ -81,16 +81,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """``chatpulse clipper worker``: cut clips until SIGTERM/Ctrl-C (then stop cleanly)."""
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry
 
+    from chatpulse.metrics import serve_metrics
     from clipper.worker import run_worker
 
     registry = CollectorRegistry()
-    if settings.metrics_port:
-        try:
-            start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
-        except OSError as exc:  # the port is another service's: clips matter more
-            log.warning("worker metrics not served", extra={"error": str(exc)})
+    serve_metrics(settings, registry, required=False)  # clips matter more than metrics
     with database(settings) as url:
         _migrate(settings, url)
         totals = asyncio.run(

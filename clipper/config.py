@@ -1,8 +1,7 @@
 """The clipper's tunables, read from the settings object in one place.
 
-Settings that :class:`chatpulse.settings.Settings` does not declare yet are read with
-``getattr(settings, name, DEFAULT)`` here and nowhere else, so that switching to real fields is
-a one-line change per setting.
+The dataclass defaults serve code and tests that build a config without settings; a running
+service takes every value from :class:`chatpulse.settings.Settings`.
 """
 
 from __future__ import annotations
@@ -57,36 +56,29 @@ class ClipperConfig:
 
 
 def clipper_config(settings: Settings) -> ClipperConfig:
-    """Return the clipper's tunables from ``settings`` (defaults where it has no such field)."""
-    d = ClipperConfig()
+    """Return the clipper's tunables from ``settings``."""
     return ClipperConfig(
         pre_roll_s=settings.clip_pre_roll_s,
         post_roll_s=settings.clip_post_roll_s,
-        hype_lookback_s=float(getattr(settings, "clip_hype_lookback_s", d.hype_lookback_s)),
-        webhook_max_body_bytes=int(
-            getattr(settings, "webhook_max_body_bytes", d.webhook_max_body_bytes)
-        ),
-        webhook_hmac_header=str(getattr(settings, "webhook_hmac_header", d.webhook_hmac_header)),
-        webhook_timestamp_header=str(
-            getattr(settings, "webhook_timestamp_header", d.webhook_timestamp_header)
-        ),
-        webhook_max_skew_s=float(getattr(settings, "webhook_max_skew_s", d.webhook_max_skew_s)),
-        webhook_require_timestamp=bool(
-            getattr(settings, "webhook_require_timestamp", d.webhook_require_timestamp)
-        ),
-        reencode=bool(getattr(settings, "clip_reencode", d.reencode)),
-        api_pool_size=int(getattr(settings, "clipper_db_pool_size", d.api_pool_size)),
-        worker_poll_s=float(getattr(settings, "clip_worker_poll_s", d.worker_poll_s)),
-        heartbeat_s=float(getattr(settings, "clip_heartbeat_s", d.heartbeat_s)),
-        stall_after_s=float(getattr(settings, "clip_stall_after_s", d.stall_after_s)),
-        max_attempts=int(getattr(settings, "clip_max_attempts", d.max_attempts)),
-        retry_base_s=float(getattr(settings, "clip_retry_base_s", d.retry_base_s)),
-        retry_max_s=float(getattr(settings, "clip_retry_max_s", d.retry_max_s)),
-        segment_settle_s=float(getattr(settings, "clip_segment_settle_s", d.segment_settle_s)),
-        media_wait_s=float(getattr(settings, "clip_media_wait_s", d.media_wait_s)),
-        shutdown_grace_s=float(getattr(settings, "clip_shutdown_grace_s", d.shutdown_grace_s)),
-        ffmpeg_timeout_s=float(getattr(settings, "clip_ffmpeg_timeout_s", d.ffmpeg_timeout_s)),
-        record_segment_s=float(getattr(settings, "record_segment_s", d.record_segment_s)),
-        record_max_age_s=float(getattr(settings, "record_max_age_s", d.record_max_age_s)),
-        record_max_bytes=int(getattr(settings, "record_max_bytes", d.record_max_bytes)),
+        hype_lookback_s=settings.clip_hype_lookback_s,
+        webhook_max_body_bytes=settings.webhook_max_body_bytes,
+        webhook_hmac_header=settings.webhook_hmac_header,
+        webhook_timestamp_header=settings.webhook_timestamp_header,
+        webhook_max_skew_s=settings.webhook_max_skew_s,
+        webhook_require_timestamp=settings.webhook_require_timestamp,
+        reencode=settings.clip_reencode,
+        api_pool_size=settings.clipper_db_pool_size,
+        worker_poll_s=settings.clip_worker_poll_s,
+        heartbeat_s=settings.clip_heartbeat_s,
+        stall_after_s=settings.clip_stall_after_s,
+        max_attempts=settings.clip_max_attempts,
+        retry_base_s=settings.clip_retry_base_s,
+        retry_max_s=settings.clip_retry_max_s,
+        segment_settle_s=settings.clip_segment_settle_s,
+        media_wait_s=settings.clip_media_wait_s,
+        shutdown_grace_s=settings.clip_shutdown_grace_s,
+        ffmpeg_timeout_s=settings.clip_ffmpeg_timeout_s,
+        record_segment_s=settings.record_segment_s,
+        record_max_age_s=settings.record_max_age_s,
+        record_max_bytes=settings.record_max_bytes,
     )

@@ -8,11 +8,12 @@ import logging
 import sys
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from chatpulse.commands import migrate
 from chatpulse.db import database
 from chatpulse.errors import ConfigError
+from chatpulse.metrics import serve_metrics
 from chatpulse.settings import Settings
 from collector.app import replay_files, run_collector
 from collector.sources.base import ChatSource
@@ -62,20 +63,11 @@ def build_sources(settings: Settings, kind: str) -> list[ChatSource]:
     ]
 
 
-def _start_metrics(settings: Settings, registry: CollectorRegistry) -> None:
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
-        log.info(
-            "metrics served",
-            extra={"url": f"http://{settings.metrics_host}:{settings.metrics_port}/metrics"},
-        )
-
-
 def cmd_collect(settings: Settings, args: argparse.Namespace) -> int:
     """``chatpulse collect``: live collection until SIGTERM/Ctrl-C (then flush and exit 0)."""
     sources = build_sources(settings, args.source)
     registry = CollectorRegistry()
-    _start_metrics(settings, registry)
+    serve_metrics(settings, registry)
     with database(settings) as url:
         asyncio.run(migrate(settings, url))
         totals = asyncio.run(run_collector(settings, url, sources, registry=registry))

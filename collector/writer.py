@@ -22,7 +22,7 @@ import json
 import logging
 import time
 from collections import Counter as _Count
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -130,9 +130,6 @@ class ChannelRegistry:
     def __init__(self) -> None:
         self._ids: dict[tuple[str, str], int] = {}
         self._with_platform_id: set[int] = set()
-
-    def cached(self, platform: str, name: str) -> int | None:
-        return self._ids.get((platform, name))
 
     async def resolve(
         self,
@@ -788,7 +785,3 @@ class Writer:
                     await self._drain()
                 await self._drop_connection()
                 return
-
-    @staticmethod
-    def iter_messages(events: Iterable[ChatEvent]) -> Iterable[ChatMessage]:
-        return (e for e in events if isinstance(e, ChatMessage))

@@ -26,16 +26,8 @@ __all__ = ["cmd_build", "cmd_push", "push"]
 
 log = logging.getLogger(__name__)
 
-#: Default of the proposed setting ``grafana_webhook_url``: the clipper's webhook as Grafana
-#: reaches it.
-DEFAULT_WEBHOOK_URL = alerts.WEBHOOK_URL
 
 _ENV_REF = re.compile(r"\$__env\{(\w+)\}")
-
-
-def _setting(settings: Settings, name: str, default: Any) -> Any:
-    """Read a setting this package proposes but ``Settings`` may not have yet."""
-    return getattr(settings, name, default)
 
 
 def cmd_build(settings: Settings, args: argparse.Namespace) -> int:
@@ -77,7 +69,7 @@ def _contact_point_for_api(settings: Settings) -> dict[str, Any]:
         )
     receiver = copy.deepcopy(alerts.contact_points()[0]["receivers"][0])
     cfg = receiver["settings"]
-    cfg["url"] = _setting(settings, "grafana_webhook_url", DEFAULT_WEBHOOK_URL)
+    cfg["url"] = settings.grafana_webhook_url
     if token:
         cfg["authorization_credentials"] = token
     else:

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from chatpulse.commands import migrate
 from chatpulse.db import database
 from chatpulse.errors import ConfigError, DatabaseError
+from chatpulse.metrics import serve_metrics
 from chatpulse.settings import Settings, redact_url
 from scorer.backends import ScoringBackend, load_backend
 from scorer.detect_cli import cmd_detect
@@ -58,22 +59,6 @@ def backend_options(settings: Settings, name: str) -> dict[str, Any]:
     return options
 
 
-def _start_metrics(settings: Settings, registry: CollectorRegistry) -> None:
-    if not settings.metrics_port:
-        return
-    try:
-        start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
-    except OSError as exc:
-        raise ConfigError(
-            f"metrics_port (CHATPULSE_METRICS_PORT): cannot serve /metrics on "
-            f"{settings.metrics_host}:{settings.metrics_port}: {exc} (use another port, or 0)"
-        ) from exc
-    log.info(
-        "metrics served",
-        extra={"url": f"http://{settings.metrics_host}:{settings.metrics_port}/metrics"},
-    )
-
-
 async def _score(
     url: str,
     backend: ScoringBackend,
@@ -103,7 +88,7 @@ def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
     with database(settings) as url:
         asyncio.run(migrate(settings, url))
         metrics = ScorerMetrics(registry, url=url, model=backend.model)
-        _start_metrics(settings, registry)
+        serve_metrics(settings, registry)
         try:
             stats = asyncio.run(_score(url, backend, config, bool(args.until_idle), metrics))
         except psycopg.Error as exc:

@@ -47,21 +47,14 @@ _CONFIG_FIELDS = (
 _OPTION_FIELDS = ("poll_interval_s", "grace_s", "late_window_s", "sample_messages", "top_emotes")
 
 
-def _setting(settings: Settings, name: str, default: Any) -> Any:
-    # The one place that reads detector settings; switch to plain attributes once they exist.
-    return getattr(settings, f"detect_{name}", default)
-
-
 def detector_config(settings: Settings) -> DetectorConfig:
-    """The thresholds from the settings (defaults where a setting is not declared)."""
-    base = DetectorConfig()
-    return DetectorConfig(**{f: _setting(settings, f, getattr(base, f)) for f in _CONFIG_FIELDS})
+    """The thresholds from the settings (``CHATPULSE_DETECT_*``)."""
+    return DetectorConfig(**{f: getattr(settings, f"detect_{f}") for f in _CONFIG_FIELDS})
 
 
 def detect_options(settings: Settings) -> DetectOptions:
     """The loop's timing from the settings."""
-    base = DetectOptions()
-    return DetectOptions(**{f: _setting(settings, f, getattr(base, f)) for f in _OPTION_FIELDS})
+    return DetectOptions(**{f: getattr(settings, f"detect_{f}") for f in _OPTION_FIELDS})
 
 
 def cmd_detect(settings: Settings, args: argparse.Namespace) -> int:

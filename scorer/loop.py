@@ -134,17 +134,13 @@ class LoopConfig:
 
 
 def loop_config(settings: Settings) -> LoopConfig:
-    """The loop's settings (the one place that reads scorer settings the lead may not have added)."""
+    """The loop's settings."""
     return LoopConfig(
         batch_size=settings.scorer_batch_size,
-        poll_interval_s=float(getattr(settings, "scorer_poll_interval_s", DEFAULT_POLL_INTERVAL_S)),
-        refresh_interval_s=float(
-            getattr(settings, "scorer_refresh_interval_s", DEFAULT_REFRESH_INTERVAL_S)
-        ),
-        progress_interval_s=float(
-            getattr(settings, "scorer_progress_interval_s", DEFAULT_PROGRESS_INTERVAL_S)
-        ),
-        max_attempts=int(getattr(settings, "scorer_max_attempts", DEFAULT_MAX_ATTEMPTS)),
+        poll_interval_s=settings.scorer_poll_interval_s,
+        refresh_interval_s=settings.scorer_refresh_interval_s,
+        progress_interval_s=settings.scorer_progress_interval_s,
+        max_attempts=settings.scorer_max_attempts,
     )
 
 

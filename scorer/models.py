@@ -75,20 +75,6 @@ SAMPLE_TEXTS: tuple[str, ...] = (
     "ＷＴＦ 😭😭😭 noooo",
 )
 
-# Defaults of the settings this module reads (see _setting); the lead may add them to Settings.
-_DEFAULTS: dict[str, Any] = {
-    "model_dir": None,
-    "sentiment_model": DEFAULT_MODELS["sentiment"],
-    "emotion_model": DEFAULT_MODELS["emotion"],
-    "offensive_model": DEFAULT_MODELS["offensive"],
-    "model_max_length": DEFAULT_MAX_LENGTH,
-}
-
-
-def _setting(settings: Settings, name: str) -> Any:
-    """Read a scorer setting, with this module's default while Settings lacks the field."""
-    return getattr(settings, name, _DEFAULTS[name])
-
 
 def default_export_dir(settings: Settings) -> Path:
     """Where ``models export`` writes, and the ``onnx`` backend reads, without ``--out``/model_dir."""
@@ -270,18 +256,18 @@ def cmd_models_export(settings: Settings, args: argparse.Namespace) -> int:
     Returns 0, or 1 with the reason on stderr when a model cannot be exported.
     """
     out = Path(args.out) if getattr(args, "out", None) else default_export_dir(settings)
-    model_dir = _setting(settings, "model_dir")
+    model_dir = settings.model_dir
     if model_dir is not None and Path(model_dir).expanduser().resolve() == out.resolve():
         print("chatpulse: models export: --out must differ from model_dir", file=sys.stderr)
         return 1
     try:
         manifest = export_models(
             out,
-            sentiment=_setting(settings, "sentiment_model"),
-            emotion=_setting(settings, "emotion_model"),
-            offensive=_setting(settings, "offensive_model"),
+            sentiment=settings.sentiment_model,
+            emotion=settings.emotion_model,
+            offensive=settings.offensive_model,
             model_dir=model_dir,
-            max_length=int(_setting(settings, "model_max_length")),
+            max_length=int(settings.model_max_length),
         )
     except (BackendError, ImportError) as exc:
         print(f"chatpulse: models export: {exc}", file=sys.stderr)
