@@ -19,7 +19,15 @@ __all__ = ["CONTINUOUS_AGGREGATES", "backend_of", "refresh_pending", "refresh_ra
 log = logging.getLogger(__name__)
 
 #: In refresh order: a hierarchical aggregate comes after the one it reads.
-CONTINUOUS_AGGREGATES = ("chatters_1m", "activity_1m", "activity_1h", "sentiment_1m", "emotes_10s")
+CONTINUOUS_AGGREGATES = (
+    "chatters_1m",
+    "chatters_1h",
+    "activity_1m",
+    "activity_1h",
+    "sentiment_1m",
+    "emotes_10s",
+    "emotes_1m",
+)
 
 
 async def backend_of(conn: psycopg.AsyncConnection[Any]) -> str:

@@ -135,6 +135,30 @@ def test_reader_role_can_select_and_cannot_write(db_url: str) -> None:
 T0 = datetime(2024, 1, 6, 16, 19, 0, tzinfo=UTC)
 
 
+def _coarse(conn: psycopg.Connection[tuple[object, ...]], channel: int) -> list[object]:
+    """chatters_1h (per user and hour) and emotes_1m, as the dashboards read them."""
+    users = conn.execute(
+        "SELECT bucket, user_login, messages, subs FROM chat.chatters_1h WHERE channel_id = %s "
+        "ORDER BY bucket, user_login",
+        (channel,),
+    ).fetchall()
+    emotes = conn.execute(
+        "SELECT bucket, emote_name, uses, messages FROM chat.emotes_1m WHERE channel_id = %s",
+        (channel,),
+    ).fetchall()
+    return [*users, *emotes]
+
+
+HOUR = datetime(2024, 1, 6, 16, tzinfo=UTC)
+COARSE = [
+    (HOUR, "alice", 4, 0),
+    (HOUR, "bob", 1, 0),
+    (HOUR, "carol", 2, 1),
+    (HOUR + timedelta(hours=1), "dave", 1, 0),
+    (T0, "forsenParty", 4, 2),
+]
+
+
 def _seed(conn: psycopg.Connection[tuple[object, ...]]) -> int:
     row = conn.execute(
         "INSERT INTO chat.channels (platform, name) VALUES ('twitch', 'nymn') RETURNING id"
@@ -215,6 +239,8 @@ def test_plain_postgres_aggregates_follow_inserts_and_deletes(db_url: str) -> No
         (datetime(2024, 1, 6, 17, tzinfo=UTC), 1, 1),
     ]
     assert emotes == [(T0, 4, 2)]
+    with psycopg.connect(db_url) as conn:
+        assert _coarse(conn, channel) == COARSE
 
     counts = asyncio.run(forget_user(db_url, "Alice"))
     assert counts["messages"] == 4
@@ -231,6 +257,8 @@ def test_plain_postgres_aggregates_follow_inserts_and_deletes(db_url: str) -> No
     assert minutes == [(1, 1), (2, 1), (1, 1)]
     assert left == (0,)
     assert emotes == (0,)
+    with psycopg.connect(db_url) as conn:
+        assert _coarse(conn, channel) == [COARSE[1], COARSE[2], COARSE[3]]
     assert asyncio.run(refresh()) == 0  # nothing pending any more
 
 
@@ -273,6 +301,8 @@ def test_timescaledb_hypertables_aggregates_and_policies(ts_empty_db_url: str) -
         "activity_1h": False,
         "sentiment_1m": False,
         "emotes_10s": False,
+        "chatters_1h": False,
+        "emotes_1m": False,
     }
     for view in caggs:
         assert ("policy_refresh_continuous_aggregate", view) in jobs
@@ -315,3 +345,5 @@ def test_timescaledb_aggregates_match_plain_postgres(ts_empty_db_url: str) -> No
         (datetime(2024, 1, 6, 16, tzinfo=UTC), 7, 3),
         (datetime(2024, 1, 6, 17, tzinfo=UTC), 1, 1),
     ]
+    with psycopg.connect(ts_empty_db_url) as conn:
+        assert _coarse(conn, channel) == COARSE
