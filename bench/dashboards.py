@@ -54,6 +54,9 @@ EMOTES = [
     ("😂", "emoji"), ("❤", "emoji"), ("forsenE", "twitch"), ("peepoHappy", "ffz"),
 ]  # fmt: skip
 RANGES = {"6h": timedelta(hours=6), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+# Ranges end this long before the data does, so that they start and end off the hour and off
+# the minute, as a dashboard's "now-24h" to "now" does.
+NOW = END - timedelta(minutes=7, seconds=13, milliseconds=250)
 
 
 def _texts() -> list[str]:
@@ -222,7 +225,7 @@ def measure(
     with psycopg.connect(url, autocommit=True) as conn:
         for where, raw, min_interval in queries():
             for label, length in RANGES.items():
-                span = TimeRange(END - length, END)
+                span = TimeRange(NOW - length, NOW)
                 sql = expand(
                     raw,
                     span,

@@ -1,8 +1,9 @@
 """The six chatpulse dashboards, as data.
 
 Every SQL here reads the documented relations of schema ``chat`` (DESIGN.md, "The data
-contract"), the aggregates wherever a panel can (``activity_1m``, ``chatters_1m``,
-``sentiment_1m``, ``emotes_10s``), raw ``messages``/``message_scores`` only where a panel lists
+contract"): the coarsest aggregate that answers a panel exactly (``activity_1m``,
+``chatters_1h`` with ``chatters_1m`` at the range's ends, ``sentiment_1m``, ``emotes_1m`` or
+``emotes_10s`` by interval), raw ``messages``/``message_scores`` only where a panel lists
 individual messages.  Rules that keep them right on both backends (GRAFANA.md):
 
 - time series select ``$__timeGroupAlias(col, $__interval)`` first and ``GROUP BY 1``, never a
@@ -288,10 +289,18 @@ WHERE $__timeFilter(a.bucket) AND c.name IN ($channel)
 SELECT count(*) AS chatters
 FROM (
   SELECT u.channel_id, u.user_id
+  FROM chat.chatters_1h u
+  JOIN chat.channels c ON c.id = u.channel_id
+  WHERE c.name IN ($channel)
+    AND u.bucket >= to_timestamp(($__unixEpochFrom() / 3600 + 1) * 3600)
+    AND u.bucket < to_timestamp($__unixEpochTo() / 3600 * 3600)
+  UNION
+  SELECT u.channel_id, u.user_id
   FROM chat.chatters_1m u
   JOIN chat.channels c ON c.id = u.channel_id
   WHERE $__timeFilter(u.bucket) AND c.name IN ($channel)
-  GROUP BY 1, 2
+    AND (u.bucket < to_timestamp(($__unixEpochFrom() / 3600 + 1) * 3600)
+         OR u.bucket >= to_timestamp($__unixEpochTo() / 3600 * 3600))
 ) d
 """,
             unit="short",
@@ -486,15 +495,25 @@ LIMIT 100
 
 # -- 2. emotes and bursts -----------------------------------------------------------------------
 
+# The emotes of the range at the panel's interval (``e``): per minute when the interval is a
+# whole number of minutes (a 24 h range is 1 m), per 10 s otherwise.  The condition on the
+# constant $__interval_ms is decided when the query is planned, so only one aggregate is read.
+# ``top``: the most used emotes of the range.
 _TOP_EMOTES_CTE = """
 WITH top AS (
   SELECT e.emote_name
-  FROM chat.emotes_10s e
+  FROM chat.emotes_1m e
   JOIN chat.channels c ON c.id = e.channel_id
   WHERE $__timeFilter(e.bucket) AND c.name IN ($channel)
   GROUP BY 1
   ORDER BY sum(e.uses) DESC
   LIMIT {limit}
+), e AS (
+  SELECT bucket, channel_id, emote_name, uses FROM chat.emotes_1m
+  WHERE $__interval_ms % 60000 = 0 AND $__timeFilter(bucket)
+  UNION ALL
+  SELECT bucket, channel_id, emote_name, uses FROM chat.emotes_10s
+  WHERE $__interval_ms % 60000 <> 0 AND $__timeFilter(bucket)
 )"""
 
 
@@ -506,7 +525,7 @@ def _emotes() -> dict[str, Any]:
             sql(
                 """
 SELECT e.emote_name AS emote, sum(e.uses) AS uses
-FROM chat.emotes_10s e
+FROM chat.emotes_1m e
 JOIN chat.channels c ON c.id = e.channel_id
 WHERE $__timeFilter(e.bucket) AND c.name IN ($channel)
 GROUP BY 1
@@ -534,10 +553,10 @@ LIMIT 20
         + """
 SELECT $__timeGroupAlias(e.bucket, $__interval), e.emote_name AS emote,
        sum(e.uses) * 60000.0 / $__interval_ms AS uses_per_min
-FROM chat.emotes_10s e
+FROM e
 JOIN top ON top.emote_name = e.emote_name
 JOIN chat.channels c ON c.id = e.channel_id
-WHERE $__timeFilter(e.bucket) AND c.name IN ($channel)
+WHERE c.name IN ($channel)
 GROUP BY 1, 2
 ORDER BY 1, 2
 """,
@@ -556,10 +575,10 @@ ORDER BY 1, 2
                 _TOP_EMOTES_CTE.format(limit=20)
                 + """
 SELECT $__timeGroupAlias(e.bucket, $__interval), e.emote_name AS emote, sum(e.uses) AS uses
-FROM chat.emotes_10s e
+FROM e
 JOIN top ON top.emote_name = e.emote_name
 JOIN chat.channels c ON c.id = e.channel_id
-WHERE $__timeFilter(e.bucket) AND c.name IN ($channel)
+WHERE c.name IN ($channel)
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
@@ -587,7 +606,7 @@ ORDER BY 1, 2
             sql(
                 """
 SELECT e.provider, sum(e.uses) AS uses
-FROM chat.emotes_10s e
+FROM chat.emotes_1m e
 JOIN chat.channels c ON c.id = e.channel_id
 WHERE $__timeFilter(e.bucket) AND c.name IN ($channel)
 GROUP BY 1

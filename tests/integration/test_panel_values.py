@@ -1,0 +1,214 @@
+"""Panels that read coarse aggregates give the numbers the raw rows give.
+
+"Unique chatters" reads whole hours from ``chatters_1h`` and only the partial hours at the
+range's ends from ``chatters_1m``; the emote panels read ``emotes_1m`` when the interval is a
+whole number of minutes and ``emotes_10s`` otherwise.  Three and a half hours of generated chat
+(a drifting crowd of users, two channels, ten emotes with distinct weights) are written, the aggregates
+refreshed, and each panel's SQL (from the committed dashboards, expanded as Grafana would)
+compared with the same figure computed from ``chat.messages``/``chat.emote_uses`` over ranges
+that start and end on and off the hour, on plain PostgreSQL and on TimescaleDB when present.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from chatpulse.aggregates import refresh_pending, refresh_range
+from chatpulse.db import connect
+from chatpulse.migrate import READER_ROLE, run_migrations
+from grafana.build import PROVISIONING_DIR
+from grafana.macros import TimeRange, expand
+
+START = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
+END = START + timedelta(hours=3, minutes=30)
+EMOTES = [f"emote{i}" for i in range(10)]
+ORIGIN = "'2000-01-03 00:00:00+00'::timestamptz"
+
+
+def _panel_sql(board: str, title: str) -> str:
+    path = PROVISIONING_DIR / "dashboards" / "chatpulse" / f"{board}.json"
+    panels = json.loads(path.read_text())["panels"]
+    return str(next(p for p in panels if p["title"] == title)["targets"][0]["rawSql"])
+
+
+def _fill(url: str) -> None:
+    """A message every 5 s (6 s) per channel from a drifting crowd of 13 users, five of them new
+    every 40 messages (so a range's edges change its count); emote k in every (k+2)th message."""
+    messages, uses = [], []
+    for channel, name in ((1, "busy"), (2, "other")):
+        t, i = START, 0
+        while t < END:
+            user = (i // 40) * 5 + (i * 7 + channel) % 13
+            mid = f"{name}-{i}"
+            messages.append((t, channel, mid, f"u{user}", f"user{user}", "hi", "chat", 0))
+            for k, emote in enumerate(EMOTES):
+                if i % (k + 2) == 0:
+                    uses.append((t, channel, mid, f"e{k}", emote, "7tv", 1 + k % 3))
+            t += timedelta(seconds=5 + channel)
+            i += 1
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "INSERT INTO chat.channels (id, platform, name) OVERRIDING SYSTEM VALUE "
+            "VALUES (1, 'twitch', 'busy'), (2, 'twitch', 'other')"
+        )
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO chat.messages (sent_at, channel_id, message_id, user_id, user_login, "
+                "text, kind, emote_count) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                messages,
+            )
+            cur.executemany(
+                "INSERT INTO chat.emote_uses (sent_at, channel_id, message_id, emote_id, "
+                "emote_name, provider, count) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                uses,
+            )
+
+
+def _run(url: str, sql: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        conn.execute(f"SET ROLE {READER_ROLE}")
+        return conn.execute(sql).fetchall()  # type: ignore[arg-type]
+
+
+def _scalar(url: str, sql: str, *args: object) -> Any:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(sql, args).fetchone()  # type: ignore[arg-type]
+    assert row is not None
+    return row[0]
+
+
+def _chatters_ranges() -> list[TimeRange]:
+    at = START
+    return [
+        TimeRange(at, END),  # whole hours
+        TimeRange(at + timedelta(minutes=7, seconds=13.25), at + timedelta(hours=2, minutes=41, seconds=9.5)),
+        TimeRange(at + timedelta(seconds=0.4), at + timedelta(hours=1)),  # from just after the hour
+        TimeRange(at + timedelta(hours=1), at + timedelta(hours=2)),  # exactly one hour
+        TimeRange(at + timedelta(minutes=20), at + timedelta(minutes=50)),  # inside one hour
+        TimeRange(at + timedelta(minutes=50), at + timedelta(hours=1, minutes=10)),  # across one
+        TimeRange(at - timedelta(hours=5), at + timedelta(hours=9)),  # wider than the data
+    ]  # fmt: skip
+
+
+def _check_chatters(url: str, timescaledb: bool) -> None:
+    raw = _panel_sql("overview", "Unique chatters")
+    for channels in (["busy"], ["busy", "other"]):
+        for span in _chatters_ranges():
+            sql = expand(
+                raw, span, {"channel": channels}, multi={"channel"}, timescaledb=timescaledb
+            )
+            got = _run(url, sql)
+            # The panel's meaning: users whose message falls in a minute bucket inside the range.
+            want = _scalar(
+                url,
+                "SELECT count(DISTINCT (m.channel_id, m.user_id)) FROM chat.messages m "
+                "JOIN chat.channels c ON c.id = m.channel_id "
+                f"WHERE date_bin('1 minute', m.sent_at, {ORIGIN}) BETWEEN %s AND %s "
+                "AND c.name = ANY(%s)",
+                span.start,
+                span.end,
+                channels,
+            )
+            assert got == [(want,)], f"{channels} {span}"
+            assert want > 0
+
+
+def _emote_series(url: str, span: TimeRange, interval_ms: int, top: int) -> dict[Any, int]:
+    """Uses per (interval, emote) of the ``top`` emotes of the range, from the raw rows."""
+    rows = _run(
+        url,
+        f"""
+        WITH r AS (
+          SELECT to_timestamp(floor(extract(epoch FROM e.sent_at) * 1000 / {interval_ms})
+                              * {interval_ms} / 1000.0) AS t, e.emote_name, e.count
+          FROM chat.emote_uses e
+          WHERE e.channel_id = 1 AND e.sent_at >= '{span.start.isoformat()}'
+            AND e.sent_at < '{span.end.isoformat()}'
+        ), top AS (
+          SELECT emote_name FROM r GROUP BY 1 ORDER BY sum(count) DESC LIMIT {top}
+        )
+        SELECT t, emote_name, sum(count) FROM r JOIN top USING (emote_name) GROUP BY 1, 2
+        """,
+    )
+    return {(t, emote): int(n) for t, emote, n in rows}
+
+
+def _check_emotes(url: str, timescaledb: bool) -> None:
+    panels = [("Emote usage over time (top 8)", 8), ("Emote activity heatmap (top 20)", 20)]
+    # Ranges start on a minute and end where the data ends, so every path sees the same rows.
+    spans = [TimeRange(START, END), TimeRange(START + timedelta(minutes=67), END)]
+    for title, top in panels:
+        raw = _panel_sql("emotes", title)
+        for span in spans:
+            for interval_ms in (10_000, 20_000, 60_000, 300_000):
+                sql = expand(
+                    raw,
+                    span,
+                    {"channel": ["busy"]},
+                    multi={"channel"},
+                    interval_ms=interval_ms,
+                    timescaledb=timescaledb,
+                )
+                got: dict[Any, int] = defaultdict(int)
+                for row in _run(url, sql):
+                    value = (
+                        row[2]
+                        if title.startswith("Emote activity")
+                        else round(float(row[2]) * interval_ms / 60000)
+                    )
+                    t = row[0]
+                    if not isinstance(t, datetime):  # $__timeGroup without timescaledb: epoch
+                        t = datetime.fromtimestamp(float(t), UTC)
+                    got[(t, row[1])] += int(value)
+                want = _emote_series(url, span, interval_ms, top)
+                assert dict(got) == want, f"{title} {span} {interval_ms} ms"
+                assert len({emote for _, emote in want}) == min(top, len(EMOTES))
+    totals = _run(
+        url,
+        expand(_panel_sql("emotes", "Top emotes"), TimeRange(START, END), {"channel": ["busy"]},
+               multi={"channel"}),
+    )  # fmt: skip
+    want_totals = _run(
+        url,
+        "SELECT emote_name, sum(count) FROM chat.emote_uses WHERE channel_id = 1 "
+        "GROUP BY 1 ORDER BY 2 DESC",
+    )
+    assert totals == want_totals
+
+
+def test_coarse_aggregate_panels_match_raw_rows_on_postgres(db_url: str) -> None:
+    _fill(db_url)
+
+    async def refresh() -> None:
+        async with await connect(db_url) as conn:
+            await refresh_pending(conn)
+
+    asyncio.run(refresh())
+    _check_chatters(db_url, timescaledb=False)
+    _check_emotes(db_url, timescaledb=False)
+
+
+@pytest.mark.timescaledb
+@pytest.mark.parametrize("materialized", [True, False], ids=["materialized", "real-time"])
+def test_coarse_aggregate_panels_match_raw_rows_on_timescaledb(
+    ts_empty_db_url: str, materialized: bool
+) -> None:
+    asyncio.run(run_migrations(ts_empty_db_url, timescaledb="on", compress_after=None))
+    _fill(ts_empty_db_url)
+    if materialized:
+
+        async def refresh() -> None:
+            async with await connect(ts_empty_db_url, autocommit=True) as conn:
+                await refresh_range(conn, START, END)
+
+        asyncio.run(refresh())
+    for timescaledb in (True, False):
+        _check_chatters(ts_empty_db_url, timescaledb=timescaledb)
+        _check_emotes(ts_empty_db_url, timescaledb=timescaledb)
