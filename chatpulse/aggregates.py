@@ -9,10 +9,11 @@ invalidation log says changed; the scorer loop calls it periodically.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+import tenacity
 
 __all__ = ["CONTINUOUS_AGGREGATES", "backend_of", "refresh_pending", "refresh_range"]
 
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 CONTINUOUS_AGGREGATES = (
     "chatters_1m",
     "chatters_1h",
+    "chatters_6h",
+    "chatters_1d",
     "activity_1m",
     "activity_1h",
     "sentiment_1m",
@@ -68,13 +71,24 @@ async def refresh_range(
         return
     if not conn.autocommit:
         raise ValueError("refresh_range needs an autocommit connection on TimescaleDB")
-    # Widen to whole hours: a refresh only recomputes buckets wholly inside its window.
+    # Widen to whole UTC days (the coarsest bucket, chatters_1d): a refresh only recomputes
+    # buckets wholly inside its window.
     if start is not None:
-        start = start.replace(minute=0, second=0, microsecond=0)
+        start = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     if end is not None:
-        end = end.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        end = end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        end += timedelta(days=1)
     for view in CONTINUOUS_AGGREGATES:
-        await conn.execute(
-            "CALL refresh_continuous_aggregate(%s, %s, %s)", (f"chat.{view}", start, end)
-        )
+        # A refresh policy's job may be refreshing the same aggregate right now; TimescaleDB
+        # then refuses ("due to a concurrent refresh") instead of waiting.  Wait and retry.
+        async for attempt in tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception_type(psycopg.errors.LockNotAvailable),
+            wait=tenacity.wait_random_exponential(multiplier=0.2, max=5),
+            stop=tenacity.stop_after_delay(120),
+            reraise=True,
+        ):
+            with attempt:
+                await conn.execute(
+                    "CALL refresh_continuous_aggregate(%s, %s, %s)", (f"chat.{view}", start, end)
+                )
     log.info("aggregates refreshed", extra={"start": start, "end": end})

@@ -1,11 +1,18 @@
--- Plain PostgreSQL only: chatters_1h and emotes_1m, the coarser aggregates the dashboards read
--- (see the TimescaleDB variant), as tables kept current by chat.refresh_aggregates(), which
--- this migration replaces with a version that fills them too (from chatters_1m and emotes_10s,
--- like TimescaleDB's hierarchical aggregates).
+-- Plain PostgreSQL only: chatters_1h, chatters_6h, chatters_1d and emotes_1m, the coarser
+-- aggregates the dashboards read (see the TimescaleDB variant), as tables kept current by
+-- chat.refresh_aggregates(), which this migration replaces with a version that fills them too,
+-- each from the one below it, like TimescaleDB's hierarchical aggregates.  Invalidated ranges
+-- are whole hours; the 6-hour and day blocks they touch are recomputed whole.
 
 CREATE TABLE chat.chatters_1h (LIKE chat.chatters_1m);
 CREATE UNIQUE INDEX chatters_1h_key ON chat.chatters_1h (channel_id, bucket, user_id) NULLS NOT DISTINCT;
 CREATE INDEX chatters_1h_bucket_idx ON chat.chatters_1h (bucket DESC);
+CREATE TABLE chat.chatters_6h (LIKE chat.chatters_1m);
+CREATE UNIQUE INDEX chatters_6h_key ON chat.chatters_6h (channel_id, bucket, user_id) NULLS NOT DISTINCT;
+CREATE INDEX chatters_6h_bucket_idx ON chat.chatters_6h (bucket DESC);
+CREATE TABLE chat.chatters_1d (LIKE chat.chatters_1m);
+CREATE UNIQUE INDEX chatters_1d_key ON chat.chatters_1d (channel_id, bucket, user_id) NULLS NOT DISTINCT;
+CREATE INDEX chatters_1d_bucket_idx ON chat.chatters_1d (bucket DESC);
 
 CREATE TABLE chat.emotes_1m (LIKE chat.emotes_10s INCLUDING ALL);
 
@@ -13,6 +20,10 @@ CREATE OR REPLACE FUNCTION chat.refresh_aggregates() RETURNS integer LANGUAGE pl
 DECLARE
     r record;
     n integer := 0;
+    lo6 timestamptz;
+    hi6 timestamptz;
+    lo1d timestamptz;
+    hi1d timestamptz;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended('chatpulse.refresh_aggregates', 0));
     FOR r IN
@@ -63,6 +74,26 @@ BEGIN
                    sum(raids), sum(bits)
             FROM chat.chatters_1m WHERE bucket >= r.lo AND bucket < r.hi
             GROUP BY 1, 2, 3;
+
+            lo6 := chat.bucket_start(INTERVAL '6 hours', r.lo);
+            hi6 := chat.bucket_start(INTERVAL '6 hours', r.hi - INTERVAL '1 microsecond') + INTERVAL '6 hours';
+            DELETE FROM chat.chatters_6h WHERE bucket >= lo6 AND bucket < hi6;
+            INSERT INTO chat.chatters_6h
+            SELECT chat.bucket_start(INTERVAL '6 hours', bucket), channel_id, user_id,
+                   max(user_login), sum(messages), sum(emote_uses), sum(chars), sum(subs),
+                   sum(raids), sum(bits)
+            FROM chat.chatters_1h WHERE bucket >= lo6 AND bucket < hi6
+            GROUP BY 1, 2, 3;
+
+            lo1d := chat.bucket_start(INTERVAL '1 day', r.lo);
+            hi1d := chat.bucket_start(INTERVAL '1 day', r.hi - INTERVAL '1 microsecond') + INTERVAL '1 day';
+            DELETE FROM chat.chatters_1d WHERE bucket >= lo1d AND bucket < hi1d;
+            INSERT INTO chat.chatters_1d
+            SELECT chat.bucket_start(INTERVAL '1 day', bucket), channel_id, user_id,
+                   max(user_login), sum(messages), sum(emote_uses), sum(chars), sum(subs),
+                   sum(raids), sum(bits)
+            FROM chat.chatters_6h WHERE bucket >= lo1d AND bucket < hi1d
+            GROUP BY 1, 2, 3;
         ELSIF r.relation = 'message_scores' THEN
             DELETE FROM chat.sentiment_1m WHERE bucket >= r.lo AND bucket < r.hi;
             INSERT INTO chat.sentiment_1m
@@ -100,6 +131,14 @@ INSERT INTO chat.chatters_1h
 SELECT chat.bucket_start(INTERVAL '1 hour', bucket), channel_id, user_id, max(user_login),
        sum(messages), sum(emote_uses), sum(chars), sum(subs), sum(raids), sum(bits)
 FROM chat.chatters_1m GROUP BY 1, 2, 3;
+INSERT INTO chat.chatters_6h
+SELECT chat.bucket_start(INTERVAL '6 hours', bucket), channel_id, user_id, max(user_login),
+       sum(messages), sum(emote_uses), sum(chars), sum(subs), sum(raids), sum(bits)
+FROM chat.chatters_1h GROUP BY 1, 2, 3;
+INSERT INTO chat.chatters_1d
+SELECT chat.bucket_start(INTERVAL '1 day', bucket), channel_id, user_id, max(user_login),
+       sum(messages), sum(emote_uses), sum(chars), sum(subs), sum(raids), sum(bits)
+FROM chat.chatters_6h GROUP BY 1, 2, 3;
 INSERT INTO chat.emotes_1m
 SELECT chat.bucket_start(INTERVAL '1 minute', bucket), channel_id, emote_name, provider,
        sum(uses), sum(messages)

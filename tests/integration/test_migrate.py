@@ -302,6 +302,8 @@ def test_timescaledb_hypertables_aggregates_and_policies(ts_empty_db_url: str) -
         "sentiment_1m": False,
         "emotes_10s": False,
         "chatters_1h": False,
+        "chatters_6h": False,
+        "chatters_1d": False,
         "emotes_1m": False,
     }
     for view in caggs:

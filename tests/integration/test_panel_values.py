@@ -1,12 +1,14 @@
 """Panels that read coarse aggregates give the numbers the raw rows give.
 
-"Unique chatters" reads whole hours from ``chatters_1h`` and only the partial hours at the
-range's ends from ``chatters_1m``; the emote panels read ``emotes_1m`` when the interval is a
-whole number of minutes and ``emotes_10s`` otherwise.  Three and a half hours of generated chat
-(a drifting crowd of users, two channels, ten emotes with distinct weights) are written, the aggregates
-refreshed, and each panel's SQL (from the committed dashboards, expanded as Grafana would)
-compared with the same figure computed from ``chat.messages``/``chat.emote_uses`` over ranges
-that start and end on and off the hour, on plain PostgreSQL and on TimescaleDB when present.
+"Unique chatters" is ``chat.unique_chatters()``: whole days, 6-hour blocks and hours from
+``chatters_1d``/``chatters_6h``/``chatters_1h`` and the minutes at the range's ends from
+``chatters_1m``; the emote panels read ``emotes_1m`` when the interval is a whole number of
+minutes and ``emotes_10s`` otherwise.  Three and a half busy hours (a drifting crowd, two
+channels, ten emotes with distinct weights) and then two and a half quieter days are written,
+the aggregates refreshed, and each panel's SQL (from the committed dashboards, expanded as
+Grafana would) compared with the same figure computed from ``chat.messages``/``chat.emote_uses``
+over ranges that start and end on and off the hour and the day, on plain PostgreSQL and on
+TimescaleDB when present.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from grafana.macros import TimeRange, expand
 
 START = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
 END = START + timedelta(hours=3, minutes=30)
+QUIET_END = END + timedelta(days=2, hours=12)
 EMOTES = [f"emote{i}" for i in range(10)]
 ORIGIN = "'2000-01-03 00:00:00+00'::timestamptz"
 
@@ -52,6 +55,14 @@ def _fill(url: str) -> None:
                 if i % (k + 2) == 0:
                     uses.append((t, channel, mid, f"e{k}", emote, "7tv", 1 + k % 3))
             t += timedelta(seconds=5 + channel)
+            i += 1
+        # then a quieter tail without emotes: a message every 97 s, for two and a half days
+        t = END + timedelta(minutes=1)
+        while t < QUIET_END:
+            user = (i // 40) * 5 + (i * 7 + channel) % 13
+            mid = f"{name}-{i}"
+            messages.append((t, channel, mid, f"u{user}", f"user{user}", "hi", "chat", 0))
+            t += timedelta(seconds=97)
             i += 1
     with psycopg.connect(url) as conn:
         conn.execute(
@@ -94,11 +105,18 @@ def _chatters_ranges() -> list[TimeRange]:
         TimeRange(at + timedelta(minutes=20), at + timedelta(minutes=50)),  # inside one hour
         TimeRange(at + timedelta(minutes=50), at + timedelta(hours=1, minutes=10)),  # across one
         TimeRange(at - timedelta(hours=5), at + timedelta(hours=9)),  # wider than the data
+        TimeRange(at - timedelta(hours=1), QUIET_END + timedelta(days=1)),  # all of it
+        TimeRange(at + timedelta(hours=2, minutes=3, seconds=5), at + timedelta(days=1, hours=2)),
+        TimeRange(at.replace(hour=0), at.replace(hour=0) + timedelta(days=2)),  # two whole days
+        TimeRange(at + timedelta(hours=14), at + timedelta(days=1, hours=14)),  # 24 h, two days
+        TimeRange(at + timedelta(hours=8), at + timedelta(hours=17, minutes=59, seconds=59)),
+        TimeRange(at + timedelta(days=1, hours=6), at + timedelta(days=1, hours=6, seconds=1)),
     ]  # fmt: skip
 
 
 def _check_chatters(url: str, timescaledb: bool) -> None:
     raw = _panel_sql("overview", "Unique chatters")
+    counts = []
     for channels in (["busy"], ["busy", "other"]):
         for span in _chatters_ranges():
             sql = expand(
@@ -117,7 +135,13 @@ def _check_chatters(url: str, timescaledb: bool) -> None:
                 channels,
             )
             assert got == [(want,)], f"{channels} {span}"
-            assert want > 0
+            counts.append(want)
+    assert len(set(counts)) > len(counts) // 2  # the ranges really differ
+    # No such channel, or an empty range: zero, not an error.
+    assert _run(
+        url, "SELECT chat.unique_chatters('{nobody}', now() - interval '1 day', now())"
+    ) == [(0,)]
+    assert _run(url, f"SELECT chat.unique_chatters('{{busy}}', '{END}', '{START}')") == [(0,)]
 
 
 def _emote_series(url: str, span: TimeRange, interval_ms: int, top: int) -> dict[Any, int]:
