@@ -196,23 +196,25 @@ async def _refresh_ts(url: str, days: int) -> None:
         await refresh_range(conn, END - timedelta(days=days + 1), END)
 
 
-def queries() -> list[tuple[str, str, str | None]]:
-    """(where, SQL, panel minimum interval) of every dashboard SQL in the committed files."""
-    out: list[tuple[str, str, str | None]] = []
+def queries() -> list[tuple[str, str, str | None, int]]:
+    """(where, SQL, panel minimum interval, max data points) of every dashboard SQL in the
+    committed files."""
+    out: list[tuple[str, str, str | None, int]] = []
     for path in sorted((PROVISIONING_DIR / "dashboards" / "chatpulse").glob("*.json")):
         board = json.loads(path.read_text())
         for panel in board["panels"]:
             for target in panel["targets"]:
                 if "rawSql" in target:
                     where = f"{path.stem}/{panel['title']}/{target['refId']}"
-                    out.append((where, target["rawSql"], panel.get("interval")))
+                    points = panel.get("maxDataPoints", 1000)
+                    out.append((where, target["rawSql"], panel.get("interval"), points))
         for var in board["templating"]["list"]:
             if var["type"] == "query":
-                out.append((f"{path.stem}/${var['name']}", var["query"], None))
+                out.append((f"{path.stem}/${var['name']}", var["query"], None, 1000))
         for anno in board["annotations"]["list"]:
             if "target" in anno:
                 out.append(
-                    (f"{path.stem}/annotation {anno['name']}", anno["target"]["rawSql"], None)
+                    (f"{path.stem}/annotation {anno['name']}", anno["target"]["rawSql"], None, 1000)
                 )
     return out
 
@@ -223,7 +225,7 @@ def measure(
     results = []
     variables = {"channel": ["busy"], "model": MODEL, "search": search, "user": ""}
     with psycopg.connect(url, autocommit=True) as conn:
-        for where, raw, min_interval in queries():
+        for where, raw, min_interval, points in queries():
             for label, length in RANGES.items():
                 span = TimeRange(NOW - length, NOW)
                 sql = expand(
@@ -231,7 +233,9 @@ def measure(
                     span,
                     variables,
                     multi={"channel"},
-                    interval_ms=grafana_interval(span, min_interval=min_interval or "10s"),
+                    interval_ms=grafana_interval(
+                        span, max_data_points=points, min_interval=min_interval or "10s"
+                    ),
                     timescaledb=timescaledb,
                 )
                 timings, rows = [], 0

@@ -67,7 +67,9 @@ class Panel:
     """One panel; :func:`dashboard` gives it an id and a grid position.
 
     ``interval`` is the panel's minimum ``$__interval`` (e.g. ``1m`` over 1-minute aggregates,
-    so that a per-minute rate never divides by less than a minute).
+    so that a per-minute rate never divides by less than a minute).  ``max_data_points`` caps
+    the points Grafana asks for (its default is the panel's width in pixels), which coarsens
+    ``$__interval``.
     """
 
     title: str
@@ -78,6 +80,7 @@ class Panel:
     description: str = ""
     unit: str | None = None
     interval: str | None = None
+    max_data_points: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
     custom: dict[str, Any] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)
@@ -106,6 +109,8 @@ class Panel:
         }
         if self.interval:
             out["interval"] = self.interval
+        if self.max_data_points:
+            out["maxDataPoints"] = self.max_data_points
         if self.transformations:
             out["transformations"] = self.transformations
         return out

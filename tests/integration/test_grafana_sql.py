@@ -55,6 +55,7 @@ class Query:
     fmt: str
     min_interval: str | None
     must_return_rows: bool
+    max_data_points: int = 1000
 
     def __str__(self) -> str:
         return self.where
@@ -79,6 +80,7 @@ def dashboard_queries() -> list[Query]:
                         target["format"],
                         panel.get("interval"),
                         True,
+                        panel.get("maxDataPoints", 1000),
                     )
                 )
         for var in board["templating"]["list"]:
@@ -220,7 +222,11 @@ def _variables(model: str, channel: list[str]) -> dict[str, str | list[str]]:
 
 
 def _check_query(chat: Chat, query: Query, *, timescaledb: bool, channel: list[str]) -> None:
-    interval = grafana_interval(RANGE, min_interval=query.min_interval or DS_TIME_INTERVAL)
+    interval = grafana_interval(
+        RANGE,
+        max_data_points=query.max_data_points,
+        min_interval=query.min_interval or DS_TIME_INTERVAL,
+    )
     sql = expand(
         query.sql,
         RANGE,
