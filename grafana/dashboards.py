@@ -11,9 +11,9 @@ individual messages.  Rules that keep them right on both backends (GRAFANA.md):
   by a comma), and sort by time;
 - a per-minute rate divides by ``$__interval_ms`` and the panel's minimum interval is the
   aggregate's bucket, so it stays a per-minute rate at any zoom;
-- ``$channel`` is multi-value/include-all, so it is used only as ``IN ($channel)``; single-value
-  variables are always inside quotes (``'$model'``); no ``--`` comments and no macro inside a
-  string literal.
+- ``$channel`` is multi-value/include-all (a list of quoted names), so it is used only as
+  ``IN ($channel)`` or ``ARRAY[$channel]``; single-value variables are always inside quotes
+  (``'$model'``); no ``--`` comments and no macro inside a string literal.
 """
 
 from __future__ import annotations

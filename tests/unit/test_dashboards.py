@@ -111,7 +111,8 @@ def test_sql_follows_the_grafana_rules(name: str) -> None:
         assert "$__interval" not in sql or "$__timeGroupAlias" in sql
         for var in multi:
             for match in re.finditer(rf"\$\{{?{var}\b", sql):
-                assert sql[: match.start()].endswith("IN ("), f"${var} outside IN (...)"
+                before = sql[: match.start()]
+                assert before.endswith(("IN (", "ARRAY[")), f"${var} outside IN (...)/ARRAY[...]"
         for var in single:
             for match in re.finditer(rf"\$\{{?{var}\b", sql):
                 assert sql[match.start() - 1] == "'", f"${var} must be inside quotes"
