@@ -33,6 +33,15 @@ CONTINUOUS_AGGREGATES = (
 )
 
 
+_HOUR = timedelta(hours=1)
+_REFRESH_WIDTH = {"chatters_6h": timedelta(hours=6), "chatters_1d": timedelta(days=1)}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # hours, 6-hour blocks and days align with it
+
+
+def _floor(moment: datetime, width: timedelta) -> datetime:
+    return moment - (moment - _EPOCH) % width
+
+
 async def backend_of(conn: psycopg.AsyncConnection[Any]) -> str:
     """Return the backend the schema was created for: ``timescaledb`` or ``postgres``."""
     cur = await conn.execute(
@@ -71,14 +80,12 @@ async def refresh_range(
         return
     if not conn.autocommit:
         raise ValueError("refresh_range needs an autocommit connection on TimescaleDB")
-    # Widen to whole UTC days (the coarsest bucket, chatters_1d): a refresh only recomputes
-    # buckets wholly inside its window.
-    if start is not None:
-        start = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    if end is not None:
-        end = end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        end += timedelta(days=1)
     for view in CONTINUOUS_AGGREGATES:
+        # A refresh only recomputes buckets wholly inside its window: widen it to this view's
+        # bucket (whole hours, or the 6-hour/day blocks of the coarser chatter aggregates).
+        width = _REFRESH_WIDTH.get(view, _HOUR)
+        lo = None if start is None else _floor(start, width)
+        hi = None if end is None else _floor(end, width) + width
         # A refresh policy's job may be refreshing the same aggregate right now; TimescaleDB
         # then refuses ("due to a concurrent refresh") instead of waiting.  Wait and retry.
         async for attempt in tenacity.AsyncRetrying(
@@ -89,6 +96,6 @@ async def refresh_range(
         ):
             with attempt:
                 await conn.execute(
-                    "CALL refresh_continuous_aggregate(%s, %s, %s)", (f"chat.{view}", start, end)
+                    "CALL refresh_continuous_aggregate(%s, %s, %s)", (f"chat.{view}", lo, hi)
                 )
     log.info("aggregates refreshed", extra={"start": start, "end": end})

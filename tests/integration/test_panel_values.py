@@ -24,9 +24,10 @@ import pytest
 
 from chatpulse.aggregates import refresh_pending, refresh_range
 from chatpulse.db import connect
-from chatpulse.migrate import READER_ROLE, run_migrations
+from chatpulse.migrate import run_migrations
 from grafana.build import PROVISIONING_DIR
 from grafana.macros import TimeRange, expand
+from tests.integration.test_grafana_sql import run_as_reader
 
 START = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
 END = START + timedelta(hours=3, minutes=30)
@@ -83,9 +84,7 @@ def _fill(url: str) -> None:
 
 
 def _run(url: str, sql: str) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as conn:
-        conn.execute(f"SET ROLE {READER_ROLE}")
-        return conn.execute(sql).fetchall()  # type: ignore[arg-type]
+    return run_as_reader(url, sql)[1]
 
 
 def _scalar(url: str, sql: str, *args: object) -> Any:
