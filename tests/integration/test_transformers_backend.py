@@ -100,7 +100,13 @@ def test_long_text_is_truncated_to_max_length(backend: TransformersBackend) -> N
     # The tiny models take 64 tokens: whatever follows the first ~60 single-byte tokens is cut.
     head = "a " * 100
     first, second = backend.score([head + "PogChamp", head + "Sadge NotLikeThis"])
-    assert first == second
+    # Equal up to float noise: two rows of one batch may take different CPU kernel paths.
+    assert first.label == second.label
+    for field in ("sentiment", "p_negative", "p_neutral", "p_positive", "toxicity"):
+        assert getattr(first, field) == pytest.approx(getattr(second, field), abs=1e-6), field
+    assert first.emotions.keys() == second.emotions.keys()
+    for name, value in first.emotions.items():
+        assert value == pytest.approx(second.emotions[name], abs=1e-6), name
 
 
 def test_odd_text_gets_a_valid_score(backend: TransformersBackend) -> None:
