@@ -8,12 +8,16 @@ import json
 import logging
 from typing import Any
 
+import psycopg
+import tenacity
+
 from chatpulse.aggregates import backend_of, refresh_range
 from chatpulse.db import connect, database
+from chatpulse.errors import DatabaseError, MigrationError
 from chatpulse.migrate import MigrationReport, run_migrations
-from chatpulse.settings import Settings
+from chatpulse.settings import Settings, redact_url
 
-__all__ = ["cmd_forget", "cmd_migrate", "forget_user", "migrate"]
+__all__ = ["cmd_forget", "cmd_migrate", "forget_user", "migrate", "migrate_when_reachable"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,56 @@ async def migrate(settings: Settings, url: str) -> MigrationReport:
         retention=settings.retention,
         reader_password=password,
     )
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` means "the database cannot be reached now" (so waiting may help).
+
+    A connection that fails or breaks, also in the middle of a migration, is; a migration the
+    database rejects, or a schema newer than this code, is not.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (psycopg.OperationalError, psycopg.InterfaceError, OSError)):
+            return True
+        if isinstance(seen, DatabaseError) and not isinstance(seen, MigrationError):
+            return True  # chatpulse.db.connect: "cannot connect to …"
+        seen = seen.__cause__
+    return False
+
+
+async def migrate_when_reachable(
+    settings: Settings, url: str, *, max_wait_s: float = 5.0
+) -> MigrationReport:
+    """:func:`migrate`, waiting for a database that cannot be reached yet.
+
+    Tries again with jittered exponential backoff (tenacity, at most ``max_wait_s`` between
+    tries) for as long as it takes; logs one warning when it starts waiting and one line when
+    the schema is ready, not a line per try.  A migration error is raised at once.  The
+    collector runs this beside collection, which spools meanwhile.
+    """
+    waiting: list[str] = []
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        if not waiting:
+            error = state.outcome.exception() if state.outcome else None
+            waiting.append(str(error))
+            log.warning(
+                "database unreachable: waiting for it to check the schema; "
+                "collected chat is spooled meanwhile",
+                extra={"database": redact_url(url), "error": str(error)},
+            )
+
+    retrying = tenacity.AsyncRetrying(
+        retry=tenacity.retry_if_exception(_unreachable),
+        wait=tenacity.wait_random_exponential(multiplier=0.25, max=max_wait_s),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    report: MigrationReport = await retrying(migrate, settings, url)
+    if waiting:
+        log.warning("database reachable: schema ready", extra={"version": report.current_version})
+    return report
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:

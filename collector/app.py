@@ -19,7 +19,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -90,8 +90,12 @@ class Pipeline:
         recent_messages_url: str | None = None,
         http: httpx.AsyncClient | None = None,
         platform: str = "twitch",
+        restart_gaps_before: datetime | None = None,
     ) -> None:
         self._queue = queue
+        # Live collection: the start of this run.  Each channel's first connection then
+        # records the time the collector was not running as a gap (see on_connected).
+        self._restart_before = restart_gaps_before
         self._metrics = metrics
         self._source = source_name
         self._emotes = emotes
@@ -168,7 +172,7 @@ class Pipeline:
             elif channel not in self._connected_once:
                 # First connection of this run: bring back what was said while we were not
                 # running (the unique key drops what we already have).
-                self._spawn(self._fill(channel, None))
+                self._spawn(self._fill(channel, await self._restart_gap(channel, at)))
             self._connected_once.add(channel)
 
     async def on_disconnected(self, channels: Sequence[str], at: datetime, reason: str) -> None:
@@ -197,6 +201,33 @@ class Pipeline:
                     },
                 )
             )
+
+    async def _restart_gap(self, channel: str, at: datetime) -> _OpenGap | None:
+        """Record the collector's own outage as a gap: from the channel's last message written
+        before this run to ``at``, when the channel is joined again.
+
+        The start is found by the writer when it writes the marker, after everything the
+        previous run left in the spool (see ``collector.writer._write_gap``); a channel with
+        no message yet gets no gap row.  Returns the gap for the fill to report on.
+        """
+        if self._restart_before is None:
+            return None
+        gap = _OpenGap(uuid.uuid4().hex, at)
+        params = {"key": gap.key, "platform": self._platform}
+        await self._queue.put(
+            ControlEvent(
+                GAP_OPEN,
+                channel,
+                {
+                    **params,
+                    "since": "last_message",
+                    "before": self._restart_before.isoformat(),
+                    "reason": "collector_restart",
+                },
+            )
+        )
+        await self._queue.put(ControlEvent(GAP_CLOSE, channel, {**params, "at": at.isoformat()}))
+        return gap
 
     # -- helpers -------------------------------------------------------------------------------
     def _enrich(self, message: ChatMessage) -> ChatMessage:
@@ -291,6 +322,7 @@ def _writer(
     queue: asyncio.Queue[Any],
     metrics: CollectorMetrics,
     role: str,
+    ready: asyncio.Event | None = None,
 ) -> Iterator[Writer]:
     """A writer with its dead-letter file and spool (``role``: collect or replay)."""
     dead = DeadLetters(settings.data_dir / "dead-letters" / f"{role}.jsonl")
@@ -305,7 +337,13 @@ def _writer(
             flush_interval_s=settings.flush_interval_s,
             collector_id=_collector_id(),
             lanes=settings.writer_lanes,
+            ready=ready,
         )
+
+
+async def _prepare(prepare: Callable[[], Awaitable[object]], ready: asyncio.Event) -> None:
+    await prepare()
+    ready.set()
 
 
 def _collector_id() -> str:
@@ -319,12 +357,19 @@ async def run_collector(
     *,
     registry: CollectorRegistry | None = None,
     stop: asyncio.Event | None = None,
+    prepare: Callable[[], Awaitable[object]] | None = None,
 ) -> BatchResult:
     """Run live sources until ``stop`` is set (or SIGTERM/SIGINT); returns the write totals.
 
     On stop the sources close, the queue is flushed to the database or the spool, then it
     returns.  A fatal source error (rejected credentials) stops everything and is raised.
+
+    ``prepare`` (the schema check, which waits for the database) runs beside collection:
+    until it returns, everything collected goes to the spool; if it raises, the collector
+    stops and raises that.  Each channel's first join records the time the collector was not
+    running as a ``collector_restart`` gap, which gap fill then covers.
     """
+    started = datetime.now(UTC)
     registry = registry or CollectorRegistry()
     metrics = CollectorMetrics(registry)
     stop = stop or asyncio.Event()
@@ -333,7 +378,8 @@ async def run_collector(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=settings.queue_size)
-    with _writer(settings, conninfo, queue, metrics, "collect") as writer:
+    ready = asyncio.Event() if prepare is not None else None
+    with _writer(settings, conninfo, queue, metrics, "collect", ready) as writer:
         async with httpx.AsyncClient(headers={"User-Agent": "chatpulse"}) as http:
             pipeline = Pipeline(
                 queue,
@@ -343,21 +389,43 @@ async def run_collector(
                 recent_messages_url=settings.recent_messages_url,
                 http=http,
                 platform=settings.platform,
+                restart_gaps_before=started,
             )
             writer_task = asyncio.create_task(writer.run(), name="writer")
             source_tasks = [
                 asyncio.create_task(s.run(pipeline, stop), name=f"source-{s.name}") for s in sources
             ]
+            prepare_task = (
+                asyncio.create_task(_prepare(prepare, ready), name="schema")
+                if prepare is not None and ready is not None
+                else None
+            )
             log.info(
                 "collector running",
                 extra={"channels": settings.channels, "sources": [s.name for s in sources]},
             )
             stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait(
-                [stopper, writer_task, *source_tasks], return_when=asyncio.FIRST_COMPLETED
-            )
+            watched = {stopper, writer_task, *source_tasks}
+            if prepare_task is not None:
+                watched.add(prepare_task)
+            while True:
+                done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+                if (
+                    prepare_task is not None
+                    and done == {prepare_task}
+                    and not prepare_task.exception()
+                ):
+                    watched.discard(prepare_task)  # schema ready: collection goes on
+                    continue
+                break
             stop.set()
             failure: BaseException | None = None
+            if prepare_task is not None:
+                if not prepare_task.done():
+                    prepare_task.cancel()
+                await asyncio.wait([prepare_task])
+                if not prepare_task.cancelled() and prepare_task.exception() is not None:
+                    failure = prepare_task.exception()
             for task in source_tasks:
                 try:
                     await asyncio.wait_for(task, timeout=10)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import sys
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from chatpulse.commands import migrate
+from chatpulse.commands import migrate, migrate_when_reachable
 from chatpulse.db import database
 from chatpulse.errors import ConfigError
 from chatpulse.metrics import serve_metrics
@@ -69,8 +70,18 @@ def cmd_collect(settings: Settings, args: argparse.Namespace) -> int:
     registry = CollectorRegistry()
     serve_metrics(settings, registry)
     with database(settings) as url:
-        asyncio.run(migrate(settings, url))
-        totals = asyncio.run(run_collector(settings, url, sources, registry=registry))
+        # The schema check waits for the database in the background: collection starts at
+        # once and spools until the database is there (a restart during an outage loses
+        # nothing).
+        totals = asyncio.run(
+            run_collector(
+                settings,
+                url,
+                sources,
+                registry=registry,
+                prepare=functools.partial(migrate_when_reachable, settings, url),
+            )
+        )
     print(f"collector stopped: {totals.written} messages written, {totals.duplicates} duplicates")
     return 0
 

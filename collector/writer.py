@@ -395,7 +395,26 @@ async def _write_gap(
     delta: dict[str, int],
 ) -> None:
     p = gap.params
-    if gap.kind == GAP_OPEN:
+    if gap.kind == GAP_OPEN and p.get("since") == "last_message":
+        # A collector restart: the gap starts at the channel's newest message written before
+        # this run started (``before``).  The spool of the previous run is written before this
+        # marker, so its messages count.  No such message: the channel is new, no gap.
+        channel_id = ids[(p.get("platform", "twitch"), gap.channel or "")]
+        await conn.execute(
+            "INSERT INTO chat.gaps (channel_id, started_at, reason, collector, gap_key) "
+            "SELECT %(channel)s, max(sent_at), %(reason)s, %(collector)s, %(key)s "
+            "FROM chat.messages WHERE channel_id = %(channel)s AND source <> 'replay' "
+            "AND received_at < %(before)s HAVING max(sent_at) IS NOT NULL "
+            "ON CONFLICT (gap_key) DO NOTHING",
+            {
+                "channel": channel_id,
+                "reason": p.get("reason", ""),
+                "collector": collector_id or None,
+                "key": p["key"],
+                "before": p["before"],
+            },
+        )
+    elif gap.kind == GAP_OPEN:
         await conn.execute(
             "INSERT INTO chat.gaps (channel_id, started_at, reason, collector, gap_key) "
             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (gap_key) DO NOTHING",
@@ -453,8 +472,12 @@ class Writer:
         collector_id: str = "",
         on_written: Callable[[BatchResult], None] | None = None,
         lanes: int = 2,
+        ready: asyncio.Event | None = None,
     ) -> None:
         self._conninfo = conninfo
+        # Set once the schema is known to be there (the collector checks it in the background
+        # while it already collects): until then every batch goes to the spool.
+        self._ready = ready
         self._queue = queue
         self._spool = spool
         self._dead = dead_letters
@@ -493,6 +516,8 @@ class Writer:
 
     # -- connection ----------------------------------------------------------------------------
     async def _connection(self, lane: int = 0) -> psycopg.AsyncConnection[Any]:
+        if self._ready is not None and not self._ready.is_set():
+            raise DatabaseUnavailable("the schema is not checked yet (waiting for the database)")
         conn = self._conns[lane]
         if conn is None or conn.closed:
             try:
