@@ -9,6 +9,7 @@ in front of the real PostgreSQL.  Every wait is on a condition, bounded.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import signal
@@ -22,7 +23,7 @@ import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 
-from chatpulse.commands import _unreachable
+from chatpulse.commands import _unreachable, migrate_when_reachable
 from chatpulse.errors import DatabaseError, MigrationError
 from collector import irc
 from collector.app import run_collector
@@ -309,6 +310,50 @@ async def test_a_clean_restart_records_the_collector_outage_as_a_gap_and_fills_i
     assert (reason, started_at) == ("collector_restart", last_before)
     assert ended_at > started_at
     assert recovered == len(ids_of(LINES[100:200]))
+
+
+async def test_a_stop_while_waiting_for_the_database_keeps_everything_for_the_next_run(
+    db_url: str, tmp_path: Path
+) -> None:
+    """SIGTERM (here: ``stop``) before the database ever answered: the schema wait is
+    abandoned, what was collected stays in the spool, and the next run writes it."""
+    port = urlsplit(db_url).port or 5432
+    with TcpProxy("127.0.0.1", port) as proxy:
+        proxied = via_proxy(db_url, proxy.port)
+        settings = settings_for(proxied, tmp_path)
+        proxy.cut()
+        async with FakeTwitchServer() as server:
+            for run in range(2):
+                source = TwitchIrcSource(["nymn"], url=server.url, policy=FAST)
+                stop = asyncio.Event()
+                task = asyncio.create_task(
+                    run_collector(
+                        settings,
+                        proxied,
+                        [source],
+                        stop=stop,
+                        registry=CollectorRegistry(),
+                        prepare=functools.partial(migrate_when_reachable, settings, proxied),
+                    )
+                )
+                await server.wait_for_join("nymn", n=run + 1)
+                if run == 0:
+                    await server.send(*LINES[:200])
+                    await until(
+                        "the spool",
+                        lambda: spool_bytes(tmp_path / "data" / "spool" / "collect") > 0,
+                    )
+                else:
+                    proxy.restore()
+                    await wait_rows(db_url, len(ids_of(LINES[:200])))
+                stop.set()
+                totals = await asyncio.wait_for(task, 15)
+                if run == 0:
+                    assert totals.written == 0
+                    assert scalar(db_url, "SELECT count(*) FROM chat.messages") == 0
+    with psycopg.connect(db_url) as conn:
+        rows = [r[0] for r in conn.execute("SELECT message_id FROM chat.messages")]
+    assert sorted(rows) == sorted(ids_of(LINES[:200]))
 
 
 async def test_a_schema_check_that_fails_stops_the_collector(db_url: str, tmp_path: Path) -> None:
