@@ -133,7 +133,8 @@ async def load_report(
             "AND end_at > %(s)s ORDER BY start_at"
         )
         totals = await rows(
-            "SELECT count(*) AS messages, count(DISTINCT user_id) AS chatters, "
+            "SELECT count(*) AS messages, "
+            "count(DISTINCT chat.chatter_key(user_id, user_login, user_name)) AS chatters, "
             "sum(emote_count) AS emote_uses FROM chat.messages "
             "WHERE channel_id = %(c)s AND sent_at >= %(s)s AND sent_at < %(e)s"
         )
