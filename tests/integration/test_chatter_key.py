@@ -112,9 +112,7 @@ EXPECTED = {
 }
 
 
-def test_login_only_txt_replay_counts_real_chatters_everywhere(
-    db_url: str, tmp_path: Path
-) -> None:
+def test_login_only_txt_replay_counts_real_chatters_everywhere(db_url: str, tmp_path: Path) -> None:
     path = tmp_path / "chat.txt"
     path.write_text("\n".join(TXT) + "\n")
     summary = replay(settings_for(db_url, tmp_path), db_url, [path], channel="nymn")
@@ -229,8 +227,7 @@ def test_a_raid_of_300_login_only_chatters_is_a_hype_moment(db_url: str, tmp_pat
     # the raiders who wrote within the moment, and the regulars
     raiders = _rows(
         db_url,
-        "SELECT count(DISTINCT user_login) FROM chat.messages WHERE sent_at >= %s "
-        "AND sent_at < %s",
+        "SELECT count(DISTINCT user_login) FROM chat.messages WHERE sent_at >= %s AND sent_at < %s",
         started,
         ended,
     )[0][0]
