@@ -21,7 +21,7 @@ import pytest
 from chatpulse.aggregates import SUBSCRIPTION_KINDS, refresh_pending, refresh_range
 from chatpulse.db import connect
 from chatpulse.migrate import load_migrations, run_migrations
-from chatpulse.report import load_report
+from chatpulse.report import load_report, render_report
 from grafana.build import PROVISIONING_DIR
 from grafana.macros import TimeRange, expand
 from scorer.detect_store import run_detector
@@ -232,6 +232,8 @@ def test_a_raid_of_300_login_only_chatters_is_a_hype_moment(db_url: str, tmp_pat
         ended,
     )[0][0]
     assert chatters == raiders > 200
+    page = render_report(asyncio.run(load_report(db_url, "raided")))
+    assert f"<td>{chatters:,}</td>" in page  # the hype moment's chatters in the report
 
 
 # -- subscriptions and emote uses --------------------------------------------------------------
