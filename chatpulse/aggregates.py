@@ -4,6 +4,12 @@ On TimescaleDB the continuous aggregates' policies refresh the last 7 days by th
 command that loaded older rows (a replay of last month) calls :func:`refresh_range` for the
 range it touched.  On plain PostgreSQL :func:`refresh_pending` recomputes every bucket that the
 invalidation log says changed; the scorer loop calls it periodically.
+
+Chatters are counted by ``chat.chatter_key(user_id, user_login, user_name)`` (sql/0012): the user
+id when the source gave one, else the login in lower case, else the display name in lower case.
+Emote uses are the sum of ``chat.messages.emote_count``; a command that changes stored rows
+(an emote rematch that adds ``chat.emote_uses`` rows and updates ``emote_count``) calls
+:func:`refresh_range` for the time range it changed once its transaction has committed.
 """
 
 from __future__ import annotations
@@ -15,7 +21,13 @@ from typing import Any
 import psycopg
 import tenacity
 
-__all__ = ["CONTINUOUS_AGGREGATES", "backend_of", "refresh_pending", "refresh_range"]
+__all__ = [
+    "CONTINUOUS_AGGREGATES",
+    "SUBSCRIPTION_KINDS",
+    "backend_of",
+    "refresh_pending",
+    "refresh_range",
+]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +44,24 @@ CONTINUOUS_AGGREGATES = (
     "emotes_1m",
 )
 
+#: ``chat.messages.kind`` values that the aggregates' ``subs`` column counts (one per notice,
+#: as the platform sends them: a mystery gift of five is one ``submysterygift`` and five
+#: ``subgift``).  The same list is written out in sql/0012_chatter_key.*.sql.
+SUBSCRIPTION_KINDS = (
+    "sub",
+    "resub",
+    "extendsub",
+    "subgift",
+    "anonsubgift",
+    "submysterygift",
+    "anonsubmysterygift",
+    "giftpaidupgrade",
+    "anongiftpaidupgrade",
+    "primepaidupgrade",
+    "membership",
+    "membership_gift",
+    "membership_gift_received",
+)
 
 _HOUR = timedelta(hours=1)
 _REFRESH_WIDTH = {"chatters_6h": timedelta(hours=6), "chatters_1d": timedelta(days=1)}

@@ -123,7 +123,7 @@ async def load_report(
         )
         data.hype = await rows(
             "SELECT h.id, h.started_at, h.peak_at, h.ended_at, h.score, h.messages_per_min, "
-            "h.baseline_per_min, h.top_emotes, h.avg_sentiment FROM chat.hype_moments h "
+            "h.baseline_per_min, h.chatters, h.top_emotes, h.avg_sentiment FROM chat.hype_moments h "
             "WHERE h.channel_id = %(c)s AND h.peak_at >= %(s)s AND h.peak_at < %(e)s "
             "ORDER BY h.peak_at"
         )
@@ -133,7 +133,8 @@ async def load_report(
             "AND end_at > %(s)s ORDER BY start_at"
         )
         totals = await rows(
-            "SELECT count(*) AS messages, count(DISTINCT user_id) AS chatters, "
+            "SELECT count(*) AS messages, "
+            "count(DISTINCT chat.chatter_key(user_id, user_login, user_name)) AS chatters, "
             "sum(emote_count) AS emote_uses FROM chat.messages "
             "WHERE channel_id = %(c)s AND sent_at >= %(s)s AND sent_at < %(e)s"
         )
@@ -383,6 +384,7 @@ def render_report(data: ReportData) -> str:
                 "end",
                 "score",
                 "msgs/min vs baseline",
+                "chatters",
                 "top emotes",
                 "mood",
                 "clip",
@@ -394,6 +396,7 @@ def render_report(data: ReportData) -> str:
                     _fmt_time(h["ended_at"]),
                     f"{h['score']:.1f}",
                     f"{h['messages_per_min']:.0f} vs {h['baseline_per_min']:.0f}",
+                    "" if h["chatters"] is None else f"{h['chatters']:,}",
                     html.escape(", ".join(h["top_emotes"] or [])),
                     "" if h["avg_sentiment"] is None else f"{h['avg_sentiment']:+.2f}",
                     _clip_link(clips_by_moment.get(h["id"], {}).get("location")),

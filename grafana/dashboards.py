@@ -289,7 +289,7 @@ WHERE $__timeFilter(a.bucket) AND c.name IN ($channel)
 SELECT chat.unique_chatters(ARRAY[$channel]::text[], $__timeFrom(), $__timeTo()) AS chatters
 """,
             unit="short",
-            description="Distinct users who wrote in the time range.",
+            description="Distinct chatters who wrote in the time range (by user id, else by login).",
         ),
         _stat(
             "Emotes per message",
@@ -366,7 +366,7 @@ GROUP BY 1, 2
 ORDER BY 1, 2
 """,
             unit="short",
-            description="Distinct users writing in a minute (mean over the interval).",
+            description="Distinct chatters writing in a minute (mean over the interval).",
         ),
     ]
     feeling = [
@@ -430,8 +430,8 @@ ORDER BY 1
 """,
             draw="bars",
             by_channel=False,
-            description="Subscriptions (sub, resub, gift), bits cheered and raids per interval, "
-            "all selected channels together.",
+            description="Subscription notices of every kind (subs, resubs, gifts, upgrades, "
+            "memberships), bits cheered and raids per interval, all selected channels together.",
         ),
         _timeseries(
             "Hype score",

@@ -378,7 +378,8 @@ class Detector:
         }
         cur = await conn.execute(
             "SELECT r.k, floor(extract(epoch FROM m.sent_at) / %(s)s)::bigint, count(*),"
-            " count(DISTINCT m.user_id) FROM unnest(%(k)s::int[], %(c)s::int[],"
+            " count(DISTINCT chat.chatter_key(m.user_id, m.user_login, m.user_name))"
+            " FROM unnest(%(k)s::int[], %(c)s::int[],"
             " %(lo)s::timestamptz[], %(hi)s::timestamptz[]) AS r(k, c, lo, hi) JOIN chat.messages m"
             " ON m.channel_id = r.c AND m.sent_at >= r.lo AND m.sent_at < r.hi GROUP BY 1, 2",
             params,
@@ -634,7 +635,8 @@ class Detector:
         lo, hi = _at(h.start_hop, step), _at(h.end_hop, step)
         args = {"c": channel_id, "lo": lo, "hi": hi}
         cur = await conn.execute(
-            "SELECT count(DISTINCT user_id) FROM chat.messages"
+            "SELECT count(DISTINCT chat.chatter_key(user_id, user_login, user_name))"
+            " FROM chat.messages"
             " WHERE channel_id = %(c)s AND sent_at >= %(lo)s AND sent_at < %(hi)s",
             args,
         )
