@@ -54,6 +54,7 @@ LEFT JOIN LATERAL (
     WHERE e.channel_id = m.channel_id AND e.message_id = m.message_id AND e.sent_at = m.sent_at
 ) u ON true
 WHERE m.channel_id = %(c)s AND m.sent_at >= %(lo)s::timestamptz AND m.sent_at < %(hi)s::timestamptz
+  AND m.sent_at >= %(after_t)s::timestamptz
   AND (m.sent_at, m.message_id) > (%(after_t)s::timestamptz, %(after_id)s::text)
 ORDER BY m.sent_at, m.message_id
 LIMIT %(n)s
