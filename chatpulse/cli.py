@@ -184,6 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="platform of the chat when the file does not say (twitch, youtube, ...)",
     )
+    p.add_argument(
+        "--channel-id",
+        dest="replay_channel_id",
+        metavar="ID",
+        help="platform id of the channel (Twitch user id) when the file does not carry it; "
+        "without it, it is looked up so that the channel's 7TV/BTTV/FFZ emotes load",
+    )
 
     p = cmds.add(
         "score", "score messages (sentiment, emotions, toxicity)", _lazy("scorer.cli:cmd_score")
@@ -294,6 +301,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="time_from", metavar="TIME")
     p.add_argument("--to", dest="time_to", metavar="TIME")
     p.add_argument("--out", default="report.html", metavar="FILE")
+
+    p = cmds.add("emotes", "third-party emotes", _not_ready("issue 13"), path="emotes")
+    esub = p.add_subparsers(dest="emotes_command", metavar="ACTION", required=True)
+    ecmds = _Commands(esub, common)
+    ep = ecmds.add(
+        "rematch",
+        "match emotes again in stored messages (adds what is missing, once)",
+        _lazy("collector.rematch:cmd_rematch"),
+        path="emotes rematch",
+        description="Load the channel's 7TV/BTTV/FFZ sets and match them in the messages "
+        "already stored: missing chat.emote_uses rows are added, chat.messages.emote_count "
+        "is made to agree, and the aggregates of the affected range are recomputed.  A second "
+        "run adds nothing.  TIME is ISO 8601 (2024-01-06T16:00:00Z); default: every message.",
+    )
+    ep.add_argument("--channel", required=True, metavar="NAME", help="channel login")
+    ep.add_argument("--from", dest="time_from", metavar="TIME", help="first message time")
+    ep.add_argument("--to", dest="time_to", metavar="TIME", help="end time (exclusive)")
+    ep.add_argument(
+        "--channel-id",
+        dest="rematch_channel_id",
+        metavar="ID",
+        help="platform id of the channel (default: the stored one, else looked up)",
+    )
+    ep.add_argument("--platform", default="twitch", help="platform of the channel (twitch)")
 
     p = cmds.add(
         "doctor",

@@ -111,10 +111,12 @@ async def load_report(
             "AND bucket < %(e)s ORDER BY bucket"
         )
         data.sentiment = await rows(_SENTIMENT_SQL)
+        # From the stored uses themselves, over exactly [start, end): the 10 s buckets of
+        # emotes_10s do not line up with a window that starts or ends inside one.
         data.top_emotes = await rows(
-            "SELECT emote_name, provider, sum(uses) AS uses FROM chat.emotes_10s "
-            "WHERE channel_id = %(c)s AND bucket >= %(s)s AND bucket < %(e)s "
-            "GROUP BY 1, 2 ORDER BY uses DESC LIMIT 15"
+            "SELECT emote_name, provider, sum(count) AS uses FROM chat.emote_uses "
+            "WHERE channel_id = %(c)s AND sent_at >= %(s)s AND sent_at < %(e)s "
+            "GROUP BY 1, 2 ORDER BY uses DESC, emote_name, provider LIMIT 15"
         )
         data.bursts = await rows(
             "SELECT emote_name, started_at, peak_at, ended_at, peak_uses, baseline, score "

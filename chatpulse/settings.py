@@ -132,6 +132,29 @@ class Settings(BaseSettings):
         default_factory=lambda: ["bttv", "ffz", "7tv"],  # type: ignore[arg-type]
         description="Third-party emote providers to load.",
     )
+    bttv_api_url: str = Field(
+        default="https://api.betterttv.net/3", description="BTTV API base URL (emote sets)."
+    )
+    ffz_api_url: str = Field(
+        default="https://api.frankerfacez.com/v1", description="FFZ API base URL (emote sets)."
+    )
+    seventv_api_url: str = Field(
+        default="https://7tv.io/v3", description="7TV API base URL (emote sets)."
+    )
+    ivr_api_url: str | None = Field(
+        default="https://api.ivr.fi/v2",
+        description="IVR API base URL: finds a channel's Twitch id from its login when a "
+        "replay does not carry it (empty: never ask).",
+    )
+    helix_api_url: str = Field(
+        default="https://api.twitch.tv/helix",
+        description="Twitch Helix API base URL (channel ids, with twitch_client_id).",
+    )
+    twitch_client_id: str | None = Field(
+        default=None,
+        description="Twitch application client id: with twitch_oauth_token, channel ids are "
+        "asked of Helix first.",
+    )
     ws_url: str | None = Field(
         default=None,
         description="Generic source: URL of a WebSocket that sends chat as JSON (ws:// or wss://).",
@@ -480,12 +503,24 @@ class Settings(BaseSettings):
             raise ValueError("must be a ws:// or wss:// URL")
         return value
 
-    @field_validator("recent_messages_url", "grafana_url", "s3_endpoint_url")
+    @field_validator(
+        "recent_messages_url",
+        "grafana_url",
+        "s3_endpoint_url",
+        "ivr_api_url",
+    )
     @classmethod
     def _check_http_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
         if urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("bttv_api_url", "ffz_api_url", "seventv_api_url", "helix_api_url")
+    @classmethod
+    def _check_api_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc:
             raise ValueError("must be an http:// or https:// URL")
         return value
 

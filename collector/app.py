@@ -38,9 +38,11 @@ from collector.codec import decode_events, encode_events
 from collector.deadletter import DeadLetters
 from collector.emotes import (
     EmoteProviders,
+    EmoteUrls,
     default_fetch_json_factory,
     find_emoji,
     merge_emotes,
+    resolve_channel_id,
 )
 from collector.events import ChatEvent, ChatMessage, ControlEvent, Malformed, ModerationEvent
 from collector.formats import detect_format, read_events
@@ -49,9 +51,20 @@ from collector.sources.base import ChatSource
 from collector.spool import Spool, SpoolLockedError
 from collector.writer import GAP_CLOSE, GAP_FILLED, GAP_OPEN, BatchResult, Writer
 
-__all__ = ["Pipeline", "ReplaySummary", "open_spool", "replay_files", "run_collector"]
+__all__ = [
+    "Pipeline",
+    "ReplaySummary",
+    "RoomResolver",
+    "open_spool",
+    "replay_files",
+    "room_resolver",
+    "run_collector",
+]
 
 log = logging.getLogger(__name__)
+
+#: ``await resolver(platform, channel)``: the channel's platform id, or None when unknown.
+RoomResolver = Callable[[str, str], Awaitable[str | None]]
 
 
 @contextlib.contextmanager
@@ -91,11 +104,17 @@ class Pipeline:
         http: httpx.AsyncClient | None = None,
         platform: str = "twitch",
         restart_gaps_before: datetime | None = None,
+        room_resolver: RoomResolver | None = None,
     ) -> None:
         self._queue = queue
         # Live collection: the start of this run.  Each channel's first connection then
         # records the time the collector was not running as a gap (see on_connected).
         self._restart_before = restart_gaps_before
+        self._room_resolver = room_resolver
+        # (platform, channel) -> platform id found for events that carry none (None: not found)
+        self._rooms: dict[tuple[str, str], str | None] = {}
+        #: One line per channel whose emotes could not be loaded (the replay summary prints them).
+        self.emote_warnings: list[str] = []
         self._metrics = metrics
         self._source = source_name
         self._emotes = emotes
@@ -125,15 +144,62 @@ class Pipeline:
         Unlike live chat, a replay can wait: a channel's emote sets are loaded before its
         first messages are matched, so every message of the file sees them.
         """
+        if self._room_resolver is not None:
+            events = await self._fill_rooms(events)
         if self._emotes is not None:
             for e in events:
-                room = e.channel_platform_id if isinstance(e, ChatMessage) else None
+                if not isinstance(e, ChatMessage):
+                    continue
+                room = e.channel_platform_id
                 if room and room not in self._seen_rooms:
                     self._seen_rooms.add(room)
                     await self._emotes.refresh(room)
+                    self._warn_unloaded(e.channel, room)
         batch = [p for e in events if (p := self._prepare(e)) is not None]
         if batch:
             await self._queue.put(batch)
+
+    async def _fill_rooms(self, events: Sequence[ChatEvent]) -> Sequence[ChatEvent]:
+        """Give messages without a platform id (TXT exports, …) their channel's id.
+
+        The id is resolved once per channel; the first message of each channel in the batch
+        carries it (the writer stores it in ``chat.channels.platform_id``), the others are
+        matched against the same emote sets in :meth:`_enrich`.
+        """
+        out: list[ChatEvent] | None = None
+        carried: set[tuple[str, str]] = set()
+        for i, e in enumerate(events):
+            if not isinstance(e, ChatMessage) or e.channel_platform_id:
+                continue
+            key = (e.platform, e.channel)
+            if key not in self._rooms:
+                assert self._room_resolver is not None
+                self._rooms[key] = await self._room_resolver(e.platform, e.channel)
+                if self._rooms[key] is None and self._emotes is not None:
+                    self._warn(
+                        e.channel,
+                        "its platform id is unknown (pass --channel-id, or set "
+                        "twitch_client_id and twitch_oauth_token for Helix)",
+                    )
+            room = self._rooms[key]
+            if room and key not in carried:
+                carried.add(key)
+                if out is None:
+                    out = list(events)
+                out[i] = dataclasses.replace(e, channel_platform_id=room)
+        return events if out is None else out
+
+    def _warn_unloaded(self, channel: str, room: str) -> None:
+        assert self._emotes is not None
+        failed = self._emotes.failures(room)
+        if failed:
+            self._warn(channel, failed)
+
+    def _warn(self, channel: str, why: str) -> None:
+        line = f"channel emotes of #{channel} not loaded: {why}"
+        self.emote_warnings.append(line)
+        # The replay summary prints the line (once); the debug log keeps it too.
+        log.debug(line, extra={"channel": channel})
 
     def _prepare(self, event: ChatEvent) -> ChatEvent | None:
         if isinstance(event, ChatMessage):
@@ -237,6 +303,8 @@ class Pipeline:
                 return message
             return dataclasses.replace(message, emotes=merge_emotes(message.emotes, emoji))
         room = message.channel_platform_id or ""
+        if not room and self._rooms:
+            room = self._rooms.get((message.platform, message.channel)) or ""
         if room and room not in self._seen_rooms:
             self._seen_rooms.add(room)
             self._spawn(self._load_emotes(room))
@@ -305,14 +373,73 @@ class Pipeline:
             await asyncio.wait(list(self._tasks), timeout=within_s)
 
 
-def _emote_providers(settings: Settings, http: httpx.AsyncClient) -> EmoteProviders | None:
+def _emote_providers(
+    settings: Settings, http: httpx.AsyncClient, *, failure_log_level: int = logging.WARNING
+) -> EmoteProviders | None:
     if not settings.emote_providers:
         return None
     return EmoteProviders(
         default_fetch_json_factory(http),
         cache_dir=settings.data_dir / "emotes",
         providers=tuple(settings.emote_providers),
+        urls=EmoteUrls(settings.bttv_api_url, settings.ffz_api_url, settings.seventv_api_url),
+        failure_log_level=failure_log_level,
     )
+
+
+def room_resolver(
+    settings: Settings,
+    conninfo: str,
+    http: httpx.AsyncClient,
+    *,
+    channel: str | None = None,
+    channel_id: str | None = None,
+    lookup: bool = True,
+) -> RoomResolver:
+    """Find a channel's platform id when its events carry none.
+
+    In order: ``channel_id`` (``--channel-id``; for ``channel``, or any channel when None), the
+    id already stored in ``chat.channels.platform_id``, then for Twitch Helix (when
+    ``twitch_client_id`` and ``twitch_oauth_token`` are set) and IVR by login (not without
+    ``lookup``: nothing is asked over the network).
+    """
+    wanted = channel.lstrip("#").lower() if channel else None
+
+    async def resolve(platform: str, name: str) -> str | None:
+        if channel_id and (wanted is None or wanted == name):
+            return channel_id
+        try:
+            async with await connect(conninfo, autocommit=True) as conn:
+                cur = await conn.execute(
+                    "SELECT platform_id FROM chat.channels WHERE platform = %s AND name = %s",
+                    (platform, name),
+                )
+                row = await cur.fetchone()
+            if row is not None and row[0]:
+                return str(row[0])
+        except Exception as exc:  # database down: the providers may still know
+            log.debug("stored channel id not readable", extra={"error": repr(exc)})
+        if platform != "twitch" or not lookup:
+            return None
+        token = settings.twitch_oauth_token
+        found = await resolve_channel_id(
+            http,
+            name,
+            helix_url=settings.helix_api_url,
+            client_id=settings.twitch_client_id,
+            token=token.get_secret_value() if token else None,
+            ivr_url=settings.ivr_api_url,
+        )
+        if found.channel_id is None:
+            log.debug("channel id not found", extra={"channel": name, "errors": found.errors})
+        else:
+            log.info(
+                "channel id found",
+                extra={"channel": name, "channel_id": found.channel_id, "via": found.source},
+            )
+        return found.channel_id
+
+    return resolve
 
 
 @contextlib.contextmanager
@@ -464,6 +591,10 @@ class ReplaySummary:
     malformed: int = 0
     seconds: float = 0.0
     channels: set[str] = field(default_factory=set)
+    #: Emote uses (sum of counts) added to messages that were already stored.
+    emote_uses_backfilled: int = 0
+    #: One line per channel whose third-party emotes could not be loaded.
+    emote_warnings: list[str] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -482,12 +613,15 @@ async def replay_files(
     registry: CollectorRegistry | None = None,
     progress: Callable[[str, int, int, int], None] | None = None,
     refresh: bool = True,
+    channel_id: str | None = None,
 ) -> ReplaySummary:
     """Load chat log files through the writer; a second run of the same files adds nothing.
 
     ``progress(file, bytes_read, total_bytes, events)`` is called about twice a second.
     ``emotes`` replaces the third-party emote sources the settings name (the demo serves
-    bundled sets through it).
+    bundled sets through it).  ``channel_id`` is the platform id of ``channel`` (of every
+    channel when ``channel`` is None) for files that do not carry it; without it the id is
+    looked up (see :func:`room_resolver`) so that the channel's emote sets can be loaded.
     Aggregates are refreshed for the loaded time range at the end.  Raises
     :class:`ConfigError` for a file that does not exist or whose format cannot be detected.
     """
@@ -502,11 +636,22 @@ async def replay_files(
     started = time.perf_counter()
     with _writer(settings, conninfo, queue, metrics, "replay") as writer:
         async with httpx.AsyncClient(headers={"User-Agent": "chatpulse"}) as http:
+            if emotes is None:
+                emotes = _emote_providers(settings, http, failure_log_level=logging.DEBUG)
+            resolver = (
+                room_resolver(
+                    settings,
+                    conninfo,
+                    http,
+                    channel=channel,
+                    channel_id=channel_id,
+                    lookup=emotes is not None,
+                )
+                if emotes is not None or channel_id
+                else None
+            )
             pipeline = Pipeline(
-                queue,
-                metrics,
-                source_name="replay",
-                emotes=emotes if emotes is not None else _emote_providers(settings, http),
+                queue, metrics, source_name="replay", emotes=emotes, room_resolver=resolver
             )
             writer_task = asyncio.create_task(writer.run(), name="writer")
             try:
@@ -527,6 +672,8 @@ async def replay_files(
     summary.duplicates = totals.messages - totals.written
     summary.moderation = sum(totals.moderation_inserted.values())
     summary.malformed = pipeline.malformed
+    summary.emote_uses_backfilled = totals.emote_uses_backfilled
+    summary.emote_warnings = list(pipeline.emote_warnings)
     summary.seconds = time.perf_counter() - started
     if left_in_spool:
         log.warning(

@@ -111,6 +111,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
                 channel=args.replay_channel,
                 platform=args.replay_platform,
                 progress=_progress,
+                channel_id=args.replay_channel_id,
             )
         )
     print(
@@ -120,5 +121,13 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
         f"{settings.data_dir / 'dead-letters' / 'replay.jsonl'}; "
         f"{summary.seconds:.1f} s, {summary.rate:,.0f} messages/s"
     )
+    _print_emote_lines(summary.emote_uses_backfilled, summary.emote_warnings)
     sys.stdout.flush()
     return 0
+
+
+def _print_emote_lines(backfilled: int, warnings: list[str]) -> None:
+    if backfilled:
+        print(f"emotes: {backfilled} emote uses added to messages already stored")
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)

@@ -48,10 +48,12 @@ __all__ = [
     "SEVENTV_GLOBAL_URL",
     "SEVENTV_SET_URL",
     "SEVENTV_USER_URL",
+    "ChannelIdLookup",
     "Emote",
     "EmoteFormatError",
     "EmoteProviders",
     "EmoteSet",
+    "EmoteUrls",
     "FetchJson",
     "Level",
     "default_fetch_json_factory",
@@ -62,6 +64,7 @@ __all__ = [
     "parse_bttv_global",
     "parse_ffz_channel",
     "parse_ffz_global",
+    "resolve_channel_id",
 ]
 
 logger = logging.getLogger(__name__)
@@ -81,6 +84,40 @@ FFZ_CHANNEL_URL = "https://api.frankerfacez.com/v1/room/id/{channel_id}"
 SEVENTV_GLOBAL_URL = "https://7tv.io/v3/emote-sets/global"
 SEVENTV_USER_URL = "https://7tv.io/v3/users/twitch/{channel_id}"
 SEVENTV_SET_URL = "https://7tv.io/v3/emote-sets/{set_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class EmoteUrls:
+    """Base URLs of the provider APIs (settings ``bttv_api_url`` …; tests point them at a fake).
+
+    The paths below each base are those of FACTS.md Part C.
+    """
+
+    bttv: str = "https://api.betterttv.net/3"
+    ffz: str = "https://api.frankerfacez.com/v1"
+    seventv: str = "https://7tv.io/v3"
+
+    def bttv_global(self) -> str:
+        return f"{self.bttv.rstrip('/')}/cached/emotes/global"
+
+    def bttv_channel(self, channel_id: str) -> str:
+        return f"{self.bttv.rstrip('/')}/cached/users/twitch/{channel_id}"
+
+    def ffz_global(self) -> str:
+        return f"{self.ffz.rstrip('/')}/set/global"
+
+    def ffz_channel(self, channel_id: str) -> str:
+        return f"{self.ffz.rstrip('/')}/room/id/{channel_id}"
+
+    def seventv_global(self) -> str:
+        return f"{self.seventv.rstrip('/')}/emote-sets/global"
+
+    def seventv_user(self, channel_id: str) -> str:
+        return f"{self.seventv.rstrip('/')}/users/twitch/{channel_id}"
+
+    def seventv_set(self, set_id: str) -> str:
+        return f"{self.seventv.rstrip('/')}/emote-sets/{set_id}"
+
 
 #: BTTV has no zero-width flag in its API; Chatterino and TwitchDownloader both hard-code these
 #: names [FACTS C: CH BttvEmotes.cpp L37-40; TD TwitchHelper.cs L38].
@@ -545,6 +582,8 @@ class _Layer:
     emotes: tuple[Emote, ...] = ()
     next_due: float = -math.inf  # clock() time from which a fetch is allowed again
     disk_checked: bool = False
+    loaded: bool = False  # a good answer (or the disk cache) was had at least once
+    error: str | None = None  # the last fetch's failure, None after a good answer
 
 
 class EmoteProviders:
@@ -572,8 +611,12 @@ class EmoteProviders:
         precedence: Sequence[tuple[Level, ThirdParty]] = DEFAULT_PRECEDENCE,
         providers: Iterable[ThirdParty] = _PROVIDERS,
         clock: Callable[[], float] = time.monotonic,
+        urls: EmoteUrls | None = None,
+        failure_log_level: int = logging.WARNING,
     ) -> None:
         self._fetch_json = fetch_json
+        self._urls = urls or EmoteUrls()
+        self._failure_log_level = failure_log_level
         self._ttl_s = ttl_s
         self._retry_s = min(retry_s, ttl_s)
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
@@ -634,6 +677,7 @@ class EmoteProviders:
                 cached = await self._read_cache(key)
                 if cached is not None:
                     layer.emotes = cached
+                    layer.loaded = True
                     self._version += 1
             if not force and self._clock() < layer.next_due:
                 return
@@ -642,7 +686,9 @@ class EmoteProviders:
                 emotes = tuple(await self._fetch_layer(key))
             except Exception as exc:  # any provider trouble: keep the last good set
                 layer.next_due = self._clock() + self._retry_s
-                logger.warning(
+                layer.error = f"{type(exc).__name__}: {exc}"
+                logger.log(
+                    self._failure_log_level,
                     "emote set fetch failed; keeping the last good set",
                     extra={
                         "emote_provider": provider,
@@ -653,25 +699,47 @@ class EmoteProviders:
                 )
                 return
             layer.next_due = self._clock() + self._ttl_s
+            layer.loaded, layer.error = True, None
             if emotes != layer.emotes:
                 layer.emotes = emotes
                 self._version += 1
             await self._write_cache(key, emotes)
 
+    def failures(self, channel_id: str | None) -> str | None:
+        """The sets that could not be loaded at all, in one line, or None when there are none.
+
+        ``"bttv channel, 7tv channel: ConnectError: …; ffz global: HTTPStatusError: …"``: sets
+        that failed the same way are named together.  A set whose last fetch failed but that
+        was loaded before (or read from the disk cache) is not listed: it is still matched.
+        ``channel_id`` None looks at the global sets only.
+        """
+        by_error: dict[str, list[str]] = {}
+        for level, key_id in (("channel", channel_id), ("global", None)):
+            if level == "channel" and channel_id is None:
+                continue
+            for provider in self._providers:
+                layer = self._layers.get((provider, key_id))
+                if layer is not None and not layer.loaded and layer.error is not None:
+                    by_error.setdefault(layer.error, []).append(f"{provider} {level}")
+        if not by_error:
+            return None
+        return "; ".join(f"{', '.join(names)}: {error}" for error, names in by_error.items())
+
     async def _fetch_layer(self, key: _LayerKey) -> list[Emote]:
         provider, raw_id = key
+        urls = self._urls
         if raw_id is None:
             if provider == "bttv":
-                return parse_bttv_global(await self._fetch_required(BTTV_GLOBAL_URL))
+                return parse_bttv_global(await self._fetch_required(urls.bttv_global()))
             if provider == "ffz":
-                return parse_ffz_global(await self._fetch_required(FFZ_GLOBAL_URL))
-            return parse_7tv_set(await self._fetch_required(SEVENTV_GLOBAL_URL))
+                return parse_ffz_global(await self._fetch_required(urls.ffz_global()))
+            return parse_7tv_set(await self._fetch_required(urls.seventv_global()))
         channel_id = quote(raw_id, safe="")  # an id is one path segment, whatever it holds
         if provider == "bttv":
-            data = await self._fetch_json(BTTV_CHANNEL_URL.format(channel_id=channel_id))
+            data = await self._fetch_json(urls.bttv_channel(channel_id))
             return [] if data is None else parse_bttv_channel(data)
         if provider == "ffz":
-            data = await self._fetch_json(FFZ_CHANNEL_URL.format(channel_id=channel_id))
+            data = await self._fetch_json(urls.ffz_channel(channel_id))
             return [] if data is None else parse_ffz_channel(data)
         return await self._fetch_7tv_channel(channel_id)
 
@@ -683,7 +751,7 @@ class EmoteProviders:
         return data
 
     async def _fetch_7tv_channel(self, channel_id: str) -> list[Emote]:
-        user = await self._fetch_json(SEVENTV_USER_URL.format(channel_id=channel_id))
+        user = await self._fetch_json(self._urls.seventv_user(channel_id))
         if user is None:  # 404: not on 7TV
             return []
         set_id = _7tv_user_set_id(user)
@@ -696,7 +764,7 @@ class EmoteProviders:
         # 7TV announced that the user endpoint will stop embedding every emote of the active
         # set, so the set itself is fetched, as TwitchDownloader does [FACTS C, pending change].
         try:
-            full = await self._fetch_json(SEVENTV_SET_URL.format(set_id=quote(set_id, safe="")))
+            full = await self._fetch_json(self._urls.seventv_set(quote(set_id, safe="")))
             if full is None:
                 raise EmoteFormatError(f"7TV emote set {set_id} not found")
             return parse_7tv_set(full)
@@ -816,3 +884,85 @@ def default_fetch_json_factory(
             return await _get(own, url)
 
     return fetch_json
+
+
+# --------------------------------------------------------------------------- channel ids (I/O)
+
+_TWITCH_ID = re.compile(r"[0-9]{1,20}")
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelIdLookup:
+    """What :func:`resolve_channel_id` found: the id (or None), where from, and what failed."""
+
+    channel_id: str | None
+    source: str | None = None  # "helix" or "ivr"
+    errors: tuple[str, ...] = ()
+
+
+async def resolve_channel_id(
+    http: httpx.AsyncClient,
+    login: str,
+    *,
+    helix_url: str | None = None,
+    client_id: str | None = None,
+    token: str | None = None,
+    ivr_url: str | None = None,
+    timeout_s: float = 10.0,
+) -> ChannelIdLookup:
+    """Return the Twitch user id of ``login`` (the channel's ``room-id``).
+
+    Helix ``GET {helix_url}/users?login=`` is asked first when ``client_id`` and ``token`` are
+    both set (answer ``{"data": [{"id", "login", …}]}``); then IVR ``GET {ivr_url}/twitch/user
+    ?login=`` (no credentials; answer ``[{"id", "login", …}]``).  BTTV, FFZ's ``/room/id`` and 7TV
+    want the id itself, so they cannot be asked.  Never raises for HTTP or answer trouble: each
+    failure is one entry of ``errors``; an id is accepted only when it is all digits and the
+    answer names the same login.
+    """
+    import httpx  # deferred, as in default_fetch_json_factory
+
+    login = login.lstrip("#").lower()
+    errors: list[str] = []
+    asks: list[tuple[str, str, dict[str, str]]] = []
+    if helix_url and client_id and token:
+        bearer = token.removeprefix("oauth:")
+        asks.append(
+            (
+                "helix",
+                f"{helix_url.rstrip('/')}/users",
+                {"Client-Id": client_id, "Authorization": f"Bearer {bearer}"},
+            )
+        )
+    if ivr_url:
+        asks.append(("ivr", f"{ivr_url.rstrip('/')}/twitch/user", {}))
+    for source, url, headers in asks:
+        try:
+            response = await http.get(
+                url,
+                params={"login": login},
+                headers={"Accept": "application/json", **headers},
+                timeout=timeout_s,
+            )
+            if response.status_code == 404:
+                errors.append(f"{source}: no such user")
+                continue
+            response.raise_for_status()
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            errors.append(f"{source}: {type(exc).__name__}: {exc}")
+            continue
+        users = body.get("data") if isinstance(body, dict) else body
+        found = None
+        if isinstance(users, list):
+            for user in users:
+                if (
+                    isinstance(user, dict)
+                    and str(user.get("login", "")).lower() == login
+                    and _TWITCH_ID.fullmatch(str(user.get("id", "")))
+                ):
+                    found = str(user["id"])
+                    break
+        if found is not None:
+            return ChannelIdLookup(found, source, tuple(errors))
+        errors.append(f"{source}: no user {login!r} in the answer")
+    return ChannelIdLookup(None, None, tuple(errors))

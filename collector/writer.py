@@ -91,6 +91,8 @@ class BatchResult:
     staged: _Count[tuple[str, str]] = field(default_factory=_Count)
     moderation_inserted: _Count[str] = field(default_factory=_Count)
     emote_uses_inserted: int = 0
+    #: Emote uses (sum of counts) added to messages that were already stored.
+    emote_uses_backfilled: int = 0
     gaps_recovered: dict[str, int] = field(default_factory=dict)
     dead_lettered: int = 0
     min_sent_at: datetime | None = None
@@ -110,6 +112,7 @@ class BatchResult:
         self.staged.update(other.staged)
         self.moderation_inserted.update(other.moderation_inserted)
         self.emote_uses_inserted += other.emote_uses_inserted
+        self.emote_uses_backfilled += other.emote_uses_backfilled
         self.gaps_recovered.update(other.gaps_recovered)
         self.dead_lettered += other.dead_lettered
         for at in (other.min_sent_at, other.max_sent_at):
@@ -342,17 +345,54 @@ async def _write_messages(
             "ON CONFLICT DO NOTHING RETURNING channel_id, source) "
             "SELECT channel_id, source, count(*) FROM ins GROUP BY 1, 2"
         )
+        inserted_here = 0
         for channel_id, source, count in await cur.fetchall():
             result.inserted[(names[channel_id], source)] += count
+            inserted_here += count
         if emote_rows:
             async with cur.copy(f"COPY staging_emotes ({_EMOTE_COLS}) FROM STDIN") as copy:
                 for row in emote_rows:
                     await copy.write_row(row)
-            await cur.execute(
-                f"INSERT INTO chat.emote_uses ({_EMOTE_COLS}) SELECT {_EMOTE_COLS} "
-                "FROM staging_emotes ON CONFLICT DO NOTHING"
-            )
-            result.emote_uses_inserted += max(cur.rowcount, 0)
+            if inserted_here == len(messages):  # every message is new: its uses are too
+                await cur.execute(
+                    f"INSERT INTO chat.emote_uses ({_EMOTE_COLS}) SELECT {_EMOTE_COLS} "
+                    "FROM staging_emotes ON CONFLICT DO NOTHING"
+                )
+                result.emote_uses_inserted += max(cur.rowcount, 0)
+            else:
+                await cur.execute(_BACKFILL_EMOTES_SQL)
+                added = await cur.fetchone()
+                if added is not None:
+                    result.emote_uses_inserted += int(added[0])
+                    result.emote_uses_backfilled += int(added[1])
+
+
+# Some messages of the batch were stored before (a replay again, gap fill, the spool): emotes
+# found now that were not then (the channel's sets became known) are added to those messages,
+# and their emote_count grows by as much, so it always equals their chat.emote_uses.  A name the
+# message already counts (under another provider, when the sets changed) is not counted twice.
+# Messages inserted by this very transaction already count their uses.
+_BACKFILL_EMOTES_SQL = f"""
+WITH ins AS (
+    INSERT INTO chat.emote_uses ({_EMOTE_COLS})
+    SELECT {_EMOTE_COLS} FROM staging_emotes s
+    WHERE NOT EXISTS (
+        SELECT 1 FROM chat.emote_uses u
+        WHERE u.channel_id = s.channel_id AND u.message_id = s.message_id
+          AND u.sent_at = s.sent_at AND u.emote_name = s.emote_name)
+    ON CONFLICT DO NOTHING
+    RETURNING channel_id, message_id, sent_at, count
+), per AS (
+    SELECT channel_id, message_id, sent_at, sum(count) AS n FROM ins GROUP BY 1, 2, 3
+), upd AS (
+    UPDATE chat.messages m SET emote_count = m.emote_count + per.n
+    FROM per
+    WHERE m.channel_id = per.channel_id AND m.message_id = per.message_id
+      AND m.sent_at = per.sent_at AND m.ingest_xid <> pg_current_xact_id()
+    RETURNING per.n
+)
+SELECT (SELECT count(*) FROM ins), (SELECT coalesce(sum(n), 0) FROM upd)
+"""
 
 
 async def _write_moderation(
