@@ -1178,3 +1178,23 @@ def test_reply_parent_display_name_and_body_are_kept() -> None:
 @pytest.mark.parametrize("badge", ["broadcaster", "moderator", "lead_moderator"])
 def test_is_mod_means_moderator_powers_broadcaster_included(badge: str) -> None:
     assert _chat(f"@tmi-sent-ts=1;mod=0;badges={badge}/1 :a!a@a PRIVMSG #c :x").is_mod
+
+
+def test_repairs_are_a_prometheus_counter_of_the_collector() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from collector.metrics import CollectorMetrics
+
+    registry = CollectorRegistry()
+    CollectorMetrics(registry)
+
+    def scraped() -> float:
+        value = registry.get_sample_value(
+            "chatpulse_irc_repairs_total", {"kind": "sent_ts_fallback"}
+        )
+        assert value is not None
+        return value
+
+    before = scraped()
+    _moderation(_NEGATIVE_TS_CLEARMSG, received_at=RECEIVED)
+    assert scraped() == before + 1
