@@ -42,8 +42,10 @@ __all__ = ["FORMAT_VERSION", "CodecError", "decode_events", "encode_events"]
 
 #: The version written by :func:`encode_events`.  Bump it whenever the layout of an event
 #: changes (a field added, removed or re-encoded) and keep decoding the old versions: spool files
-#: outlive collector upgrades.
-FORMAT_VERSION = 1
+#: outlive collector upgrades.  Version 2 added ``ModerationEvent.extra``; version 1 records
+#: (without it) still decode, with an empty ``extra``.
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = frozenset({1, 2})
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 _decoder = json.JSONDecoder()
@@ -82,7 +84,7 @@ _MESSAGE_FIELDS = (
 )  # fmt: skip
 _MODERATION_FIELDS = (
     "platform", "channel", "at", "kind", "event_key", "target_user_id", "target_login",
-    "target_message_id", "duration_s", "channel_platform_id", "source",
+    "target_message_id", "duration_s", "channel_platform_id", "source", "extra",
 )  # fmt: skip
 _CONTROL_FIELDS = ("kind", "channel", "params", "text")
 _MALFORMED_FIELDS = ("raw", "reason", "source_name")
@@ -157,14 +159,19 @@ def _encode_moderation(m: ModerationEvent) -> list[Any]:
         m.duration_s,
         m.channel_platform_id,
         m.source,
+        m.extra,
     ]
 
 
 def _decode_moderation(a: list[Any]) -> ModerationEvent:
-    if len(a) != 12:
+    # 12 items: a version 1 record (no extra); 13: version 2.
+    if len(a) not in (12, 13):
         raise ValueError(f"moderation event with {len(a) - 1} fields")
+    extra = a[12] if len(a) == 13 else {}
+    if not isinstance(extra, dict):
+        raise ValueError("moderation event extra is not an object")
     return ModerationEvent(
-        a[1], a[2], _dec_dt(a[3]), a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11]
+        a[1], a[2], _dec_dt(a[3]), a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11], extra
     )
 
 
@@ -236,9 +243,10 @@ def decode_events(data: bytes) -> list[ChatEvent]:
     if not isinstance(doc, dict):
         raise CodecError("event batch is not a JSON object")
     version = doc.get("v")
-    if version != FORMAT_VERSION:
+    if version not in _READABLE_VERSIONS or type(version) is not int:
         raise CodecError(
-            f"event batch has format version {version!r}, this code reads {FORMAT_VERSION}"
+            f"event batch has format version {version!r}, this code reads "
+            f"{', '.join(map(str, sorted(_READABLE_VERSIONS)))}"
         )
     items = doc.get("e")
     if not isinstance(items, list):

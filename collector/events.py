@@ -98,6 +98,9 @@ class ModerationEvent:
     duration_s: int | None = None
     channel_platform_id: str | None = None
     source: Source = "live"
+    #: Platform fields worth keeping, ``chat.moderation_events.extra``: for instance the raw
+    #: ``tmi-sent-ts`` when it was unusable and ``at`` fell back to the received time.
+    extra: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,10 @@ Protocol facts cited below are in ``shared/FACTS.md`` Part A (IRC) and Part B (r
 from __future__ import annotations
 
 import json
+import logging
 import re
+import threading
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +32,8 @@ from collector.events import (
     moderation_event_key,
 )
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "IrcMessage",
     "IrcParseError",
@@ -41,6 +46,7 @@ __all__ = [
     "parse_line",
     "parse_recent_messages",
     "parse_recent_messages_response",
+    "repair_counts",
     "split_frame",
     "to_event",
     "unescape_tag_value",
@@ -284,49 +290,201 @@ _EXTRA_TAGS = (
     "custom-reward-id",
     "reply-parent-user-id",
     "reply-parent-user-login",
+    "reply-parent-display-name",
+    "reply-parent-msg-body",
     "reply-thread-parent-msg-id",
     "returning-chatter",
     "vip",
     "rm-deleted",
 )
 _EXTRA_PREFIXES = ("msg-param-", "source-", "pinned-chat-paid-")
-_MOD_BADGES = frozenset({"broadcaster", "moderator"})
+# Badges that carry moderator powers in the channel: ``is_mod`` includes the broadcaster.
+_MOD_BADGES = frozenset({"broadcaster", "moderator", "lead_moderator"})
+# ``badge-info`` items that hold the exact subscription months (FACTS A PRIVMSG tags).
+_MONTHS_BADGES = ("subscriber", "founder")
 
 
 class _Reject(Exception):
     """Internal: the line parsed but cannot become a valid event (becomes Malformed)."""
 
 
-def parse_emotes(tag: str, text: str) -> tuple[EmoteUse, ...]:
-    """Turn a Twitch ``emotes`` tag into emote uses, one per emote id with its count.
+# --------------------------------------------------------------------------------------------
+# Repairs: real Twitch oddities the parser fixes instead of losing a line
+# --------------------------------------------------------------------------------------------
+
+#: Keys of :func:`repair_counts`.
+REPAIR_KINDS = (
+    "emote_range_clamped",
+    "emote_range_realigned",
+    "emote_range_dropped",
+    "tag_dropped",
+    "sent_ts_fallback",
+)
+_repairs: Counter[str] = Counter()
+_repairs_lock = threading.Lock()
+
+
+def _count_repair(kind: str, n: int = 1) -> None:
+    if n:
+        with _repairs_lock:
+            _repairs[kind] += n
+
+
+def repair_counts() -> dict[str, int]:
+    """How often this process's parser repaired a line instead of losing it, by kind.
+
+    ``emote_range_clamped``: an emote range ran past the end of the text (twitchdev/issues#104)
+    and was cut at its end; ``emote_range_realigned``: a range that did not line up with the
+    text was named from another use of the same emote, or moved by the one shift that lines up
+    every such range of the message (a ``/me`` sub notice counts from ``ACTION``,
+    twitchdev/issues#175); ``emote_range_dropped``: a range that could be neither (left to the
+    channel's emote sets); ``tag_dropped``: an optional tag (``bits``, ``ban-duration``,
+    ``badge-info``) with an unusable value was dropped, the message kept; ``sent_ts_fallback``: an
+    unusable ``tmi-sent-ts`` (negative on real CLEARMSG lines) was replaced by the received time.
+    Every kind is present, zero when it never happened.  Counts only grow (Prometheus counters).
+    """
+    with _repairs_lock:
+        return {kind: _repairs[kind] for kind in REPAIR_KINDS}
+
+
+# --------------------------------------------------------------------------------------------
+# Emotes
+# --------------------------------------------------------------------------------------------
+
+# How far a misaligned emote range may be moved to line up: "ACTION " is 7 code points.
+_MAX_EMOTE_SHIFT = 8
+
+
+@dataclass(frozen=True, slots=True)
+class EmoteRanges:
+    """The emote uses of one message and what had to be repaired to get them.
+
+    ``clamped``, ``realigned`` and ``dropped`` count ranges; see :func:`repair_counts`.
+    """
+
+    uses: tuple[EmoteUse, ...]
+    clamped: int = 0
+    realigned: int = 0
+    dropped: int = 0
+
+
+def _word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _lines_up(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end+1]`` can be an emote code: inside the text, no space or control
+    character, and not cutting a word (emote codes are letters, digits and ``_``; a code may
+    touch an emoji or punctuation, as in Chatterino's emotes3.json ``😂Kappa😂 &Kappa``)."""
+    if start < 0 or end >= len(text) or start > end:
+        return False
+    code = text[start : end + 1]
+    if any(ch.isspace() or not ch.isprintable() for ch in code):
+        return False
+    if start > 0 and _word_char(text[start - 1]) and _word_char(code[0]):
+        return False
+    return not (end + 1 < len(text) and _word_char(text[end + 1]) and _word_char(code[-1]))
+
+
+def _common_shift(text: str, ranges: list[tuple[str, int, int]]) -> int | None:
+    """The smallest shift that lines up every one of ``ranges``, each id with one name."""
+    for distance in range(1, _MAX_EMOTE_SHIFT + 1):
+        for shift in (-distance, distance):
+            names: dict[str, str] = {}
+            for emote_id, start, end in ranges:
+                if not _lines_up(text, start + shift, end + shift):
+                    break
+                code = text[start + shift : end + shift + 1]
+                if names.setdefault(emote_id, code) != code:
+                    break
+            else:
+                return shift
+    return None
+
+
+def parse_emote_ranges(tag: str, text: str) -> EmoteRanges:
+    """Turn a Twitch ``emotes`` tag into emote uses, repairing the ranges Twitch gets wrong.
 
     The tag is ``id:start-end,start-end/id2:...``; offsets are 0-based, inclusive, in Unicode
     code points of ``text`` (for ``/me``, of the text without the ACTION wrapper) (FACTS A
-    "Emote range semantics").  Ranges that are malformed, reversed or reach past the text are
-    skipped, never fatal: Twitch does send out-of-range indices (twitchdev/issues#104), and
-    Chatterino drops such emotes too (snapshots bad-emotes*.json).  The name is the text at the
-    first valid range; the order is that of first appearance in the text.
+    "Emote range semantics").  Real lines break this in two ways, and a misaligned slice is
+    never taken as an emote's name (it would be a fake emote such as ``" Kapp"``):
+
+    * a range runs past the end of the text (twitchdev/issues#104): its end is clamped to the
+      text (FACTS A says to clamp) and used when the clamped slice lines up, else repaired as
+      below;
+    * a range does not line up with the text (a ``/me`` sub notice counts from ``ACTION``;
+      twitchdev/issues#175; or a range is off by one): the emote is named from another use of
+      the same id in the message, or every such range is moved by the one smallest shift (up to
+      8 code points) that lines them all up with one name per id; failing both it is dropped,
+      left to the channel's emote sets.
+
+    Ranges that are malformed or reversed are dropped, never fatal.  One use per emote id with
+    its count, in order of first appearance in the text.
     """
-    first_at: dict[str, int] = {}
-    names: dict[str, str] = {}
-    counts: dict[str, int] = {}
+    n = len(text)
+    ranges: list[tuple[str, int, int]] = []
+    dropped = 0
     for group in tag.split("/"):
-        emote_id, sep, ranges = group.partition(":")
+        emote_id, sep, spans = group.partition(":")
         if not emote_id or not sep:
+            dropped += bool(group)
             continue
-        for rng in ranges.split(","):
+        for rng in spans.split(","):
             start_s, dash, end_s = rng.partition("-")
             if not dash or not _is_number(start_s) or not _is_number(end_s):
+                dropped += bool(rng)
                 continue
             start, end = int(start_s), int(end_s)
-            if start > end or end >= len(text):
+            if start > end:
+                dropped += 1
                 continue
-            counts[emote_id] = counts.get(emote_id, 0) + 1
-            if emote_id not in first_at or start < first_at[emote_id]:
-                first_at[emote_id] = start
-                names[emote_id] = text[start : end + 1]
-    order = sorted(counts, key=lambda eid: first_at[eid])
-    return tuple(EmoteUse(eid, names[eid], "twitch", counts[eid]) for eid in order)
+            ranges.append((emote_id, start, end))
+
+    # Ranges that line up as they are; the others are repaired together: first by the one
+    # shift that lines them all up (a whole message counted from the wrong place), else one by
+    # one: clamped at the end of the text, named from another use, or dropped.
+    clamped = realigned = 0
+    found: dict[str, list[tuple[int, str]]] = {}
+    misaligned: list[tuple[str, int, int]] = []
+    for emote_id, start, end in ranges:
+        if _lines_up(text, start, end):
+            found.setdefault(emote_id, []).append((start, text[start : end + 1]))
+        else:
+            misaligned.append((emote_id, start, end))
+    extra_counts: dict[str, int] = {}
+    shift = _common_shift(text, misaligned) if misaligned else None
+    unnamed: list[tuple[str, int, int]] = []
+    for emote_id, start, end in misaligned:
+        if shift is not None:
+            found.setdefault(emote_id, []).append(
+                (start + shift, text[start + shift : end + shift + 1])
+            )
+            realigned += 1
+        elif end >= n and _lines_up(text, start, n - 1):
+            found.setdefault(emote_id, []).append((start, text[start:n]))
+            clamped += 1
+        else:
+            unnamed.append((emote_id, start, end))
+    for emote_id, start, _end in unnamed:
+        if emote_id in found and start < n:
+            # Another use of the same id names it; a range wholly past the text is no use.
+            extra_counts[emote_id] = extra_counts.get(emote_id, 0) + 1
+            realigned += 1
+        else:
+            dropped += 1
+    uses: list[tuple[int, EmoteUse]] = []
+    for emote_id, spots in found.items():
+        first, name = min(spots)
+        count = len(spots) + extra_counts.get(emote_id, 0)
+        uses.append((first, EmoteUse(emote_id, name, "twitch", count)))
+    uses.sort(key=lambda item: item[0])
+    return EmoteRanges(tuple(use for _, use in uses), clamped, realigned, dropped)
+
+
+def parse_emotes(tag: str, text: str) -> tuple[EmoteUse, ...]:
+    """The emote uses of :func:`parse_emote_ranges` (one per id with its count)."""
+    return parse_emote_ranges(tag, text).uses
 
 
 def _is_number(text: str) -> bool:
@@ -345,22 +503,59 @@ def _parse_badges(tag: str) -> dict[str, str]:
     return badges
 
 
-def _ms_to_datetime(raw: str, tag: str) -> datetime:
+# --------------------------------------------------------------------------------------------
+# Times and optional tags
+# --------------------------------------------------------------------------------------------
+
+_INT32_MAX = 2**31 - 1  # bits and duration_s are SQL integer columns
+
+
+def _ms_to_datetime(raw: str) -> datetime | str:
+    """The datetime of a millisecond stamp, or why it is unusable."""
     if not _is_number(raw):
-        raise _Reject(f"{tag} is not a millisecond timestamp: {raw[:40]!r}")
+        return "is not a millisecond timestamp"
     try:
         return _EPOCH + timedelta(milliseconds=int(raw))
     except OverflowError:
-        raise _Reject(f"{tag} out of range: {raw[:40]!r}") from None
+        return "out of range"
 
 
-def _event_time(msg: IrcMessage, received_at: datetime | None) -> datetime:
+def _received_time(msg: IrcMessage, received_at: datetime | None) -> datetime | None:
+    # recent-messages' own receive time first (a gap-fill line arrives long after it was sent),
+    # then ours (live, or the log's stamp in a replay).
+    rm_received = msg.tags.get("rm-received-ts")
+    if rm_received:
+        at = _ms_to_datetime(rm_received)
+        if isinstance(at, datetime):
+            return at
+    return received_at
+
+
+def _event_time(msg: IrcMessage, received_at: datetime | None) -> tuple[datetime, dict[str, str]]:
+    """The event's time and what to keep in ``extra`` about it.
+
+    ``tmi-sent-ts`` when usable; else the received time (``rm-received-ts``, else
+    ``received_at``) with the unusable raw stamp kept as ``extra["tmi-sent-ts"]``.  Real CLEARMSG
+    lines carry negative stamps (dank-twitch-irc's clearmsg test, -6795364578871).
+    """
     raw = msg.tags.get("tmi-sent-ts")
     if raw:
-        return _ms_to_datetime(raw, "tmi-sent-ts")
-    if received_at is not None:
-        return received_at
-    raise _Reject(f"{msg.command} without tmi-sent-ts and no received_at")
+        at = _ms_to_datetime(raw)
+        if isinstance(at, datetime):
+            return at, {}
+        fallback = _received_time(msg, received_at)
+        if fallback is None:
+            raise _Reject(f"tmi-sent-ts {at}: {raw[:40]!r}, and no received time to use instead")
+        log.debug(
+            "unusable tmi-sent-ts; using the received time",
+            extra={"command": msg.command, "value": raw[:40]},
+        )
+        _count_repair("sent_ts_fallback")
+        return fallback, {"tmi-sent-ts": raw}
+    fallback = _received_time(msg, received_at)
+    if fallback is None:
+        raise _Reject(f"{msg.command} without tmi-sent-ts and no received_at")
+    return fallback, {}
 
 
 def _require_channel(msg: IrcMessage) -> str:
@@ -374,13 +569,41 @@ def _opt(tags: Mapping[str, str], key: str) -> str | None:
     return tags.get(key) or None
 
 
-def _int_tag(tags: Mapping[str, str], key: str) -> int | None:
-    raw = tags.get(key)
+def _drop_tag(msg: IrcMessage, key: str, raw: str, kept: dict[str, str]) -> None:
+    # One unusable optional tag costs that field, never the message: the raw value stays in
+    # ``extra`` under the tag's own name.
+    log.debug(
+        "unusable optional tag dropped", extra={"command": msg.command, "tag": key, "value": raw}
+    )
+    _count_repair("tag_dropped")
+    kept[key] = raw
+
+
+def _opt_int_tag(msg: IrcMessage, key: str, kept: dict[str, str]) -> int | None:
+    """An optional non-negative integer tag; ``None`` (and the raw value in ``kept``) when the
+    value is not one or does not fit an SQL integer."""
+    raw = msg.tags.get(key)
     if not raw:
         return None
-    if not _is_number(raw):
-        raise _Reject(f"{key} is not a non-negative integer: {raw[:40]!r}")
-    return int(raw)
+    if _is_number(raw) and int(raw) <= _INT32_MAX:
+        return int(raw)
+    _drop_tag(msg, key, raw, kept)
+    return None
+
+
+def _sub_months(msg: IrcMessage, kept: dict[str, str]) -> str | None:
+    """Exact subscription months from ``badge-info`` (``subscriber/N`` or ``founder/N``)."""
+    info = msg.tags.get("badge-info")
+    if not info:
+        return None
+    for item in info.split(","):
+        name, sep, months = item.partition("/")
+        if name in _MONTHS_BADGES and sep:
+            if _is_number(months):
+                return str(int(months))
+            _drop_tag(msg, "badge-info", info, kept)
+            return None
+    return None
 
 
 def _extra(tags: Mapping[str, str]) -> dict[str, str]:
@@ -398,15 +621,35 @@ def _chat_message(
     received_at: datetime | None,
     source: Source,
     platform: str,
+    notes: Mapping[str, str] | None = None,
 ) -> ChatMessage:
     tags = msg.tags
     channel = _require_channel(msg)
-    sent_at = _event_time(msg, received_at)
+    sent_at, kept = _event_time(msg, received_at)
     badges = _parse_badges(tags.get("badges", ""))
     user_id = _opt(tags, "user-id")
     message_id = _opt(tags, "id") or deterministic_message_id(
         platform, channel, sent_at, user_id or user_login, text
     )
+    bits = _opt_int_tag(msg, "bits", kept)
+    months = _sub_months(msg, kept)
+    emotes = parse_emote_ranges(tags.get("emotes", ""), text)
+    _count_repair("emote_range_clamped", emotes.clamped)
+    _count_repair("emote_range_realigned", emotes.realigned)
+    _count_repair("emote_range_dropped", emotes.dropped)
+    extra = _extra(tags)
+    if months is not None:
+        extra["sub-months"] = months
+    for key, count in (
+        ("emote-ranges-clamped", emotes.clamped),
+        ("emote-ranges-realigned", emotes.realigned),
+        ("emote-ranges-dropped", emotes.dropped),
+    ):
+        if count:
+            extra[key] = str(count)
+    extra.update(kept)
+    if notes:
+        extra.update(notes)
     return ChatMessage(
         platform=platform,
         channel=channel,
@@ -421,13 +664,13 @@ def _chat_message(
         is_mod=tags.get("mod") == "1" or not _MOD_BADGES.isdisjoint(badges),
         is_subscriber=tags.get("subscriber") == "1" or "subscriber" in badges,
         is_first=tags.get("first-msg") == "1",
-        bits=_int_tag(tags, "bits") or 0,
+        bits=bits or 0,
         reply_parent_id=_opt(tags, "reply-parent-msg-id"),
         channel_platform_id=_opt(tags, "room-id"),
-        emotes=parse_emotes(tags.get("emotes", ""), text),
+        emotes=emotes.uses,
         received_at=received_at,
         source=source,
-        extra=_extra(tags),
+        extra=extra,
     )
 
 
@@ -460,6 +703,14 @@ def _usernotice(
     # The prefix is the server; the user is in the tags.  ``msg-id`` is an open set
     # (sub, resub, subgift, raid, announcement, viewermilestone, ...; FACTS A USERNOTICE).
     text = msg.params[1] if len(msg.params) >= 2 else ""
+    notes: dict[str, str] = {}
+    if text.startswith(_ACTION_PREFIX) and text.endswith("\x01"):
+        # A ``/me`` sub message (real: TIRS test_sneaky_action_invalid_emote_tag).  The kind stays
+        # the notice's; the text is unwrapped as for PRIVMSG and ``extra["action"]`` says so.
+        # Twitch counts this one's emote ranges from ``ACTION``, so parse_emote_ranges lines
+        # them up again (twitchdev/issues#175).
+        text = text[len(_ACTION_PREFIX) : -1]
+        notes["action"] = "1"
     return _chat_message(
         msg,
         kind=msg.tags.get("msg-id") or "usernotice",
@@ -468,6 +719,7 @@ def _usernotice(
         received_at=received_at,
         source=source,
         platform=platform,
+        notes=notes,
     )
 
 
@@ -482,9 +734,10 @@ def _moderation(
     received_at: datetime | None,
     source: Source,
     platform: str,
+    kept: dict[str, str] | None = None,
 ) -> ModerationEvent:
     channel = _require_channel(msg)
-    at = _event_time(msg, received_at)
+    at, stamp = _event_time(msg, received_at)
     key = moderation_event_key(
         platform, channel, at, kind, target_user_id or target_login, target_message_id
     )
@@ -500,6 +753,7 @@ def _moderation(
         duration_s=duration_s,
         channel_platform_id=_opt(msg.tags, "room-id"),
         source=source,
+        extra={**(kept or {}), **stamp},
     )
 
 
@@ -510,12 +764,14 @@ def _clearchat(
     # = whole chat cleared (FACTS A "CLEARCHAT", TIRS clearchat.rs).
     target_login = (msg.params[1] if len(msg.params) >= 2 else "").lower() or None
     target_user_id = _opt(msg.tags, "target-user-id")
-    duration = _int_tag(msg.tags, "ban-duration")
+    kept: dict[str, str] = {}
+    duration = _opt_int_tag(msg, "ban-duration", kept)
     kind: ModerationKind
     if target_login is None and target_user_id is None:
         kind, duration = "clear", None
     else:
-        kind = "timeout" if duration is not None else "ban"
+        # A ban-duration that is there but unusable is still a timeout, of unknown length.
+        kind = "timeout" if msg.tags.get("ban-duration") else "ban"
     return _moderation(
         msg,
         kind=kind,
@@ -526,6 +782,7 @@ def _clearchat(
         received_at=received_at,
         source=source,
         platform=platform,
+        kept=kept,
     )
 
 
@@ -590,8 +847,12 @@ def to_event(
     ones with kind ``other``).  Lines from recent-messages (``historical=1``,
     ``rm-received-ts``) map the same way; the caller passes ``source="gapfill"``.
 
-    Times come from ``tmi-sent-ts``, else from ``received_at``; a chat or moderation line with
-    neither, without a ``#channel``, or with a garbled number, returns :class:`Malformed`.
+    Times come from ``tmi-sent-ts``; when it is missing or unusable (negative on real CLEARMSG
+    lines) from ``rm-received-ts``, else ``received_at``, and an unusable raw stamp is kept in
+    ``extra["tmi-sent-ts"]``.  A chat or moderation line with no usable time at all, or without
+    a ``#channel``, returns :class:`Malformed`.  An unusable optional tag (``bits``,
+    ``ban-duration``, ``badge-info``) drops that field only, its raw value kept in ``extra``;
+    see :func:`repair_counts`.
     ``received_at`` must be timezone-aware: a naive one raises :class:`ValueError` (a caller
     bug, not bad input).
     """

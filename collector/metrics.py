@@ -7,9 +7,13 @@ Each process makes one :class:`CollectorMetrics` on its registry (tests pass a f
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from collector.irc import repair_counts
 
 __all__ = ["CollectorMetrics"]
 
@@ -101,6 +105,7 @@ class CollectorMetrics:
         self.spool_limit = Gauge(
             "chatpulse_spool_limit_bytes", "Spool size limit", registry=registry
         )
+        registry.register(_IrcRepairs())
 
     def watch_spool(self, size: Callable[[], float], oldest_at: Callable[[], float | None]) -> None:
         """Compute the spool gauges at scrape time from the spool's own state."""
@@ -111,3 +116,18 @@ class CollectorMetrics:
             return 0.0 if at is None else max(0.0, time.time() - at)
 
         self.spool_oldest_age.set_function(age)
+
+
+class _IrcRepairs(Collector):
+    """``chatpulse_irc_repairs_total{kind}``: lines the IRC parser repaired instead of losing
+    them (:func:`collector.irc.repair_counts`), read at scrape time."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "chatpulse_irc_repairs",
+            "IRC lines repaired instead of lost (emote ranges, unusable tags or stamps)",
+            labels=["kind"],
+        )
+        for kind, count in repair_counts().items():
+            family.add_metric([kind], count)
+        yield family

@@ -406,8 +406,9 @@ async def _write_moderation(
         for e in events:
             await cur.execute(
                 "INSERT INTO chat.moderation_events (at, channel_id, kind, target_user_id, "
-                "target_login, target_message_id, duration_s, event_key, received_at, source) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                "target_login, target_message_id, duration_s, event_key, received_at, source, "
+                "extra) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 (
                     e.at,
                     ids[(e.platform, e.channel)],
@@ -419,6 +420,7 @@ async def _write_moderation(
                     e.event_key,
                     received_default,
                     e.source,
+                    _clean(json.dumps(e.extra, ensure_ascii=False)) if e.extra else None,
                 ),
             )
             if cur.rowcount > 0:

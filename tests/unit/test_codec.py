@@ -66,7 +66,7 @@ def test_encoding_is_compact_versioned_json() -> None:
     doc = json.loads(data)
     assert doc["v"] == FORMAT_VERSION
     assert [item[0] for item in doc["e"]] == ["m"] * 10
-    assert b'{"v":1,"e":[["m",' in data
+    assert b'{"v":2,"e":[["m",' in data
 
 
 def test_every_dataclass_field_is_encoded() -> None:
@@ -166,7 +166,8 @@ def test_encode_rejects_non_events() -> None:
         (b"\xff\xfe", "not JSON"),
         (b"not json", "not JSON"),
         (b"[1]", "not a JSON object"),
-        (b'{"v":2,"e":[]}', "format version 2"),
+        (b'{"v":3,"e":[]}', "format version 3"),
+        (b'{"v":true,"e":[]}', "format version True"),
         (b'{"e":[]}', "format version None"),
         (b'{"v":1}', "no event list"),
         (b'{"v":1,"e":[["q",1]]}', "malformed event"),
@@ -270,3 +271,28 @@ def test_odd_text_survives_byte_for_byte(text: str) -> None:
     assert isinstance(decoded, Malformed)
     assert decoded.raw == text
     assert len(decoded.raw) == len(text)
+
+
+def test_version_1_spool_records_still_decode_with_an_empty_moderation_extra() -> None:
+    # What a collector before format 2 spooled: a moderation event without ``extra``.
+    data = (
+        b'{"v":1,"e":[["d","twitch","nymn",1704557984095000,"delete","k",null,"u","m1",'
+        b'null,null,"live"]]}'
+    )
+    (event,) = decode_events(data)
+    assert isinstance(event, ModerationEvent)
+    assert event.extra == {}
+    assert event.target_message_id == "m1"
+
+
+def test_moderation_extra_survives_the_round_trip() -> None:
+    event = ModerationEvent(
+        "twitch",
+        "nymn",
+        datetime(2024, 1, 6, 16, 19, 44, tzinfo=UTC),
+        "delete",
+        "k",
+        target_message_id="m1",
+        extra={"tmi-sent-ts": "-6795364578871"},
+    )
+    assert decode_events(encode_events([event])) == [event]

@@ -8,6 +8,7 @@ expected values in derived_stats.json come from an independent parser).
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -33,11 +34,13 @@ from collector.irc import (
     RecentMessagesError,
     escape_tag_value,
     format_line,
+    parse_emote_ranges,
     parse_emotes,
     parse_event,
     parse_line,
     parse_recent_messages,
     parse_recent_messages_response,
+    repair_counts,
     split_frame,
     to_event,
     unescape_tag_value,
@@ -326,7 +329,12 @@ def test_privmsg_maps_every_field_of_a_chat_message() -> None:
         emotes=(EmoteUse("25", "Kappa", "twitch", 1),),
         received_at=RECEIVED,
         source="live",
-        extra={"color": "#CC44FF", "msg-param-x": "y", "custom-reward-id": "r1"},
+        extra={
+            "color": "#CC44FF",
+            "msg-param-x": "y",
+            "custom-reward-id": "r1",
+            "sub-months": "80",
+        },
     )
 
 
@@ -436,6 +444,7 @@ def test_bad_emote_ranges_are_skipped_not_fatal(tag: str, text: str) -> None:
 
 def test_a_bad_range_does_not_drop_the_good_ranges_of_the_same_emote() -> None:
     assert parse_emotes("25:0-4,99-103", "Kappa") == (EmoteUse("25", "Kappa", "twitch", 1),)
+    assert parse_emote_ranges("25:0-4,99-103", "Kappa").dropped == 1
 
 
 # ------------------------------------------------------------------------------------------
@@ -638,8 +647,6 @@ def test_naive_received_at_is_a_caller_error() -> None:
         ("@tmi-sent-ts=1 :a!a@a PRIVMSG #c", "without text"),
         ("@tmi-sent-ts=soon :a!a@a PRIVMSG #c :x", "tmi-sent-ts"),
         ("@tmi-sent-ts=99999999999999999999 :a!a@a PRIVMSG #c :x", "out of range"),
-        ("@tmi-sent-ts=1;bits=lots :a!a@a PRIVMSG #c :x", "bits"),
-        ("@tmi-sent-ts=1;ban-duration=-5 :tmi.twitch.tv CLEARCHAT #c :u", "ban-duration"),
         ("@ban-duration=5 :tmi.twitch.tv CLEARCHAT #c :u", "tmi-sent-ts"),
         ("PRIVMSG #c :a\r\nPRIVMSG #c :b", "CR, LF or NUL"),
     ],
@@ -784,7 +791,9 @@ def test_privmsg_snapshot_matches_chatterinos_parse(name: str, command: str, raw
     if out.get("replyParent"):
         assert msg.reply_parent_id == out["replyParent"]
     assert msg.kind == ("action" if "Action" in out["flags"].split("|") else "chat")
-    if name != "reward-bits.json":  # Chatterino adds the reward's own emote, not from the tag
+    # reward-bits: Chatterino adds the reward's own emote, not from the tag; emotes4/5: see
+    # test_emote_snapshots_pin_names_ids_and_counts.
+    if name not in ("reward-bits.json", "emotes4.json", "emotes5.json"):
         ours = sorted((e.emote_id, e.emote_name) for e in msg.emotes for _ in range(e.count))
         assert ours == sorted(_twitch_emotes(out))
 
@@ -795,12 +804,13 @@ def test_emote_snapshots_pin_names_ids_and_counts() -> None:
         EmoteUse("1902", "Keepo", "twitch", 1),
         EmoteUse("305954156", "PogChamp", "twitch", 1),
     )
-    assert _chat(_snapshot("emotes4.json")["input"]).emotes == (
-        EmoteUse("84608", "f", "twitch", 1),
-    )
-    assert _chat(_snapshot("emotes5.json")["input"]).emotes == (
-        EmoteUse("84609", "fo", "twitch", 1),
-    )
+    # emotes4/5 are Chatterino's made-up ranges that cut the word "foo" ("f", "fo"): Chatterino
+    # draws them, chatpulse refuses a slice that cuts a word (it would be a fake emote, like
+    # "UL" from an off-by-one "LUL"), so no emote and the range is counted as dropped.
+    for name in ("emotes4.json", "emotes5.json"):
+        msg = _chat(_snapshot(name)["input"])
+        assert msg.emotes == ()
+        assert msg.extra["emote-ranges-dropped"] == "1"
     assert _chat(_snapshot("mod.json")["input"]).emotes == (
         EmoteUse("41", "Kreygasm", "twitch", 2),
     )
@@ -986,3 +996,205 @@ def test_recent_messages_bad_bodies_raise(body: str | bytes) -> None:
 
 def test_recent_messages_empty_list_is_fine() -> None:
     assert parse_recent_messages('{"messages": [], "error": null, "error_code": null}') == []
+
+
+# ------------------------------------------------------------------------------------------
+# Issue 20 item 3: every real line stored right
+# ------------------------------------------------------------------------------------------
+
+# Real lines from robotty/dank-twitch-irc (clearmsg.spec.ts) and robotty/twitch-irc-rs
+# (usernotice.rs, privmsg.rs); see tests/data/irc-conformance/PROVENANCE.md.
+_NEGATIVE_TS_CLEARMSG = (
+    "@login=supibot;room-id=;target-msg-id=25fd76d9-4731-4907-978e-a391134ebd67;"
+    "tmi-sent-ts=-6795364578871 :tmi.twitch.tv CLEARMSG #randers :Pong! Uptime: 6h, "
+    "15m; Temperature: 54.8°C; Latency to TMI: 183ms; Commands used: 795"
+)
+_ACTION_RESUB = (
+    r"@badge-info=subscriber/23;badges=moderator/1,subscriber/12;color=#19E6E6;"
+    r"display-name=randers;emotes=25:7-11,23-27/499:29-30;flags=;"
+    r"id=8c2918c2-adf4-4208-a554-8a72d016de70;login=randers;mod=1;msg-id=resub;"
+    r"msg-param-cumulative-months=23;msg-param-months=0;msg-param-should-share-streak=1;"
+    r"msg-param-streak-months=23;msg-param-sub-plan-name=look\sat\sthose\sshitty\semotes,\srip"
+    r"\s$5\sLUL;msg-param-sub-plan=1000;room-id=11148817;subscriber=1;system-msg=randers\s"
+    r"subscribed\sat\sTier\s1.\sThey've\ssubscribed\sfor\s23\smonths,\scurrently\son\sa\s23\s"
+    r"month\sstreak!;tmi-sent-ts=1595497450553;user-id=40286300;user-type=mod "
+    ":tmi.twitch.tv USERNOTICE #pajlada :\x01ACTION Kappa TEST TEST Kappa :)\x01"
+)
+_OFF_BY_ONE = (
+    r"@badge-info=;badges=;color=;display-name=some_1_happy;emotes=425618:49-51;"
+    r"flags=24-28:A.3;id=9eb37414-0952-44cc-b177-ad8007088034;mod=0;room-id=35768443;"
+    r"subscriber=0;tmi-sent-ts=1597921035256;turbo=0;user-id=473035780;user-type= "
+    r":some_1_happy!some_1_happy@some_1_happy.tmi.twitch.tv PRIVMSG #mocbka34 "
+    r":Я не такой красивый. Не урод, но до тебя далеко LUL"
+)
+
+
+def _repairs_since(before: dict[str, int]) -> dict[str, int]:
+    after = repair_counts()
+    return {k: after[k] - before[k] for k in after if after[k] != before[k]}
+
+
+def test_negative_tmi_sent_ts_on_clearmsg_falls_back_to_the_received_time() -> None:
+    before = repair_counts()
+    event = _moderation(_NEGATIVE_TS_CLEARMSG, received_at=RECEIVED)
+    assert event.kind == "delete"
+    assert event.at == RECEIVED
+    assert event.target_message_id == "25fd76d9-4731-4907-978e-a391134ebd67"
+    assert event.target_login == "supibot"
+    assert event.extra == {"tmi-sent-ts": "-6795364578871"}
+    assert _repairs_since(before) == {"sent_ts_fallback": 1}
+
+
+def test_unusable_stamp_prefers_the_recent_messages_receive_time() -> None:
+    line = "@rm-received-ts=1757929422007;" + _NEGATIVE_TS_CLEARMSG[1:]
+    event = _moderation(line, received_at=RECEIVED, source="gapfill")
+    assert event.at == _ms(1757929422007)
+    assert event.extra == {"tmi-sent-ts": "-6795364578871"}
+
+
+@pytest.mark.parametrize("stamp", ["-1", "soon", "99999999999999999999", "1.5e12"])
+def test_unusable_stamp_on_chat_and_clearchat_keeps_the_event(stamp: str) -> None:
+    msg = _chat(f"@tmi-sent-ts={stamp};id=m1 :a!a@a PRIVMSG #c :hi", received_at=RECEIVED)
+    assert (msg.sent_at, msg.extra) == (RECEIVED, {"tmi-sent-ts": stamp})
+    ban = _moderation(
+        f"@tmi-sent-ts={stamp};target-user-id=7 :tmi.twitch.tv CLEARCHAT #c :u",
+        received_at=RECEIVED,
+    )
+    assert (ban.kind, ban.at, ban.extra) == ("ban", RECEIVED, {"tmi-sent-ts": stamp})
+
+
+def test_unusable_stamp_without_any_received_time_is_a_dead_letter_naming_both() -> None:
+    event = parse_event(_NEGATIVE_TS_CLEARMSG)
+    assert isinstance(event, Malformed)
+    assert "tmi-sent-ts" in event.reason
+    assert "no received time" in event.reason
+
+
+def test_emote_range_past_the_end_is_clamped_and_counted() -> None:
+    before = repair_counts()
+    msg = _chat("@tmi-sent-ts=1;emotes=25:6-11 :a!a@a PRIVMSG #c :hello Kappa")
+    assert msg.emotes == (EmoteUse("25", "Kappa", "twitch", 1),)
+    assert msg.extra["emote-ranges-clamped"] == "1"
+    assert _repairs_since(before) == {"emote_range_clamped": 1}
+
+
+def test_off_by_one_range_is_realigned_not_sliced_into_a_fake_emote() -> None:
+    # twitch-irc-rs test_incorrect_emote_index: the clamped slice would be "UL".
+    before = repair_counts()
+    msg = _chat(_OFF_BY_ONE)
+    assert msg.emotes == (EmoteUse("425618", "LUL", "twitch", 1),)
+    assert msg.extra["emote-ranges-realigned"] == "1"
+    assert _repairs_since(before) == {"emote_range_realigned": 1}
+
+
+def test_action_resub_is_unwrapped_and_its_emotes_named_right() -> None:
+    # Stored before as text "\x01ACTION Kappa ...\x01" with emotes " Kapp" and " :".
+    msg = _chat(_ACTION_RESUB)
+    assert msg.kind == "resub"
+    assert msg.text == "Kappa TEST TEST Kappa :)"
+    assert msg.emotes == (
+        EmoteUse("25", "Kappa", "twitch", 2),
+        EmoteUse("499", ":)", "twitch", 1),
+    )
+    assert msg.extra["action"] == "1"
+    assert msg.extra["emote-ranges-realigned"] == "3"
+    assert msg.extra["sub-months"] == "23"
+    assert msg.is_mod
+
+
+def test_misaligned_range_takes_the_name_of_another_use_of_the_same_emote() -> None:
+    # The second range cuts a long word and no shift lines it up: the first use names it.
+    ranges = parse_emote_ranges("25:0-4,8-12", "Kappa abcdefghijklmnop")
+    assert ranges.uses == (EmoteUse("25", "Kappa", "twitch", 2),)
+    assert (ranges.realigned, ranges.dropped) == (1, 0)
+
+
+def test_an_emote_touching_an_emoji_or_punctuation_lines_up() -> None:
+    # Chatterino emotes3.json (real): "😂Kappa😂 &Kappa a  b" with 25:1-5/25:9-13.
+    ranges = parse_emote_ranges("25:1-5/25:9-13", "😂Kappa😂 &Kappa a  b")
+    assert ranges == parse_emote_ranges("25:1-5,9-13", "😂Kappa😂 &Kappa a  b")
+    assert ranges.uses == (EmoteUse("25", "Kappa", "twitch", 2),)
+    assert (ranges.clamped, ranges.realigned, ranges.dropped) == (0, 0, 0)
+
+
+def test_a_range_nothing_lines_up_is_dropped_and_counted() -> None:
+    ranges = parse_emote_ranges("84608:0-0", "foo bar")
+    assert (ranges.uses, ranges.dropped) == ((), 1)
+
+
+@pytest.mark.parametrize(
+    ("tags", "field", "value"),
+    [
+        ("bits=lots", "bits", 0),
+        ("bits=-5", "bits", 0),
+        ("bits=99999999999", "bits", 0),
+        ("badge-info=subscriber/many", "extra", None),
+    ],
+)
+def test_one_malformed_optional_tag_drops_that_field_only(
+    tags: str, field: str, value: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = repair_counts()
+    with caplog.at_level(logging.DEBUG, logger="collector.irc"):
+        msg = _chat(f"@tmi-sent-ts=1;id=x;{tags} :a!a@a PRIVMSG #c :still here")
+    assert msg.text == "still here"
+    if field == "bits":
+        assert msg.bits == value
+    assert "sub-months" not in msg.extra
+    key, _, raw = tags.partition("=")
+    assert msg.extra[key] == raw  # the raw value is kept, the typed field dropped
+    assert _repairs_since(before) == {"tag_dropped": 1}
+    assert any("unusable optional tag" in r.getMessage() for r in caplog.records)
+
+
+def test_malformed_ban_duration_is_a_timeout_of_unknown_length() -> None:
+    event = _moderation("@tmi-sent-ts=1;ban-duration=-5 :tmi.twitch.tv CLEARCHAT #c :u")
+    assert (event.kind, event.duration_s, event.extra) == ("timeout", None, {"ban-duration": "-5"})
+
+
+@pytest.mark.parametrize(("badge_info", "months"), [("subscriber/27", "27"), ("founder/3", "3")])
+def test_subscription_months_are_kept(badge_info: str, months: str) -> None:
+    msg = _chat(f"@tmi-sent-ts=1;badge-info={badge_info} :a!a@a PRIVMSG #c :x")
+    assert msg.extra["sub-months"] == months
+
+
+def test_reply_parent_display_name_and_body_are_kept() -> None:
+    line = (
+        "@badge-info=;badges=;client-nonce=cd56193132f934ac71b4d5ac488d4bd6;color=;"
+        "display-name=LeftSwing;emotes=;first-msg=0;flags=;id=5b4f63a9-776f-4fce-bf3c-d9707f52e32d;"
+        "mod=0;reply-parent-display-name=Retoon;reply-parent-msg-body=hello;"
+        "reply-parent-msg-id=6b13e51b-7ecb-43b5-ba5b-2bb5288df696;reply-parent-user-id=37940952;"
+        "reply-parent-user-login=retoon;returning-chatter=0;room-id=37940952;subscriber=0;"
+        "tmi-sent-ts=1673925983585;turbo=0;user-id=133651738;user-type= "
+        ":leftswing!leftswing@leftswing.tmi.twitch.tv PRIVMSG #retoon :@Retoon yes"
+    )
+    msg = _chat(line)
+    assert msg.reply_parent_id == "6b13e51b-7ecb-43b5-ba5b-2bb5288df696"
+    assert msg.extra["reply-parent-display-name"] == "Retoon"
+    assert msg.extra["reply-parent-msg-body"] == "hello"
+    assert msg.extra["reply-parent-user-login"] == "retoon"
+
+
+@pytest.mark.parametrize("badge", ["broadcaster", "moderator", "lead_moderator"])
+def test_is_mod_means_moderator_powers_broadcaster_included(badge: str) -> None:
+    assert _chat(f"@tmi-sent-ts=1;mod=0;badges={badge}/1 :a!a@a PRIVMSG #c :x").is_mod
+
+
+def test_repairs_are_a_prometheus_counter_of_the_collector() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from collector.metrics import CollectorMetrics
+
+    registry = CollectorRegistry()
+    CollectorMetrics(registry)
+
+    def scraped() -> float:
+        value = registry.get_sample_value(
+            "chatpulse_irc_repairs_total", {"kind": "sent_ts_fallback"}
+        )
+        assert value is not None
+        return value
+
+    before = scraped()
+    _moderation(_NEGATIVE_TS_CLEARMSG, received_at=RECEIVED)
+    assert scraped() == before + 1
