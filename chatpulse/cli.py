@@ -184,6 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="platform of the chat when the file does not say (twitch, youtube, ...)",
     )
+    p.add_argument(
+        "--start",
+        dest="replay_start",
+        metavar="TIME",
+        help="when the stream started (ISO 8601 with a zone, e.g. 2024-01-06T16:00:00Z): "
+        "places relative [h:mm:ss] TwitchDownloader TXT stamps",
+    )
 
     p = cmds.add(
         "score", "score messages (sentiment, emotions, toxicity)", _lazy("scorer.cli:cmd_score")
