@@ -424,6 +424,9 @@ class ReplayFile:
     channel: str | None
     start: datetime | None = None
     note: str = ""
+    #: The TwitchDownloader JSON whose start this TXT takes; loaded first, and the TXT lines
+    #: that are its comments (same second into the VOD, name and text) are not stored twice.
+    anchor: Path | None = None
 
 
 @dataclass(slots=True)
@@ -436,13 +439,20 @@ class FileReport:
     messages: int = 0
     moderation: int = 0
     malformed: int = 0
+    #: Lines of a TXT that are comments of the JSON it took its start from (not stored again).
+    in_anchor: int = 0
     #: Malformed lines by :func:`~collector.formats.reason_category`.
     reasons: Counter[str] = field(default_factory=Counter)
 
     @property
     def nothing_loaded(self) -> bool:
         """Every line of the file was malformed: the file loaded nothing."""
-        return self.malformed > 0 and self.messages == 0 and self.moderation == 0
+        return (
+            self.malformed > 0
+            and self.messages == 0
+            and self.moderation == 0
+            and not self.in_anchor
+        )
 
 
 @dataclass(slots=True)
@@ -505,6 +515,7 @@ def plan_replay(
     plan: list[ReplayFile] = []
     for path, file_fmt in resolved:
         file_channel, file_start, note = channel, start, ""
+        anchor: Path | None = None
         if file_fmt == "twitchdownloader-txt":
             stamps = td_txt_timestamps(path)
             if stamps == "none":
@@ -516,6 +527,7 @@ def plan_replay(
                 if found is None:
                     raise ConfigError(f"replay: {td_txt_needs_start(path)}")
                 json_path, head = found
+                anchor = json_path
                 file_start = head.offset_origin
                 file_channel = channel or head.channel
                 note = (
@@ -524,8 +536,9 @@ def plan_replay(
                 )
         if file_fmt in ("twitchdownloader-txt", "chat-downloader") and not file_channel:
             raise ConfigError(f"replay: {path}: {file_fmt} files name no channel; pass --channel")
-        plan.append(ReplayFile(path, file_fmt, file_channel, file_start, note))
-    return plan
+        plan.append(ReplayFile(path, file_fmt, file_channel, file_start, note, anchor))
+    # A TXT goes after the JSON it takes its start from (see ReplayFile.anchor).
+    return sorted(plan, key=lambda item: item.anchor is not None)
 
 
 def _iso(when: datetime | None) -> str:
@@ -587,6 +600,7 @@ async def replay_files(
                 malformed_log_level=logging.DEBUG,
             )
             writer_task = asyncio.create_task(writer.run(), name="writer")
+            anchors = {item.anchor: Counter[_CommentKey]() for item in plan if item.anchor}
             try:
                 for item in plan:
                     summary.files.append(f"{item.path} ({item.fmt})")
@@ -600,6 +614,8 @@ async def replay_files(
                         summary,
                         report,
                         progress,
+                        record=anchors.get(item.path),
+                        skip=anchors.get(item.anchor) if item.anchor else None,
                     )
                     if writer_task.done():
                         break
@@ -630,6 +646,34 @@ async def replay_files(
 
 
 _BATCH = 1024
+
+# (whole seconds into the VOD, display name, text): how a TwitchDownloader TXT line and the
+# same comment in a JSON of the VOD meet (the TXT stamp is the comment's offset, cut to seconds).
+_CommentKey = tuple[int, str, str]
+
+
+def _record_comments(events: Sequence[ChatEvent], into: Counter[_CommentKey]) -> None:
+    for event in events:
+        if isinstance(event, ChatMessage):
+            offset = event.extra.get("content_offset_seconds")
+            with contextlib.suppress(ValueError, TypeError):
+                into[(int(float(offset or "")), event.user_name or "", event.text)] += 1
+
+
+def _drop_known(
+    events: list[ChatEvent], known: Counter[_CommentKey], start: datetime, report: FileReport
+) -> list[ChatEvent]:
+    kept: list[ChatEvent] = []
+    for event in events:
+        if isinstance(event, ChatMessage):
+            offset = int((event.sent_at - start).total_seconds())
+            key = (offset, event.user_name or "", event.text)
+            if known[key] > 0:
+                known[key] -= 1
+                report.in_anchor += 1
+                continue
+        kept.append(event)
+    return kept
 
 
 def _parse_worker(
@@ -689,9 +733,16 @@ async def _feed_file(
     summary: ReplaySummary,
     report: FileReport,
     progress: Callable[[str, int, int, int], None] | None,
+    *,
+    record: Counter[_CommentKey] | None = None,
+    skip: Counter[_CommentKey] | None = None,
 ) -> None:
     """Parse ``item.path`` in a worker process (parsing is the costliest step, and the writer
-    and PostgreSQL can use the other core meanwhile) and feed its batches to the pipeline."""
+    and PostgreSQL can use the other core meanwhile) and feed its batches to the pipeline.
+
+    ``record`` collects the comments of a TwitchDownloader JSON that a TXT takes its start
+    from; ``skip`` drops the TXT lines that are those comments (each one once).
+    """
     path = item.path
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
@@ -721,6 +772,10 @@ async def _feed_file(
             if tag == b"E":
                 events = decode_events(body)
                 summary.read += len(events)
+                if record is not None:
+                    _record_comments(events, record)
+                if skip is not None and item.start is not None:
+                    events = _drop_known(events, skip, item.start, report)
                 for event in events:
                     if isinstance(event, ChatMessage):
                         summary.messages += 1

@@ -106,6 +106,8 @@ def _file_line(report: FileReport, dead_letters: Path | None) -> str:
     line = (
         f"{report.path} ({how}): {report.messages} messages, {report.moderation} moderation events"
     )
+    if report.in_anchor:
+        line += f", {report.in_anchor} lines already in the JSON of the same VOD"
     if not report.malformed:
         return line + ", nothing malformed"
     reasons = ", ".join(f"{n} {reason}" for reason, n in report.reasons.most_common())

@@ -103,13 +103,15 @@ def test_relative_txt_takes_start_and_channel_from_a_json_of_the_same_vod(
     db_url: str, tmp_path: Path, vod: list[Comment]
 ) -> None:
     txt = write_txt(tmp_path / "nymn.txt", vod, "Relative")
-    # A download of the VOD's first minutes only: its trim (video.start) must not move the TXT.
-    head = write_json(
-        tmp_path / "nymn-head.json", vod[:5], vod_start=VOD_START, trim=(8384.0, 8390.0)
-    )
-    done = run_cli("replay", str(head), str(txt), env=_env(db_url, tmp_path))
+    # A download of a few seconds of the VOD: its trim (video.start) must not move the TXT,
+    # and its five comments, which are also lines of the TXT, are stored once.
+    head = write_json(tmp_path / "nymn-head.json", vod, vod_start=VOD_START, trim=(8384.0, 8385.0))
+    in_json = len(json.loads(head.read_text(encoding="utf-8"))["comments"])
+    assert 0 < in_json < 20
+    done = run_cli("replay", str(txt), str(head), env=_env(db_url, tmp_path))
     assert done.returncode == 0, done.stderr
     assert "video.created_at 2024-01-06T14:00:00Z of nymn-head.json" in done.stdout
+    assert f"{in_json} lines already in the JSON of the same VOD" in done.stdout
     with psycopg.connect(db_url) as conn:
         channels = conn.execute(
             "SELECT DISTINCT c.name FROM chat.messages m JOIN chat.channels c ON c.id = m.channel_id"
@@ -120,7 +122,31 @@ def test_relative_txt_takes_start_and_channel_from_a_json_of_the_same_vod(
         ).fetchone()
     assert channels == [("nymn",)]
     expected = _expected(vod, VOD_START)
-    assert from_txt == (expected[0][0], expected[-1][0], len(vod))
+    assert from_txt == (expected[in_json][0], expected[-1][0], len(vod) - in_json)
+    assert len(_rows(db_url)) == len(vod)
+
+
+def test_txt_and_json_of_the_whole_vod_store_each_message_once(
+    db_url: str, tmp_path: Path, vod: list[Comment]
+) -> None:
+    txt = write_txt(tmp_path / "2026912334.txt", vod, "Relative")
+    full = write_json(tmp_path / "2026912334.json", vod, vod_start=VOD_START)
+    other_start = VOD_START + timedelta(days=9)
+    other = write_json(  # another VOD in the same call: the names pair the files
+        tmp_path / "other.json", nymn_vod(other_start, (216.0,))[:3], vod_start=other_start
+    )
+    env = _env(db_url, tmp_path)
+    done = run_cli("replay", str(txt), str(full), str(other), env=env)
+    assert done.returncode == 0, done.stderr
+    assert f"{len(vod)} lines already in the JSON of the same VOD" in done.stdout
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE message_id LIKE 'h:%') FROM chat.messages"
+        ).fetchone()
+    assert row == (len(vod) + 3, 0)
+    again = run_cli("replay", str(full), str(txt), env=env)
+    assert again.returncode == 0, again.stderr
+    assert "(0 new," in again.stdout
 
 
 def test_utc_txt_is_detected_and_loads_without_start(
