@@ -191,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="platform id of the channel (Twitch user id) when the file does not carry it; "
         "without it, it is looked up so that the channel's 7TV/BTTV/FFZ emotes load",
     )
+    p.add_argument(
+        "--start",
+        dest="replay_start",
+        metavar="TIME",
+        help="when the stream started (ISO 8601 with a zone, e.g. 2024-01-06T16:00:00Z): "
+        "places relative [h:mm:ss] TwitchDownloader TXT stamps",
+    )
 
     p = cmds.add(
         "score", "score messages (sentiment, emotions, toxicity)", _lazy("scorer.cli:cmd_score")

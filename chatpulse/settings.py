@@ -194,6 +194,15 @@ class Settings(BaseSettings):
     spool_max_bytes: int = Field(
         default=1 << 30, ge=1 << 20, description="Spool size limit while the database is down."
     )
+    max_message_chars: int = Field(
+        default=2_000,
+        ge=0,
+        description=(
+            "Replay: a message with a longer text is kept whole in the dead-letter file, not "
+            "stored (0: no limit). Twitch allows 500 characters; the margin is for other "
+            "platforms and text heavy with combining marks."
+        ),
+    )
 
     # -- scorer / detector -------------------------------------------------------------------
     scorer_backend: Literal["lexicon", "transformers", "onnx"] = Field(

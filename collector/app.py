@@ -19,6 +19,7 @@ import signal
 import socket
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,17 +46,31 @@ from collector.emotes import (
     resolve_channel_id,
 )
 from collector.events import ChatEvent, ChatMessage, ControlEvent, Malformed, ModerationEvent
-from collector.formats import detect_format, read_events
+from collector.formats import (
+    FormatError,
+    TdJsonHead,
+    detect_format,
+    is_empty,
+    read_events,
+    reason_category,
+    td_json_head,
+    td_txt_needs_start,
+    td_txt_timestamps,
+    td_txt_untimed,
+)
 from collector.metrics import CollectorMetrics
 from collector.sources.base import ChatSource
 from collector.spool import Spool, SpoolLockedError
 from collector.writer import GAP_CLOSE, GAP_FILLED, GAP_OPEN, BatchResult, Writer
 
 __all__ = [
+    "FileReport",
     "Pipeline",
+    "ReplayFile",
     "ReplaySummary",
     "RoomResolver",
     "open_spool",
+    "plan_replay",
     "replay_files",
     "room_resolver",
     "run_collector",
@@ -105,8 +120,10 @@ class Pipeline:
         platform: str = "twitch",
         restart_gaps_before: datetime | None = None,
         room_resolver: RoomResolver | None = None,
+        malformed_log_level: int = logging.WARNING,
     ) -> None:
         self._queue = queue
+        self._malformed_level = malformed_log_level
         # Live collection: the start of this run.  Each channel's first connection then
         # records the time the collector was not running as a gap (see on_connected).
         self._restart_before = restart_gaps_before
@@ -215,7 +232,8 @@ class Pipeline:
         if isinstance(event, Malformed):
             self.malformed += 1
             self._metrics.malformed.labels(self._source).inc()
-            log.warning(
+            log.log(
+                self._malformed_level,
                 "malformed input kept in the dead-letter file",
                 extra={"reason": event.reason, "source": self._source},
             )
@@ -452,7 +470,7 @@ def _writer(
     ready: asyncio.Event | None = None,
 ) -> Iterator[Writer]:
     """A writer with its dead-letter file and spool (``role``: collect or replay)."""
-    dead = DeadLetters(settings.data_dir / "dead-letters" / f"{role}.jsonl")
+    dead = DeadLetters(dead_letter_path(settings, role))
     with dead, open_spool(settings, role) as spool:
         yield Writer(
             conninfo,
@@ -471,6 +489,11 @@ def _writer(
 async def _prepare(prepare: Callable[[], Awaitable[object]], ready: asyncio.Event) -> None:
     await prepare()
     ready.set()
+
+
+def dead_letter_path(settings: Settings, role: str) -> Path:
+    """The dead-letter file of ``role`` (collect or replay)."""
+    return settings.data_dir / "dead-letters" / f"{role}.jsonl"
 
 
 def _collector_id() -> str:
@@ -578,9 +601,52 @@ async def run_collector(
     return writer.totals
 
 
+@dataclass(frozen=True, slots=True)
+class ReplayFile:
+    """One file of a replay, checked: its format, channel and start (see :func:`plan_replay`).
+
+    ``note`` says where the times come from when the file alone does not say it.
+    """
+
+    path: Path
+    fmt: str
+    channel: str | None
+    start: datetime | None = None
+    note: str = ""
+    #: The TwitchDownloader JSON whose start this TXT takes; loaded first, and the TXT lines
+    #: that are its comments (same second into the VOD, name and text) are not stored twice.
+    anchor: Path | None = None
+
+
+@dataclass(slots=True)
+class FileReport:
+    """What one file of a replay held (counted as it was read, before the database)."""
+
+    path: str
+    fmt: str
+    note: str = ""
+    messages: int = 0
+    moderation: int = 0
+    malformed: int = 0
+    #: Lines of a TXT that are comments of the JSON it took its start from (not stored again).
+    in_anchor: int = 0
+    #: Malformed lines by :func:`~collector.formats.reason_category`.
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def nothing_loaded(self) -> bool:
+        """Every line of the file was malformed: the file loaded nothing."""
+        return (
+            self.malformed > 0
+            and self.messages == 0
+            and self.moderation == 0
+            and not self.in_anchor
+        )
+
+
 @dataclass(slots=True)
 class ReplaySummary:
-    """What a replay did, per run."""
+    """What a replay did, per run (and per file in ``per_file``)."""
 
     files: list[str] = field(default_factory=list)
     read: int = 0
@@ -595,10 +661,94 @@ class ReplaySummary:
     emote_uses_backfilled: int = 0
     #: One line per channel whose third-party emotes could not be loaded.
     emote_warnings: list[str] = field(default_factory=list)
+    per_file: list[FileReport] = field(default_factory=list)
+    #: Where malformed lines were kept.
+    dead_letters: Path | None = None
 
     @property
     def rate(self) -> float:
         return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+
+def plan_replay(
+    files: Sequence[Path],
+    *,
+    fmt: str = "auto",
+    channel: str | None = None,
+    start: datetime | None = None,
+) -> list[ReplayFile]:
+    """Check every file of a replay before anything is loaded; return what to load.
+
+    Reads only the head of each file.  A relative-stamped TwitchDownloader TXT takes ``start``,
+    else the ``video.created_at`` of a TwitchDownloader JSON given in the same call (the only
+    one, or the one whose name matches), which also names its channel when ``channel`` is not
+    given.  Raises :class:`ConfigError` (one line naming the file and the option to use) for a
+    missing, unreadable, empty or unrecognised file, a file that needs ``--channel`` or
+    ``--start``, and a TXT without timestamps.
+    """
+    if start is not None and start.utcoffset() is None:
+        raise ConfigError("--start: give a time zone (e.g. 2024-01-06T16:00:00Z)")
+    resolved: list[tuple[Path, str]] = []
+    for path in files:
+        if not path.is_file():
+            raise ConfigError(f"replay: no such file: {path}")
+        try:
+            if is_empty(path):
+                raise ConfigError(f"replay: {path}: the file is empty: there is nothing to replay")
+            resolved.append((path, detect_format(path) if fmt == "auto" else fmt))
+        except FormatError as exc:
+            raise ConfigError(f"replay: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"replay: {path}: cannot read it: {exc.strerror or exc}") from None
+    heads: list[tuple[Path, TdJsonHead]] = []
+    for path, file_fmt in resolved:
+        if file_fmt == "twitchdownloader":
+            with contextlib.suppress(FormatError, OSError):
+                heads.append((path, td_json_head(path)))
+    plan: list[ReplayFile] = []
+    for path, file_fmt in resolved:
+        file_channel, file_start, note = channel, start, ""
+        anchor: Path | None = None
+        if file_fmt == "twitchdownloader-txt":
+            stamps = td_txt_timestamps(path)
+            if stamps == "none":
+                raise ConfigError(f"replay: {td_txt_untimed(path)}")
+            if stamps == "relative" and start is not None:
+                note = f"relative stamps counted from --start {_iso(start)}"
+            elif stamps == "relative":
+                found = _anchor_for(path, heads)
+                if found is None:
+                    raise ConfigError(f"replay: {td_txt_needs_start(path)}")
+                json_path, head = found
+                anchor = json_path
+                file_start = head.offset_origin
+                file_channel = channel or head.channel
+                note = (
+                    f"relative stamps counted from video.created_at {_iso(file_start)} "
+                    f"of {json_path.name}"
+                )
+        if file_fmt in ("twitchdownloader-txt", "chat-downloader") and not file_channel:
+            raise ConfigError(f"replay: {path}: {file_fmt} files name no channel; pass --channel")
+        plan.append(ReplayFile(path, file_fmt, file_channel, file_start, note, anchor))
+    # A TXT goes after the JSON it takes its start from (see ReplayFile.anchor).
+    return sorted(plan, key=lambda item: item.anchor is not None)
+
+
+def _iso(when: datetime | None) -> str:
+    return "?" if when is None else when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _anchor_for(
+    txt: Path, heads: Sequence[tuple[Path, TdJsonHead]]
+) -> tuple[Path, TdJsonHead] | None:
+    """The TwitchDownloader JSON of the same VOD as ``txt``: the only one that gives a start,
+    or among several the one whose name (before the first dot) is the TXT's."""
+    usable = [(p, h) for p, h in heads if h.offset_origin is not None]
+    if len(usable) == 1:
+        return usable[0]
+    stem = txt.name.split(".", 1)[0]
+    same = [(p, h) for p, h in usable if p.name.split(".", 1)[0] == stem]
+    return same[0] if len(same) == 1 else None
 
 
 async def replay_files(
@@ -609,6 +759,7 @@ async def replay_files(
     fmt: str = "auto",
     channel: str | None = None,
     platform: str | None = None,
+    start: datetime | None = None,
     emotes: EmoteProviders | None = None,
     registry: CollectorRegistry | None = None,
     progress: Callable[[str, int, int, int], None] | None = None,
@@ -617,6 +768,10 @@ async def replay_files(
 ) -> ReplaySummary:
     """Load chat log files through the writer; a second run of the same files adds nothing.
 
+    Every file is checked first (:func:`plan_replay`, which raises :class:`ConfigError`), so
+    a bad file stops the replay before anything is loaded.  ``start`` anchors relative
+    TwitchDownloader TXT stamps.  Malformed lines go to the dead-letter file and the debug
+    log; ``summary.per_file`` counts them by reason.
     ``progress(file, bytes_read, total_bytes, events)`` is called about twice a second.
     ``emotes`` replaces the third-party emote sources the settings name (the demo serves
     bundled sets through it).  ``channel_id`` is the platform id of ``channel`` (of every
@@ -627,10 +782,8 @@ async def replay_files(
     """
     registry = registry or CollectorRegistry()
     metrics = CollectorMetrics(registry)
-    summary = ReplaySummary()
-    for path in files:
-        if not path.is_file():
-            raise ConfigError(f"replay: no such file: {path}")
+    summary = ReplaySummary(dead_letters=dead_letter_path(settings, "replay"))
+    plan = plan_replay(files, fmt=fmt, channel=channel, start=start)
     # Replay puts lists of about a thousand events on the queue: bound it in events.
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max(2, settings.queue_size // _BATCH))
     started = time.perf_counter()
@@ -651,14 +804,31 @@ async def replay_files(
                 else None
             )
             pipeline = Pipeline(
-                queue, metrics, source_name="replay", emotes=emotes, room_resolver=resolver
+                queue,
+                metrics,
+                source_name="replay",
+                emotes=emotes,
+                room_resolver=resolver,
+                malformed_log_level=logging.DEBUG,
             )
             writer_task = asyncio.create_task(writer.run(), name="writer")
+            anchors = {item.anchor: Counter[_CommentKey]() for item in plan if item.anchor}
             try:
-                for path in files:
-                    file_fmt = detect_format(path) if fmt == "auto" else fmt
-                    summary.files.append(f"{path} ({file_fmt})")
-                    await _feed_file(path, file_fmt, channel, platform, pipeline, summary, progress)
+                for item in plan:
+                    summary.files.append(f"{item.path} ({item.fmt})")
+                    report = FileReport(str(item.path), item.fmt, item.note)
+                    summary.per_file.append(report)
+                    await _feed_file(
+                        item,
+                        platform,
+                        settings.max_message_chars or None,
+                        pipeline,
+                        summary,
+                        report,
+                        progress,
+                        record=anchors.get(item.path),
+                        skip=anchors.get(item.anchor) if item.anchor else None,
+                    )
                     if writer_task.done():
                         break
             finally:
@@ -691,14 +861,49 @@ async def replay_files(
 
 _BATCH = 1024
 
+# (whole seconds into the VOD, display name, text): how a TwitchDownloader TXT line and the
+# same comment in a JSON of the VOD meet (the TXT stamp is the comment's offset, cut to seconds).
+_CommentKey = tuple[int, str, str]
+
+
+def _record_comments(events: Sequence[ChatEvent], into: Counter[_CommentKey]) -> None:
+    for event in events:
+        if isinstance(event, ChatMessage):
+            offset = event.extra.get("content_offset_seconds")
+            with contextlib.suppress(ValueError, TypeError):
+                into[(int(float(offset or "")), event.user_name or "", event.text)] += 1
+
+
+def _drop_known(
+    events: list[ChatEvent], known: Counter[_CommentKey], start: datetime, report: FileReport
+) -> list[ChatEvent]:
+    kept: list[ChatEvent] = []
+    for event in events:
+        if isinstance(event, ChatMessage):
+            offset = int((event.sent_at - start).total_seconds())
+            key = (offset, event.user_name or "", event.text)
+            if known[key] > 0:
+                known[key] -= 1
+                report.in_anchor += 1
+                continue
+        kept.append(event)
+    return kept
+
 
 def _parse_worker(
-    path: str, fmt: str, channel: str | None, platform: str | None, conn: Connection
+    path: str,
+    fmt: str,
+    channel: str | None,
+    platform: str | None,
+    start: str | None,
+    max_message_chars: int | None,
+    conn: Connection,
 ) -> None:
     """Child process of a replay: read and parse one file, send encoded event batches.
 
     Messages on the pipe: ``b"E" + events`` (codec), ``b"P" + "done total"`` progress,
-    ``b"D"`` done, ``b"X" + text`` an error that ends the file.
+    ``b"D"`` done, ``b"X" + text`` an error that ends the file, ``b"F" + text`` the same for
+    a file that is not the format named or lacks what the caller must supply.
     """
     last = [0.0]
 
@@ -711,7 +916,13 @@ def _parse_worker(
     try:
         batch: list[ChatEvent] = []
         for event in read_events(
-            Path(path), fmt, channel=channel, platform=platform, on_progress=on_progress
+            Path(path),
+            fmt,
+            channel=channel,
+            platform=platform,
+            on_progress=on_progress,
+            start=None if start is None else datetime.fromisoformat(start),
+            max_message_chars=max_message_chars,
         ):
             batch.append(event)
             if len(batch) >= _BATCH:
@@ -720,6 +931,8 @@ def _parse_worker(
         if batch:
             conn.send_bytes(b"E" + encode_events(batch))
         conn.send_bytes(b"D")
+    except FormatError as exc:
+        conn.send_bytes(b"F" + str(exc).encode())
     except Exception as exc:  # reported to the parent, which raises it there
         conn.send_bytes(b"X" + f"{type(exc).__name__}: {exc}".encode())
     finally:
@@ -727,21 +940,37 @@ def _parse_worker(
 
 
 async def _feed_file(
-    path: Path,
-    fmt: str,
-    channel: str | None,
+    item: ReplayFile,
     platform: str | None,
+    max_message_chars: int | None,
     pipeline: Pipeline,
     summary: ReplaySummary,
+    report: FileReport,
     progress: Callable[[str, int, int, int], None] | None,
+    *,
+    record: Counter[_CommentKey] | None = None,
+    skip: Counter[_CommentKey] | None = None,
 ) -> None:
-    """Parse ``path`` in a worker process (parsing is the costliest step, and the writer and
-    PostgreSQL can use the other core meanwhile) and feed its batches to the pipeline."""
+    """Parse ``item.path`` in a worker process (parsing is the costliest step, and the writer
+    and PostgreSQL can use the other core meanwhile) and feed its batches to the pipeline.
+
+    ``record`` collects the comments of a TwitchDownloader JSON that a TXT takes its start
+    from; ``skip`` drops the TXT lines that are those comments (each one once).
+    """
+    path = item.path
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     worker = ctx.Process(
         target=_parse_worker,
-        args=(str(path), fmt, channel, platform, child),
+        args=(
+            str(path),
+            item.fmt,
+            item.channel,
+            platform,
+            None if item.start is None else item.start.isoformat(),
+            max_message_chars,
+            child,
+        ),
         name="chatpulse-parse",
         daemon=True,
     )
@@ -757,10 +986,20 @@ async def _feed_file(
             if tag == b"E":
                 events = decode_events(body)
                 summary.read += len(events)
+                if record is not None:
+                    _record_comments(events, record)
+                if skip is not None and item.start is not None:
+                    events = _drop_known(events, skip, item.start, report)
                 for event in events:
                     if isinstance(event, ChatMessage):
                         summary.messages += 1
+                        report.messages += 1
                         summary.channels.add(event.channel)
+                    elif isinstance(event, ModerationEvent):
+                        report.moderation += 1
+                    elif isinstance(event, Malformed):
+                        report.malformed += 1
+                        report.reasons[reason_category(event.reason)] += 1
                 await pipeline.on_events(events)
             elif tag == b"P" and progress is not None:
                 done, total = (int(x) for x in body.split())
@@ -769,6 +1008,8 @@ async def _feed_file(
                 break
             elif tag == b"X":
                 raise ChatpulseError(f"replay: {path}: {body.decode(errors='replace')}")
+            elif tag == b"F":
+                raise ConfigError(f"replay: {body.decode(errors='replace')}")
     finally:
         parent.close()
         await asyncio.to_thread(worker.join, 10)

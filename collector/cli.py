@@ -7,6 +7,7 @@ import asyncio
 import functools
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -16,7 +17,7 @@ from chatpulse.db import database
 from chatpulse.errors import ConfigError
 from chatpulse.metrics import serve_metrics
 from chatpulse.settings import Settings
-from collector.app import replay_files, run_collector
+from collector.app import FileReport, plan_replay, replay_files, run_collector
 from collector.sources.base import ChatSource
 
 __all__ = ["build_sources", "cmd_collect", "cmd_replay"]
@@ -94,12 +95,48 @@ def _progress(file: str, done: int, total: int, events: int) -> None:
     )
 
 
+def _parse_start(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError(
+            f"--start: {value!r} is not an ISO 8601 time (e.g. 2024-01-06T16:00:00Z)"
+        ) from None
+    if when.utcoffset() is None:
+        raise ConfigError(
+            f"--start: {value!r} has no time zone; add one (e.g. 2024-01-06T16:00:00Z)"
+        )
+    return when
+
+
+def _file_line(report: FileReport, dead_letters: Path | None) -> str:
+    """One line per file: what it held, and where its malformed lines went (if any)."""
+    how = f"{report.fmt}; {report.note}" if report.note else report.fmt
+    line = (
+        f"{report.path} ({how}): {report.messages} messages, {report.moderation} moderation events"
+    )
+    if report.in_anchor:
+        line += f", {report.in_anchor} lines already in the JSON of the same VOD"
+    if not report.malformed:
+        return line + ", nothing malformed"
+    reasons = ", ".join(f"{n} {reason}" for reason, n in report.reasons.most_common())
+    return f"{line}, {report.malformed} malformed ({reasons}) kept in {dead_letters}"
+
+
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
-    """``chatpulse replay FILE …``: load chat logs exactly once and print what happened."""
+    """``chatpulse replay FILE …``: load chat logs exactly once and print what happened.
+
+    Exit 0 when every file loaded (some lines may be malformed: counted per file); 1 when a
+    file loaded nothing because every line of it was malformed; 2 when a file cannot be
+    replayed at all (checked for every file before anything is loaded).
+    """
     files = [Path(f) for f in args.files]
-    for path in files:
-        if not path.is_file():
-            raise ConfigError(f"replay: no such file: {path}")
+    start = _parse_start(getattr(args, "replay_start", None))
+    fmt = args.replay_format
+    # Every file is checked before the database is even started.
+    plan_replay(files, fmt=fmt, channel=args.replay_channel, start=start)
     with database(settings) as url:
         asyncio.run(migrate(settings, url))
         summary = asyncio.run(
@@ -107,23 +144,32 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
                 settings,
                 url,
                 files,
-                fmt=args.replay_format,
+                fmt=fmt,
                 channel=args.replay_channel,
                 platform=args.replay_platform,
+                start=start,
                 progress=_progress,
                 channel_id=args.replay_channel_id,
             )
         )
+    for report in summary.per_file:
+        print(_file_line(report, summary.dead_letters))
     print(
         f"replayed {len(files)} file(s): {summary.messages} messages "
         f"({summary.inserted} new, {summary.duplicates} already stored), "
-        f"{summary.moderation} moderation events, {summary.malformed} malformed lines kept in "
-        f"{settings.data_dir / 'dead-letters' / 'replay.jsonl'}; "
+        f"{summary.moderation} moderation events, {summary.malformed} malformed; "
         f"{summary.seconds:.1f} s, {summary.rate:,.0f} messages/s"
     )
     _print_emote_lines(summary.emote_uses_backfilled, summary.emote_warnings)
     sys.stdout.flush()
-    return 0
+    failed = [r for r in summary.per_file if r.nothing_loaded]
+    for report in failed:
+        print(
+            f"chatpulse: replay: {report.path}: nothing loaded: all {report.malformed} lines "
+            f"were malformed (kept in {summary.dead_letters})",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
 
 
 def _print_emote_lines(backfilled: int, warnings: list[str]) -> None:

@@ -8,7 +8,11 @@ Formats (``FORMATS``; the facts behind each are in FACTS.md Part D):
 ``twitchdownloader``
     TwitchDownloader's chat JSON (one root object; ``comments`` array), plain or gzip.
 ``twitchdownloader-txt``
-    TwitchDownloader's text export, ``[timestamp] display_name: body`` per line.
+    TwitchDownloader's text export, ``[timestamp] display_name: body`` per line, in each of
+    the three ``--timestamp-format`` variants TwitchDownloaderCLI writes: ``Relative``
+    (``[0:00:30]``, the default; needs the stream's start), ``Utc``/``UtcFull``
+    (``[2024-01-06 16:00:05 UTC]``) and ``None`` (``display_name: body``, which cannot be
+    placed in time: :func:`read_events` refuses it).
 ``chat-downloader``
     xenova/chat-downloader's JSON array of items (and its predecessor chat_replay_downloader's,
     where ``author`` is a plain string), from YouTube or Twitch.
@@ -30,13 +34,15 @@ information the caller must supply (a channel, a platform, a start time) raise.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import gzip
+import io
 import json
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO, cast
@@ -59,8 +65,13 @@ __all__ = [
     "FORMATS",
     "FormatError",
     "Progress",
+    "TdJsonHead",
     "detect_format",
+    "is_empty",
     "read_events",
+    "reason_category",
+    "td_json_head",
+    "td_txt_timestamps",
     "write_jsonl",
 ]
 
@@ -100,22 +111,41 @@ _TD_TXT_LINE = re.compile(
     r"|(?P<utc>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,7})?) UTC)\] "
     r"(?P<name>[^:\s][^:]*?):(?: (?P<body>.*))?"
 )
+# TwitchDownloader TXT written with ``--timestamp-format None``: ``display_name: body``
+# (TD ChatText.cs).  Display names hold no blanks or colons.
+_TD_TXT_PLAIN = re.compile(r"(?P<name>[^\s:\[@][^\s:]*):(?: (?P<body>.*))?")
 _TD_KEYS = re.compile(r'"(?:streamer|video|FileInfo)"\s*:')
 _TD_COMMENTS = re.compile(r'"comments"\s*:\s*\[')
+
+
+def _read_head(path: Path) -> bytes:
+    """The first 64 KiB of ``path``, decompressed when it is gzip."""
+    with path.open("rb") as raw:
+        stream = _maybe_gunzip(raw)
+        try:
+            return stream.read(_SNIFF_BYTES)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise FormatError(f"{path}: corrupt gzip stream: {exc}") from exc
+
+
+def _head_text(head: bytes) -> str:
+    return head.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
+
+
+def is_empty(path: Path) -> bool:
+    """True when ``path`` holds nothing but blanks (after gzip decompression)."""
+    return not _head_text(_read_head(path))
 
 
 def detect_format(path: Path) -> str:
     """Return which of :data:`FORMATS` ``path`` is in, from its first 64 KiB only.
 
-    Raises :class:`FormatError` (naming the file) when nothing matches, and :class:`OSError`
-    when the file cannot be read.
+    Raises :class:`FormatError` (naming the file) when nothing matches or the file is empty,
+    and :class:`OSError` when the file cannot be read.
     """
-    with path.open("rb") as raw:
-        stream = _maybe_gunzip(raw)
-        try:
-            head = stream.read(_SNIFF_BYTES)
-        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            raise FormatError(f"{path}: corrupt gzip stream: {exc}") from exc
+    head = _read_head(path)
+    if not _head_text(head):
+        raise FormatError(f"{path}: the file is empty: there is nothing to replay")
     fmt = _sniff(head)
     if fmt is None:
         raise FormatError(
@@ -125,8 +155,29 @@ def detect_format(path: Path) -> str:
     return fmt
 
 
+def td_txt_timestamps(path: Path) -> str | None:
+    """How a TwitchDownloader TXT export stamps its lines, from its first 64 KiB.
+
+    ``"relative"`` (``[1:52:30]``, time into the VOD), ``"utc"`` (``[2024-01-06 16:20:30 UTC]``)
+    or ``"none"`` (``name: text``, ``--timestamp-format None``): the kind most of the first
+    200 lines have.  ``None`` when none of them is a TwitchDownloader line.
+    """
+    kinds: Counter[str] = Counter()
+    lines = _head_text(_read_head(path)).split("\n")
+    for line in lines[:200]:
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        m = _TD_TXT_LINE.fullmatch(line)
+        if m is not None:
+            kinds["utc" if m["utc"] else "relative"] += 1
+        elif _TD_TXT_PLAIN.fullmatch(line):
+            kinds["none"] += 1
+    return kinds.most_common(1)[0][0] if kinds else None
+
+
 def _sniff(head: bytes) -> str | None:
-    text = head.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
+    text = _head_text(head)
     if not text:
         return None
     first_line = text.split("\n", 1)[0].rstrip("\r")
@@ -155,7 +206,18 @@ def _sniff(head: bytes) -> str | None:
         return None
     if _IRC_LINE.match(first_line):
         return "irc"
+    if _looks_like_plain_txt(text, cut=len(head) >= _SNIFF_BYTES):
+        return "twitchdownloader-txt"
     return None
+
+
+def _looks_like_plain_txt(text: str, *, cut: bool) -> bool:
+    """TwitchDownloader TXT without timestamps: every one of the first lines is ``name: text``."""
+    lines = [line.rstrip("\r") for line in text.split("\n")]
+    if cut:
+        lines = lines[:-1]  # the window may end inside the last line
+    lines = [line for line in lines[:50] if line.strip()]
+    return bool(lines) and all(_TD_TXT_PLAIN.fullmatch(line) for line in lines)
 
 
 def _looks_like_chat_downloader(head: bytes) -> bool:
@@ -191,6 +253,7 @@ def read_events(
     on_progress: Progress | None = None,
     start: datetime | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    max_message_chars: int | None = None,
 ) -> Iterator[ChatEvent]:
     """Stream the events of one chat log file, in file order.
 
@@ -198,7 +261,12 @@ def read_events(
     and ``platform``, when given, override what the file says (``channel`` is lower-cased, a
     leading ``#`` dropped); ``channel`` is required for ``twitchdownloader-txt`` and
     ``chat-downloader`` (their files name no channel), and for ``jsonl`` lines without one.
-    ``start`` (timezone-aware) anchors relative ``[h:mm:ss]`` TwitchDownloader TXT stamps.
+    ``start`` (timezone-aware) anchors relative ``[h:mm:ss]`` TwitchDownloader TXT stamps: it
+    is the time of offset ``0:00:00``, the VOD's start.  A TXT whose lines are relative needs it,
+    and one written without timestamps cannot be read at all (both raise :class:`FormatError`
+    here, from the first 64 KiB).  ``max_message_chars``, when given, turns a message with a
+    longer text into :class:`Malformed` whose ``raw`` is the whole message as one of our JSON
+    lines (:func:`write_jsonl`), so nothing of it is lost.
 
     Every :class:`ChatMessage` and :class:`ModerationEvent` has ``source="replay"``; files without
     platform ids get :func:`~collector.events.deterministic_message_id`, so reading a file twice
@@ -206,8 +274,8 @@ def read_events(
     ``str(path)``, the reason names the line or item number) and reading goes on.
     ``on_progress(bytes_read, total_bytes)`` is called after each chunk and once at the end.
 
-    Argument errors (unknown ``fmt``, missing ``channel``, naive ``start``) raise
-    :class:`FormatError` here, before anything is read; an unreadable file raises
+    Argument errors (unknown ``fmt``, missing ``channel``, naive or missing ``start``) raise
+    :class:`FormatError` here, before any event is read; an unreadable file raises
     :class:`OSError` on first iteration; a file whose structure is not the named format, or a
     corrupt gzip stream, raises :class:`FormatError` during iteration.
     """
@@ -222,19 +290,79 @@ def read_events(
         raise FormatError(f"{path}: {fmt} files name no channel; pass --channel")
     if start is not None and start.utcoffset() is None:
         raise FormatError("start must be timezone-aware")
+    if max_message_chars is not None and max_message_chars < 1:
+        raise ValueError("max_message_chars must be positive")
+    if fmt == "twitchdownloader-txt":
+        try:
+            stamps = td_txt_timestamps(path)
+        except OSError:
+            stamps = None  # raised again, as documented, on first iteration
+        if stamps == "relative" and start is None:
+            raise FormatError(td_txt_needs_start(path))
+        if stamps == "none":
+            raise FormatError(td_txt_untimed(path))
     chunks = _read_chunks(path, chunk_size, on_progress)
     name = str(path)
+    events: Iterator[ChatEvent]
     if fmt == "irc":
-        return _read_irc(chunks, name, chan, platform or "twitch")
-    if fmt == "twitchdownloader-txt":
+        events = _read_irc(chunks, name, chan, platform or "twitch")
+    elif fmt == "twitchdownloader-txt":
         assert chan is not None
-        return _read_td_txt(chunks, name, chan, platform or "twitch", start)
-    if fmt == "jsonl":
-        return _read_jsonl(chunks, name, chan, platform)
-    if fmt == "twitchdownloader":
-        return _read_td_json(chunks, name, chan, platform or "twitch")
-    assert chan is not None
-    return _read_chat_downloader(chunks, name, chan, platform)
+        events = _read_td_txt(chunks, name, chan, platform or "twitch", start)
+    elif fmt == "jsonl":
+        events = _read_jsonl(chunks, name, chan, platform)
+    elif fmt == "twitchdownloader":
+        events = _read_td_json(chunks, name, chan, platform or "twitch")
+    else:
+        assert chan is not None
+        events = _read_chat_downloader(chunks, name, chan, platform)
+    if max_message_chars is not None:
+        events = _cap_messages(events, max_message_chars, name)
+    return events
+
+
+def td_txt_needs_start(path: Path) -> str:
+    """The error for a relative-stamped TwitchDownloader TXT given without a start."""
+    return (
+        f"{path}: TwitchDownloader TXT with relative [h:mm:ss] timestamps: the file does not say "
+        "when the stream started; pass --start TIME (ISO 8601, e.g. 2024-01-06T16:00:00Z), or "
+        "give a TwitchDownloader JSON of the same VOD in the same call"
+    )
+
+
+def td_txt_untimed(path: Path) -> str:
+    """The error for a TwitchDownloader TXT written with ``--timestamp-format None``."""
+    return (
+        f"{path}: TwitchDownloader TXT without timestamps (--timestamp-format None): its "
+        "messages cannot be placed in time; export it again with --timestamp-format Utc "
+        "or Relative"
+    )
+
+
+def reason_category(reason: str) -> str:
+    """A :class:`Malformed` reason without its line or item number and the quoted input:
+    what a summary counts by (``line 12: bad UTC timestamp '…'`` -> ``bad UTC timestamp``)."""
+    text = _REASON_WHERE.sub("", reason, count=1)
+    cut = _REASON_DETAIL.search(text)
+    return (text[: cut.start()] if cut else text).strip() or "malformed"
+
+
+_REASON_WHERE = re.compile(r"^(?:line|item|[a-z-]+ item) \d+: ")
+_REASON_DETAIL = re.compile(r": | '| \"| \(char ")
+
+
+def _cap_messages(events: Iterator[ChatEvent], cap: int, name: str) -> Iterator[ChatEvent]:
+    for event in events:
+        if isinstance(event, ChatMessage) and len(event.text) > cap:
+            whole = io.StringIO()
+            write_jsonl([event], whole)
+            yield Malformed(
+                whole.getvalue().rstrip("\n"),
+                f"message longer than max_message_chars ({cap}): {len(event.text)} characters",
+                name,
+            )
+        else:
+            yield event
 
 
 def _norm_channel(channel: str) -> str:
@@ -335,8 +463,51 @@ def _read_irc(
         event = parse_event(line, received_at=received_at, source="replay", platform=platform)
         if isinstance(event, Malformed):
             yield Malformed(event.raw, f"line {number}: {event.reason}", name)
+        elif isinstance(event, ControlEvent) and not _known_non_chat(event):
+            # A bare word or a command IRC does not have: not chat, so kept for a human.
+            command = event.params.get("command", "")
+            yield Malformed(line, f"line {number}: unknown IRC command {command[:40]!r}", name)
         else:
             yield _override_channel(event, channel)
+
+
+# Commands that carry nothing to store and that the parser passes through as ``other``
+# (Twitch IRC guide; RFC 1459/2812 for the rest); numerics (001-999) are replies.
+_IRC_NON_CHAT = frozenset(
+    {
+        "USERSTATE",
+        "GLOBALUSERSTATE",
+        "HOSTTARGET",
+        "WHISPER",
+        "MODE",
+        "NICK",
+        "PASS",
+        "USER",
+        "QUIT",
+        "ERROR",
+        "SERVERCHANGE",
+        "CLEARMSG",
+        "CLEARCHAT",
+        "USERNOTICE",
+        "PRIVMSG",
+        "NOTICE",
+        "ROOMSTATE",
+        "JOIN",
+        "PART",
+        "CAP",
+        "PING",
+        "PONG",
+        "RECONNECT",
+    }
+)
+_IRC_NUMERIC = re.compile(r"\d{3}")
+
+
+def _known_non_chat(event: ControlEvent) -> bool:
+    if event.kind != "other":
+        return True
+    command = event.params.get("command", "")
+    return command in _IRC_NON_CHAT or bool(_IRC_NUMERIC.fullmatch(command))
 
 
 # --- TwitchDownloader TXT -----------------------------------------------------------------------
@@ -361,6 +532,8 @@ def _td_txt_event(
 ) -> ChatMessage | Malformed:
     m = _TD_TXT_LINE.fullmatch(line)
     if m is None:
+        if _TD_TXT_PLAIN.fullmatch(line):
+            return Malformed(line, "no timestamp: the line cannot be placed in time")
         return Malformed(line, "not a TwitchDownloader text line '[time] name: message'")
     if m["utc"]:
         try:
@@ -896,6 +1069,100 @@ def _td_comment(
         emotes=_td_emotes(message, text),
         source="replay",
         extra=extra,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TdJsonHead:
+    """What a TwitchDownloader JSON says about its video, read from the head of the file.
+
+    ``created_at`` is ``video.created_at`` (UTC); ``start_s``/``end_s`` are ``video.start`` and
+    ``video.end``, the trim of the download in seconds into the video; ``video_type`` is
+    ``video.type`` when the file has one; ``is_clip`` is true when a ``clipper`` is present.
+    """
+
+    channel: str | None
+    channel_id: str | None
+    video_id: str | None
+    video_type: str | None
+    created_at: datetime | None
+    start_s: float
+    end_s: float | None
+    is_clip: bool
+
+    @property
+    def offset_origin(self) -> datetime | None:
+        """The clock time of ``content_offset_seconds`` 0, or None when the file cannot say.
+
+        TwitchDownloader takes each comment's offset from Twitch as it is: seconds from the
+        start of the video, whatever the trim (``video.start``) of the download (TD
+        ChatDownloader.cs keeps ``contentOffsetSeconds``; ChatText.cs writes it as the
+        relative stamp).  So offset 0 is ``video.created_at``.  A clip's ``created_at`` is
+        when the clip was made and its offsets count from the start of the VOD: no origin.
+        """
+        if self.is_clip:
+            return None
+        return self.created_at
+
+
+def td_json_head(path: Path) -> TdJsonHead:
+    """Read ``streamer``, ``clipper`` and ``video`` of a TwitchDownloader JSON (plain or gzip)
+    without loading its comments: TD writes them before ``comments`` (ChatRoot.cs order), so
+    only the head of the file is read; a file in another order is scanned, never held.
+
+    Raises :class:`FormatError` when the file is not a JSON object, :class:`OSError` when it
+    cannot be read.
+    """
+    chunks = _read_chunks(path, _SNIFF_BYTES, None)
+    header: dict[str, Any] = {}
+    try:
+        reader = _JsonReader(chunks)
+        if reader.take() != "{":
+            raise FormatError(f"{path}: not a TwitchDownloader chat JSON (no root object)")
+        while "video" not in header:
+            c = reader.peek()
+            if c == ",":
+                reader.take()
+                continue
+            if c != '"':
+                break  # end of the object, or something TD never writes
+            key_raw, _ = reader.scan_value(keep=True)
+            if reader.take() != ":":
+                break
+            keep = key_raw in ('"streamer"', '"clipper"', '"video"')
+            raw, _ = reader.scan_value(keep=keep)
+            if keep:
+                with contextlib.suppress(ValueError):
+                    header[key_raw.strip('"')] = json.loads(raw)
+    finally:
+        if isinstance(chunks, Generator):
+            chunks.close()  # closes the file now, not at garbage collection
+    streamer = header.get("streamer")
+    streamer = streamer if isinstance(streamer, dict) else {}
+    video = header.get("video")
+    video = video if isinstance(video, dict) else {}
+    login = streamer.get("login") or streamer.get("name") or video.get("user_login")
+    room = streamer.get("id") or video.get("user_id")
+    created: datetime | None = None
+    raw_created = video.get("created_at")
+    if isinstance(raw_created, str):
+        with contextlib.suppress(ValueError):
+            created = datetime.fromisoformat(raw_created)
+            created = created.replace(tzinfo=UTC) if created.utcoffset() is None else created
+            created = created.astimezone(UTC)
+    start = video.get("start")
+    end = video.get("end")
+    video_id = video.get("id")
+    video_type = video.get("type")
+    return TdJsonHead(
+        channel=_norm_channel(login) if isinstance(login, str) and login.strip() else None,
+        channel_id=str(room) if isinstance(room, int | str) and room not in ("", 0) else None,
+        video_id=str(video_id) if isinstance(video_id, int | str) and video_id != "" else None,
+        video_type=video_type if isinstance(video_type, str) and video_type else None,
+        created_at=created,
+        start_s=float(start) if isinstance(start, int | float) else 0.0,
+        end_s=float(end) if isinstance(end, int | float) else None,
+        is_clip=isinstance(header.get("clipper"), dict),
     )
 
 

@@ -622,12 +622,17 @@ def test_twitchdownloader_txt_relative_and_utc_stamps(tmp_path: Path) -> None:
 
 
 def test_twitchdownloader_txt_relative_without_start_is_malformed(tmp_path: Path) -> None:
+    # A stray relative line in a UTC file is one malformed line; a relative file is refused
+    # (tests/unit/test_formats_txt.py).
     path = tmp_path / "chat.txt"
-    path.write_text("[0:00:30] LateLJ: Yoo\n[2024-01-06 16:00:05 UTC] a: b\n", encoding="utf-8")
+    path.write_text(
+        "[2024-01-06 16:00:04 UTC] a: a\n[0:00:30] LateLJ: Yoo\n[2024-01-06 16:00:05 UTC] a: b\n",
+        encoding="utf-8",
+    )
     events = list(read_events(path, "twitchdownloader-txt", channel="forsen"))
-    assert isinstance(events[0], Malformed)
-    assert "relative timestamp and no start time" in events[0].reason
-    assert isinstance(events[1], ChatMessage)
+    assert isinstance(events[1], Malformed)
+    assert "relative timestamp and no start time" in events[1].reason
+    assert isinstance(events[0], ChatMessage) and isinstance(events[2], ChatMessage)
 
 
 # --- jsonl ------------------------------------------------------------------------------------
