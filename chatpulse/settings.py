@@ -355,8 +355,15 @@ class Settings(BaseSettings):
     webhook_max_skew_s: float = Field(
         default=300.0, gt=0, description="Signed timestamps further from our clock are rejected."
     )
-    webhook_require_timestamp: bool = Field(
-        default=False, description="Reject HMAC signatures made without a timestamp."
+    webhook_allow_signature_without_timestamp: bool = Field(
+        default=False,
+        description="Accept an HMAC signature made without the timestamp header (a captured "
+        "request could then be replayed later); off: the signed timestamp is required.",
+    )
+    webhook_require_timestamp: bool | None = Field(
+        default=None,
+        description="Deprecated (timestamps are required by default): false is read as "
+        "webhook_allow_signature_without_timestamp=true.",
     )
     clip_worker_poll_s: float = Field(default=0.5, gt=0, description="Worker poll interval.")
     clip_heartbeat_s: float = Field(default=5.0, gt=0, description="Worker heartbeat interval.")
