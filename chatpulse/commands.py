@@ -30,6 +30,8 @@ async def migrate(settings: Settings, url: str) -> MigrationReport:
         compress_after=settings.compress_after,
         retention=settings.retention,
         reader_password=password,
+        reader_statement_timeout=settings.reader_statement_timeout,
+        reader_idle_timeout=settings.reader_idle_in_transaction_timeout,
     )
 
 

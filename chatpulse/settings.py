@@ -45,6 +45,8 @@ _INTERVAL_RE = re.compile(
     r"(\s+\d+\s*(second|minute|hour|day|week|month|year)s?)*\s*$",
     re.IGNORECASE,
 )
+# PostgreSQL's units for time settings (statement_timeout): a bare number is milliseconds.
+_TIMEOUT_RE = re.compile(r"^\d+\s*(us|ms|s|min|h|d)?$")
 _CHANNEL_RE = re.compile(r"^[a-z0-9_][a-z0-9_.\-]{0,99}$")
 
 
@@ -88,6 +90,16 @@ class Settings(BaseSettings):
         default=None,
         description="Password of the read-only role chatpulse_reader that Grafana uses "
         "(unset: the role cannot log in).",
+    )
+    reader_statement_timeout: str = Field(
+        default="30s",
+        description="statement_timeout of chatpulse_reader in this database (PostgreSQL "
+        "units: 500ms, 30s, 2min; 0 = none), set by migrate.",
+    )
+    reader_idle_in_transaction_timeout: str = Field(
+        default="60s",
+        description="idle_in_transaction_session_timeout of chatpulse_reader in this database "
+        "(PostgreSQL units; 0 = none), set by migrate.",
     )
 
     # -- files ------------------------------------------------------------------------------
@@ -458,6 +470,14 @@ class Settings(BaseSettings):
     @classmethod
     def _norm_ws_channel(cls, value: str | None) -> str | None:
         return value.strip().lstrip("#").lower() or None if value else None
+
+    @field_validator("reader_statement_timeout", "reader_idle_in_transaction_timeout")
+    @classmethod
+    def _check_timeout(cls, value: str) -> str:
+        text = value.strip()
+        if not _TIMEOUT_RE.match(text):
+            raise ValueError(f"a duration like 500ms, 30s, 2min, 1h or 0, not {value!r}")
+        return text
 
     @field_validator("compress_after", "retention", mode="before")
     @classmethod
