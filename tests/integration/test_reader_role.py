@@ -59,7 +59,7 @@ def reader_url(db_url: str) -> Iterator[str]:
 
 def _refused(conn: psycopg.Connection[tuple[object, ...]], statement: str) -> None:
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        conn.execute(statement)  # type: ignore[arg-type]
+        conn.execute(statement)
     conn.rollback()
 
 
@@ -71,7 +71,7 @@ def test_the_reader_logs_in_and_reads_every_contract_relation(reader_url: str) -
         assert conn.execute("SHOW idle_in_transaction_session_timeout").fetchone() == ("1s",)
         assert conn.execute("SHOW standard_conforming_strings").fetchone() == ("on",)
         for name in READER_RELATIONS:
-            conn.execute(f"SELECT * FROM chat.{name} LIMIT 1")  # type: ignore[arg-type]
+            conn.execute(f"SELECT * FROM chat.{name} LIMIT 1")
         assert conn.execute("SELECT name FROM chat.channels").fetchall() == [("nymn",)]
         conn.execute("SELECT chat.unique_chatters('{nymn}', now() - interval '1 day', now())")
 
@@ -140,7 +140,7 @@ def test_other_roles_keep_temporary_tables(admin_url: str, db_url: str) -> None:
     other = f"chatpulse_test_app_{uuid.uuid4().hex[:8]}"
     dbname = urlsplit(db_url).path.lstrip("/")
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"CREATE ROLE {other} LOGIN")  # type: ignore[arg-type]
+        conn.execute(f"CREATE ROLE {other} LOGIN")
     try:
         asyncio.run(run_migrations(db_url, timescaledb="off"))
         with psycopg.connect(db_url, autocommit=True) as conn:
@@ -154,8 +154,8 @@ def test_other_roles_keep_temporary_tables(admin_url: str, db_url: str) -> None:
             assert not [n for n in again.notices if "temporary" in n]
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f"REVOKE ALL ON DATABASE {dbname} FROM {other}")  # type: ignore[arg-type]
-            conn.execute(f"DROP ROLE {other}")  # type: ignore[arg-type]
+            conn.execute(f"REVOKE ALL ON DATABASE {dbname} FROM {other}")
+            conn.execute(f"DROP ROLE {other}")
 
 
 def test_reader_relations_are_the_readme_contract() -> None:
