@@ -6,14 +6,13 @@ import argparse
 import asyncio
 import json
 import logging
-from typing import Any
+import sys
 
 import psycopg
 import tenacity
 
-from chatpulse.aggregates import backend_of, refresh_range
-from chatpulse.db import connect, database
-from chatpulse.errors import DatabaseError, MigrationError
+from chatpulse.db import database
+from chatpulse.errors import ConfigError, DatabaseError, MigrationError
 from chatpulse.migrate import MigrationReport, run_migrations
 from chatpulse.settings import Settings, redact_url
 
@@ -34,6 +33,8 @@ async def migrate(settings: Settings, url: str) -> MigrationReport:
         compress_after=settings.compress_after,
         retention=settings.retention,
         reader_password=password,
+        reader_statement_timeout=settings.reader_statement_timeout,
+        reader_idle_timeout=settings.reader_idle_in_transaction_timeout,
     )
 
 
@@ -105,62 +106,33 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def forget_user(conninfo: str, login: str, platform: str | None = None) -> dict[str, int]:
-    """Delete every row about one user (by login, any channel); returns rows deleted per table.
+    """The database part of ``forget`` (see :mod:`chatpulse.forget`); removed rows per place."""
+    from chatpulse.forget import forget_in_database
 
-    Removes their messages, emote uses, scores, moderation events that target them, and their
-    lines in hype moments' sample messages; aggregates are recomputed for the affected range.
-    Runs in one transaction: all or nothing.
-    """
-    login = login.strip().lstrip("@").lower()
-    counts: dict[str, int] = {}
-    async with await connect(conninfo) as conn:
-        async with conn.transaction():
-            await conn.execute(
-                """
-                CREATE TEMP TABLE forget_rows ON COMMIT DROP AS
-                SELECT m.channel_id, m.message_id, m.sent_at, m.user_id
-                FROM chat.messages m JOIN chat.channels c ON c.id = m.channel_id
-                WHERE m.user_login = %(login)s
-                  AND (%(platform)s::text IS NULL OR c.platform = %(platform)s)
-                """,
-                {"login": login, "platform": platform},
-            )
-            cur = await conn.execute("SELECT min(sent_at), max(sent_at) FROM forget_rows")
-            span = await cur.fetchone()
-            statements: dict[str, str] = {
-                "message_scores": """DELETE FROM chat.message_scores s USING forget_rows f
-                    WHERE s.channel_id = f.channel_id AND s.message_id = f.message_id
-                      AND s.sent_at = f.sent_at""",
-                "emote_uses": """DELETE FROM chat.emote_uses e USING forget_rows f
-                    WHERE e.channel_id = f.channel_id AND e.message_id = f.message_id
-                      AND e.sent_at = f.sent_at""",
-                "moderation_events": """DELETE FROM chat.moderation_events
-                    WHERE target_login = %(login)s
-                       OR target_user_id IN (SELECT user_id FROM forget_rows
-                                             WHERE user_id IS NOT NULL)""",
-                "messages": """DELETE FROM chat.messages m USING forget_rows f
-                    WHERE m.channel_id = f.channel_id AND m.message_id = f.message_id
-                      AND m.sent_at = f.sent_at""",
-                "hype_moments": """UPDATE chat.hype_moments SET sample_messages = coalesce((
-                        SELECT jsonb_agg(x) FROM jsonb_array_elements(sample_messages) x
-                        WHERE lower(x->>'user') IS DISTINCT FROM %(login)s::text), '[]'::jsonb)
-                    WHERE sample_messages @> jsonb_build_array(jsonb_build_object('user', %(login)s::text))""",
-            }
-            for table, statement in statements.items():
-                cur = await conn.execute(statement, {"login": login})
-                counts[table] = cur.rowcount
-        if span and span[0] is not None and await backend_of(conn) == "timescaledb":
-            await conn.set_autocommit(True)
-            await refresh_range(conn, span[0], span[1])
-        else:
-            await refresh_range(conn, None, None)
-    log.info("user forgotten", extra={"user": login, "rows": counts})
-    return counts
+    removed, _ = await forget_in_database(conninfo, login, platform)
+    return removed
 
 
 def cmd_forget(settings: Settings, args: argparse.Namespace) -> int:
-    """``chatpulse forget --user LOGIN``."""
+    """``chatpulse forget --user LOGIN``: database, spool and dead letters; prints the report.
+
+    Exits 1 when a place could not be done now (a spool held by a running process).
+    """
+    from chatpulse.forget import forget_files, forget_in_database, normalize_login
+
+    login = normalize_login(args.user)
+    if not login:
+        raise ConfigError("forget --user: give a login")
     with database(settings) as url:
-        counts: dict[str, Any] = asyncio.run(forget_user(url, args.user, args.platform))
-    print(json.dumps({"user": args.user.lower(), "deleted": counts}))
-    return 0
+        asyncio.run(migrate(settings, url))  # the tombstone table may be new
+        removed, ids = asyncio.run(forget_in_database(url, login, args.platform))
+    files, skipped = forget_files(settings.data_dir, login, ids, args.platform)
+    removed.update(files)
+    report = {"user": login, "platform": args.platform, "user_ids": ids, "deleted": removed}
+    if skipped:
+        report["skipped"] = skipped
+    print(json.dumps(report))
+    log.info("user forgotten", extra={"user": login, "rows": removed})
+    for line in skipped:
+        print(f"not forgotten yet: {line}", file=sys.stderr)
+    return 1 if skipped else 0

@@ -13,6 +13,7 @@ the whole run, and the second finds nothing left to do.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -28,6 +29,7 @@ from chatpulse.db import connect
 from chatpulse.errors import MigrationError
 
 __all__ = [
+    "READER_RELATIONS",
     "READER_ROLE",
     "Backend",
     "Migration",
@@ -42,6 +44,29 @@ log = logging.getLogger(__name__)
 
 Backend = Literal["timescaledb", "postgres"]
 READER_ROLE = "chatpulse_reader"
+#: What ``chatpulse_reader`` may read: the relations of README's SQL contract, nothing else
+#: (not detector state, scorer claims, invalidation logs, migrations or tombstones).  A new
+#: contract relation goes into README's table and here (tests check both agree).
+READER_RELATIONS = (
+    "channels",
+    "messages",
+    "emote_uses",
+    "moderation_events",
+    "gaps",
+    "message_scores",
+    "activity_1m",
+    "activity_1h",
+    "chatters_1m",
+    "chatters_1h",
+    "chatters_6h",
+    "chatters_1d",
+    "sentiment_1m",
+    "emotes_10s",
+    "emotes_1m",
+    "emote_bursts",
+    "hype_moments",
+    "clips",
+)
 #: pg_advisory_lock key: the first 8 bytes of sha256("chatpulse.migrate"), fixed forever.
 _LOCK_KEY = int.from_bytes(hashlib.sha256(b"chatpulse.migrate").digest()[:8], "big", signed=True)
 _NAME_RE = re.compile(r"^(\d{4})_([a-z0-9_]+?)(?:\.(timescaledb|postgres))?\.sql$")
@@ -240,13 +265,15 @@ async def run_migrations(
     compress_after: str | None = None,
     retention: str | None = None,
     reader_password: str | None = None,
+    reader_statement_timeout: str = "30s",
+    reader_idle_timeout: str = "60s",
     migrations: list[Migration] | None = None,
 ) -> MigrationReport:
     """Create or upgrade the ``chat`` schema; idempotent and safe to run concurrently.
 
     Also sets the TimescaleDB columnstore and retention policies to the given intervals
     (``None`` removes them) and creates or updates the read-only role ``chatpulse_reader``
-    when the connecting role may.  Raises :class:`MigrationError` when a migration fails
+    when the connecting role may, with its guard rails (see :func:`_ensure_reader`).  Raises :class:`MigrationError` when a migration fails
     (that migration is rolled back; earlier ones stay) or the database is newer than this code.
     """
     migrations = load_migrations() if migrations is None else migrations
@@ -296,7 +323,9 @@ async def run_migrations(
                     conn, "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
                 )
                 notices += await _set_policies(conn, compress_after, retention)
-            notices += await _ensure_reader(conn, reader_password)
+            notices += await _ensure_reader(
+                conn, reader_password, reader_statement_timeout, reader_idle_timeout
+            )
             current = max(known, default=0)
             return MigrationReport(backend, applied, current, ts_version, notices)
         finally:
@@ -385,8 +414,20 @@ async def _set_policies(
     return notices
 
 
-async def _ensure_reader(conn: psycopg.AsyncConnection[Any], password: str | None) -> list[str]:
-    """Create/refresh the read-only role Grafana uses, or explain why not."""
+async def _ensure_reader(
+    conn: psycopg.AsyncConnection[Any],
+    password: str | None,
+    statement_timeout: str = "30s",
+    idle_timeout: str = "60s",
+) -> list[str]:
+    """Create/refresh the read-only role Grafana uses, or explain why not.
+
+    Privileges do the work (``default_transaction_read_only`` alone can be switched off by
+    the role itself): SELECT on :data:`READER_RELATIONS` only, no temporary tables
+    (:func:`_deny_temp`), and, in this database, ``statement_timeout``,
+    ``idle_in_transaction_session_timeout`` and ``standard_conforming_strings = on`` (so that a
+    backslash in a dashboard variable can never end a string literal).
+    """
     may = await _scalar(
         conn, "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user"
     )
@@ -405,28 +446,113 @@ async def _ensure_reader(conn: psycopg.AsyncConnection[Any], password: str | Non
         except psycopg.errors.UniqueViolation:
             pass
     notices: list[str] = []
+    database = sql.Identifier(str(await _scalar(conn, "SELECT current_database()")))
     if may:
-        try:
-            if password:
-                await conn.execute(
-                    sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(role, sql.Literal(password))
-                )
-            await conn.execute(
-                sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(role)
+        per_database = {
+            "statement_timeout": statement_timeout,
+            "idle_in_transaction_session_timeout": idle_timeout,
+            "standard_conforming_strings": "on",
+        }
+        statements = [sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(role)]
+        if password:
+            statements.insert(
+                0, sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(role, sql.Literal(password))
             )
-        except psycopg.errors.InternalError_:
-            pass  # "tuple concurrently updated": another migrate set the same values just now
+        statements += [
+            sql.SQL("ALTER ROLE {} IN DATABASE {} SET {} = {}").format(
+                role, database, sql.Identifier(name), sql.Literal(value)
+            )
+            for name, value in per_database.items()
+        ]
+        for statement in statements:
+            # "tuple concurrently updated": another migrate set the same value just now.
+            with contextlib.suppress(psycopg.errors.InternalError_):
+                await conn.execute(statement)
+    else:
+        notices.append(
+            f"{READER_ROLE}: timeouts not set (the connecting role may not alter roles); ask an "
+            f"administrator to run ALTER ROLE {READER_ROLE} IN DATABASE ... SET "
+            f"statement_timeout = '{statement_timeout}'"
+        )
     try:
         async with conn.transaction():
             await conn.execute(sql.SQL("GRANT USAGE ON SCHEMA chat TO {}").format(role))
+            # Earlier versions granted every table and every future one: take that back.
             await conn.execute(
-                sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA chat TO {}").format(role)
+                sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA chat FROM {}").format(role)
+            )
+            await conn.execute(
+                sql.SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA chat FROM {}").format(role)
             )
             await conn.execute(
                 sql.SQL(
-                    "ALTER DEFAULT PRIVILEGES IN SCHEMA chat GRANT SELECT ON TABLES TO {}"
+                    "ALTER DEFAULT PRIVILEGES IN SCHEMA chat REVOKE SELECT ON TABLES FROM {}"
                 ).format(role)
             )
+            cur = await conn.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'chat' AND c.relname = ANY(%s)",
+                (list(READER_RELATIONS),),
+            )
+            for (name,) in await cur.fetchall():
+                await conn.execute(
+                    sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier("chat", name), role)
+                )
     except psycopg.Error as exc:
         notices.append(f"could not grant read access to {READER_ROLE}: {exc}".strip())
+    notices += await _deny_temp(conn, database)
+    if await _scalar(conn, "SELECT has_schema_privilege(%s, 'public', 'CREATE')", READER_ROLE):
+        notices.append(
+            f"{READER_ROLE} may create tables in schema public (PostgreSQL before 15 grants "
+            "that to PUBLIC); consider REVOKE CREATE ON SCHEMA public FROM PUBLIC"
+        )
     return notices
+
+
+async def _deny_temp(conn: psycopg.AsyncConnection[Any], database: sql.Identifier) -> list[str]:
+    """Take TEMPORARY on this database from the reader, and from nobody else.
+
+    A temporary table needs the database's TEMPORARY privilege, which every role has through
+    PUBLIC unless that grant is revoked, and a privilege PUBLIC holds cannot be denied to one
+    role.  So, only while the reader still has it: every other existing role (the roles the
+    reader is a member of excepted, superusers need nothing) is granted TEMPORARY explicitly,
+    then PUBLIC's grant is revoked.  Existing roles keep what they had; a role created later
+    needs ``GRANT TEMPORARY ON DATABASE ... TO it`` (README).  Needs the database's owner or a
+    superuser; otherwise a notice says what to ask for.
+    """
+    reader_has = await _scalar(
+        conn,
+        "SELECT has_database_privilege(%s, current_database(), 'TEMPORARY')",
+        READER_ROLE,
+    )
+    if not reader_has:
+        return []
+    try:
+        async with conn.transaction():
+            cur = await conn.execute(
+                "SELECT r.rolname FROM pg_roles r, pg_roles reader "
+                "WHERE reader.rolname = %s AND r.oid <> reader.oid AND NOT r.rolsuper "
+                "AND r.rolname !~ '^pg_' AND NOT pg_has_role(reader.oid, r.oid, 'MEMBER') "
+                "AND has_database_privilege(r.oid, current_database(), 'TEMPORARY') "
+                "ORDER BY 1",
+                (READER_ROLE,),
+            )
+            for (name,) in await cur.fetchall():
+                await conn.execute(
+                    sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(
+                        database, sql.Identifier(name)
+                    )
+                )
+            for grantee in (sql.SQL("PUBLIC"), sql.Identifier(READER_ROLE)):
+                await conn.execute(
+                    sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM {}").format(database, grantee)
+                )
+    except psycopg.Error as exc:
+        return [f"{READER_ROLE} may still create temporary tables: {exc}".strip()]
+    if await _scalar(
+        conn,
+        "SELECT has_database_privilege(%s, current_database(), 'TEMPORARY')",
+        READER_ROLE,
+    ):
+        return [f"{READER_ROLE} may still create temporary tables through a role it is a member of"]
+    return []

@@ -45,6 +45,8 @@ _INTERVAL_RE = re.compile(
     r"(\s+\d+\s*(second|minute|hour|day|week|month|year)s?)*\s*$",
     re.IGNORECASE,
 )
+# PostgreSQL's units for time settings (statement_timeout): a bare number is milliseconds.
+_TIMEOUT_RE = re.compile(r"^\d+\s*(us|ms|s|min|h|d)?$")
 _CHANNEL_RE = re.compile(r"^[a-z0-9_][a-z0-9_.\-]{0,99}$")
 
 
@@ -88,6 +90,16 @@ class Settings(BaseSettings):
         default=None,
         description="Password of the read-only role chatpulse_reader that Grafana uses "
         "(unset: the role cannot log in).",
+    )
+    reader_statement_timeout: str = Field(
+        default="30s",
+        description="statement_timeout of chatpulse_reader in this database (PostgreSQL "
+        "units: 500ms, 30s, 2min; 0 = none), set by migrate.",
+    )
+    reader_idle_in_transaction_timeout: str = Field(
+        default="60s",
+        description="idle_in_transaction_session_timeout of chatpulse_reader in this database "
+        "(PostgreSQL units; 0 = none), set by migrate.",
     )
 
     # -- files ------------------------------------------------------------------------------
@@ -387,8 +399,15 @@ class Settings(BaseSettings):
     webhook_max_skew_s: float = Field(
         default=300.0, gt=0, description="Signed timestamps further from our clock are rejected."
     )
-    webhook_require_timestamp: bool = Field(
-        default=False, description="Reject HMAC signatures made without a timestamp."
+    webhook_allow_signature_without_timestamp: bool = Field(
+        default=False,
+        description="Accept an HMAC signature made without the timestamp header (a captured "
+        "request could then be replayed later); off: the signed timestamp is required.",
+    )
+    webhook_require_timestamp: bool | None = Field(
+        default=None,
+        description="Deprecated (timestamps are required by default): false is read as "
+        "webhook_allow_signature_without_timestamp=true.",
     )
     clip_worker_poll_s: float = Field(default=0.5, gt=0, description="Worker poll interval.")
     clip_heartbeat_s: float = Field(default=5.0, gt=0, description="Worker heartbeat interval.")
@@ -483,6 +502,14 @@ class Settings(BaseSettings):
     @classmethod
     def _norm_ws_channel(cls, value: str | None) -> str | None:
         return value.strip().lstrip("#").lower() or None if value else None
+
+    @field_validator("reader_statement_timeout", "reader_idle_in_transaction_timeout")
+    @classmethod
+    def _check_timeout(cls, value: str) -> str:
+        text = value.strip()
+        if not _TIMEOUT_RE.match(text):
+            raise ValueError(f"a duration like 500ms, 30s, 2min, 1h or 0, not {value!r}")
+        return text
 
     @field_validator("compress_after", "retention", mode="before")
     @classmethod

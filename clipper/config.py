@@ -6,11 +6,15 @@ service takes every value from :class:`chatpulse.settings.Settings`.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+from chatpulse.errors import ConfigError
 from chatpulse.settings import Settings
 
 __all__ = ["ClipperConfig", "clipper_config"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_HMAC_HEADER = "X-Grafana-Alerting-Signature"
 DEFAULT_TIMESTAMP_HEADER = "X-Grafana-Alerting-Timestamp"
@@ -29,8 +33,8 @@ class ClipperConfig:
     webhook_timestamp_header: str = DEFAULT_TIMESTAMP_HEADER
     #: a signed timestamp further than this from our clock is rejected (replays)
     webhook_max_skew_s: float = 300.0
-    #: reject a signature made without the timestamp header
-    webhook_require_timestamp: bool = False
+    #: accept a signature made without the timestamp header (replayable: off by default)
+    webhook_allow_signature_without_timestamp: bool = False
     #: the cut: stream copy (False) or re-encode for frame accuracy (True)
     reencode: bool = False
     #: database connections the API keeps open: alerts arrive in bursts, and 20 alerts
@@ -55,6 +59,26 @@ class ClipperConfig:
     record_max_bytes: int = 20 << 30
 
 
+def _allow_untimestamped(settings: Settings) -> bool:
+    """The new setting, or the deprecated ``webhook_require_timestamp`` when that is set."""
+    allow = settings.webhook_allow_signature_without_timestamp
+    old = settings.webhook_require_timestamp
+    if old is None:
+        return allow
+    if old and allow:
+        raise ConfigError(
+            "webhook_require_timestamp (CHATPULSE_WEBHOOK_REQUIRE_TIMESTAMP) contradicts "
+            "webhook_allow_signature_without_timestamp "
+            "(CHATPULSE_WEBHOOK_ALLOW_SIGNATURE_WITHOUT_TIMESTAMP); drop the deprecated one"
+        )
+    log.warning(
+        "webhook_require_timestamp is deprecated: timestamps are required by default; set "
+        "webhook_allow_signature_without_timestamp=true to accept signatures without one",
+        extra={"webhook_require_timestamp": old},
+    )
+    return allow or not old
+
+
 def clipper_config(settings: Settings) -> ClipperConfig:
     """Return the clipper's tunables from ``settings``."""
     return ClipperConfig(
@@ -65,7 +89,7 @@ def clipper_config(settings: Settings) -> ClipperConfig:
         webhook_hmac_header=settings.webhook_hmac_header,
         webhook_timestamp_header=settings.webhook_timestamp_header,
         webhook_max_skew_s=settings.webhook_max_skew_s,
-        webhook_require_timestamp=settings.webhook_require_timestamp,
+        webhook_allow_signature_without_timestamp=_allow_untimestamped(settings),
         reencode=settings.clip_reencode,
         api_pool_size=settings.clipper_db_pool_size,
         worker_poll_s=settings.clip_worker_poll_s,

@@ -4,7 +4,8 @@
 (before anything parses it), :func:`parse_payload` turns the body into typed alerts, and
 :func:`firing_clip_requests` says which alerts become clips.  Facts from GRAFANA.md: the
 signature is lowercase hex HMAC-SHA256 of the body, or of ``"<unix seconds>:" + body`` when
-Grafana sends a timestamp header; alerts are keyed on (fingerprint, startsAt), because every
+Grafana sends a timestamp header (required unless ``webhook_allow_signature_without_timestamp``:
+a signature without one could be replayed forever); alerts are keyed on (fingerprint, startsAt), because every
 notification carries the whole group again and again.
 """
 
@@ -89,7 +90,9 @@ def verify_request(
                 raise WebhookError(401, "timestamp header is not Unix seconds") from None
             if abs(now - timestamp) > config.webhook_max_skew_s:
                 raise WebhookError(401, "stale timestamp: request too old or clock skew")
-        elif config.webhook_require_timestamp:
+        elif not config.webhook_allow_signature_without_timestamp:
+            # A signature over the body alone never expires: whoever captured one request
+            # could send it again at any time.  Accepted only when the setting allows it.
             raise WebhookError(401, f"missing timestamp header {config.webhook_timestamp_header}")
         expected = sign_body(hmac_secret, body, timestamp)
         if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):

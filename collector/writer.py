@@ -33,6 +33,7 @@ from psycopg_pool import PoolTimeout
 from collector.codec import decode_events, encode_events
 from collector.deadletter import DeadLetters
 from collector.events import ChatEvent, ChatMessage, ControlEvent, Malformed, ModerationEvent
+from collector.forgotten import load_forgotten
 from collector.metrics import CollectorMetrics
 from collector.spool import Spool, SpoolFullError
 
@@ -95,6 +96,8 @@ class BatchResult:
     emote_uses_backfilled: int = 0
     gaps_recovered: dict[str, int] = field(default_factory=dict)
     dead_lettered: int = 0
+    #: messages dropped because their user was forgotten (``chatpulse forget``)
+    forgotten: int = 0
     min_sent_at: datetime | None = None
     max_sent_at: datetime | None = None
 
@@ -115,6 +118,7 @@ class BatchResult:
         self.emote_uses_backfilled += other.emote_uses_backfilled
         self.gaps_recovered.update(other.gaps_recovered)
         self.dead_lettered += other.dead_lettered
+        self.forgotten += other.forgotten
         for at in (other.min_sent_at, other.max_sent_at):
             if at is not None:
                 self.min_sent_at = at if self.min_sent_at is None else min(self.min_sent_at, at)
@@ -261,6 +265,13 @@ async def write_events(
     # same time on other connections cannot lose each other's counts.
     delta: dict[str, int] = {}
     async with conn.transaction():
+        if messages or moderation:  # `chatpulse forget`: never store a forgotten user again
+            forgotten = await load_forgotten(conn)
+            if forgotten:
+                messages = [e for e in messages if not forgotten.drops(e)]
+                moderation = [e for e in moderation if not forgotten.drops(e)]
+                result.forgotten = result.messages - len(messages)
+                result.messages = len(messages)
         await _ensure_staging(conn)
         ids = await channels.resolve(conn, wanted, pending)
         names = {v: k[1] for k, v in ids.items()}

@@ -40,6 +40,7 @@ CONTACT_POINT_UID = "chatpulse-clipper"
 DEFAULT_RECEIVER = "grafana-default-email"
 WEBHOOK_URL = "http://clipper:8095/webhooks/grafana"
 HMAC_HEADER = "X-Grafana-Alerting-Signature"
+TIMESTAMP_HEADER = "X-Grafana-Alerting-Timestamp"
 # Provisioning files expand $__env{...} when Grafana reads them: the secrets stay out of the
 # repository and are the clipper's own settings (CHATPULSE_WEBHOOK_TOKEN / _HMAC_SECRET).
 TOKEN_REF = "$__env{CHATPULSE_WEBHOOK_TOKEN}"
@@ -432,10 +433,16 @@ def contact_points() -> list[dict[str, Any]]:
                         "maxAlerts": 0,
                         "authorization_scheme": "Bearer",
                         "authorization_credentials": TOKEN_REF,
-                        # Signature over the raw body (no timestamp header): lowercase hex
-                        # HMAC-SHA256, Grafana 12+.  The header is set explicitly because the
-                        # documented and the coded defaults differ.
-                        "hmacConfig": {"secret": HMAC_REF, "header": HMAC_HEADER},
+                        # Lowercase hex HMAC-SHA256 of "<unix seconds>:" + raw body, Grafana
+                        # 12+.  The timestamp is signed so that a captured request cannot be
+                        # replayed later (the clipper refuses a signature without one by
+                        # default).  The header is set explicitly because the documented and
+                        # the coded defaults differ.
+                        "hmacConfig": {
+                            "secret": HMAC_REF,
+                            "header": HMAC_HEADER,
+                            "timestampHeader": TIMESTAMP_HEADER,
+                        },
                     },
                 }
             ],

@@ -11,9 +11,12 @@ individual messages.  Rules that keep them right on both backends (GRAFANA.md):
   by a comma), and sort by time;
 - a per-minute rate divides by ``$__interval_ms`` and the panel's minimum interval is the
   aggregate's bucket, so it stays a per-minute rate at any zoom;
-- ``$channel`` is multi-value/include-all (a list of quoted names), so it is used only as
-  ``IN ($channel)`` or ``ARRAY[$channel]``; single-value variables are always inside quotes
-  (``'$model'``); no ``--`` comments and no macro inside a string literal.
+- every text variable carries an explicit format, never Grafana's default escaping:
+  ``${channel:sqlstring}`` (multi-value/include-all: ``'a','b'``, each quoted, ``'`` doubled)
+  is used only as ``IN (${channel:sqlstring})`` or ``ARRAY[${channel:sqlstring}]``, and a
+  single value is ``${model:sqlstring}`` in place of a whole literal (``'$model'`` would depend
+  on the SQL datasource's default escaping); no ``--`` comments and no macro inside a string
+  literal.
 """
 
 from __future__ import annotations
@@ -200,7 +203,7 @@ SELECT h.started_at AS "time", h.ended_at AS timeend,
        'hype,' || c.name AS tags
 FROM chat.hype_moments h
 JOIN chat.channels c ON c.id = h.channel_id
-WHERE $__timeFilter(h.peak_at) AND c.name IN ($channel)
+WHERE $__timeFilter(h.peak_at) AND c.name IN (${channel:sqlstring})
 ORDER BY 1
 """,
 )
@@ -215,7 +218,7 @@ SELECT cl.start_at AS "time", cl.end_at AS timeend,
        'clip,' || cl.status || ',' || c.name AS tags
 FROM chat.clips cl
 JOIN chat.channels c ON c.id = cl.channel_id
-WHERE $__timeFilter(cl.start_at) AND c.name IN ($channel)
+WHERE $__timeFilter(cl.start_at) AND c.name IN (${channel:sqlstring})
 ORDER BY 1
 """,
 )
@@ -231,7 +234,7 @@ SELECT g.started_at AS "time", coalesce(g.ended_at, now()) AS timeend,
 FROM chat.gaps g
 JOIN chat.channels c ON c.id = g.channel_id
 WHERE g.started_at <= $__timeTo() AND coalesce(g.ended_at, now()) >= $__timeFrom()
-  AND c.name IN ($channel)
+  AND c.name IN (${channel:sqlstring})
 ORDER BY 1
 """,
 )
@@ -246,7 +249,7 @@ SELECT b.started_at AS "time", b.ended_at AS timeend,
        'burst,' || c.name AS tags
 FROM chat.emote_bursts b
 JOIN chat.channels c ON c.id = b.channel_id
-WHERE $__timeFilter(b.peak_at) AND c.name IN ($channel)
+WHERE $__timeFilter(b.peak_at) AND c.name IN (${channel:sqlstring})
 ORDER BY 1
 """,
 )
@@ -261,7 +264,7 @@ FROM (
   FROM chat.activity_1m a
   JOIN chat.channels c ON c.id = a.channel_id
   WHERE a.bucket >= $__timeFrom()::timestamptz - INTERVAL '30 minutes'
-    AND a.bucket <= $__timeTo() AND c.name IN ($channel)
+    AND a.bucket <= $__timeTo() AND c.name IN (${channel:sqlstring})
   WINDOW w AS (PARTITION BY a.channel_id ORDER BY a.bucket
                RANGE BETWEEN INTERVAL '30 minutes' PRECEDING AND INTERVAL '1 minute' PRECEDING)
 ) s
@@ -278,7 +281,7 @@ def _overview() -> dict[str, Any]:
 SELECT coalesce(sum(a.messages), 0) AS messages
 FROM chat.activity_1m a
 JOIN chat.channels c ON c.id = a.channel_id
-WHERE $__timeFilter(a.bucket) AND c.name IN ($channel)
+WHERE $__timeFilter(a.bucket) AND c.name IN (${channel:sqlstring})
 """,
             unit="short",
             description="Chat messages in the time range.",
@@ -286,7 +289,7 @@ WHERE $__timeFilter(a.bucket) AND c.name IN ($channel)
         _stat(
             "Unique chatters",
             """
-SELECT chat.unique_chatters(ARRAY[$channel]::text[], $__timeFrom(), $__timeTo()) AS chatters
+SELECT chat.unique_chatters(ARRAY[${channel:sqlstring}]::text[], $__timeFrom(), $__timeTo()) AS chatters
 """,
             unit="short",
             description="Distinct chatters who wrote in the time range (by user id, else by login).",
@@ -297,7 +300,7 @@ SELECT chat.unique_chatters(ARRAY[$channel]::text[], $__timeFrom(), $__timeTo())
 SELECT sum(a.emote_uses)::float8 / nullif(sum(a.messages), 0) AS emotes_per_message
 FROM chat.activity_1m a
 JOIN chat.channels c ON c.id = a.channel_id
-WHERE $__timeFilter(a.bucket) AND c.name IN ($channel)
+WHERE $__timeFilter(a.bucket) AND c.name IN (${channel:sqlstring})
 """,
             unit="none",
             description="Emote share: emote uses (all providers) per message.",
@@ -309,7 +312,7 @@ WHERE $__timeFilter(a.bucket) AND c.name IN ($channel)
 SELECT sum(s.avg_sentiment * s.scored) / nullif(sum(s.scored), 0) AS sentiment
 FROM chat.sentiment_1m s
 JOIN chat.channels c ON c.id = s.channel_id
-WHERE $__timeFilter(s.bucket) AND c.name IN ($channel) AND s.model = '$model'
+WHERE $__timeFilter(s.bucket) AND c.name IN (${channel:sqlstring}) AND s.model = ${model:sqlstring}
 """,
             description="Mean sentiment (-1..1) of the scored messages, model $model.",
             defaults={
@@ -325,7 +328,7 @@ WHERE $__timeFilter(s.bucket) AND c.name IN ($channel) AND s.model = '$model'
 SELECT sum(s.toxic)::float8 / nullif(sum(s.scored), 0) AS toxic_share
 FROM chat.sentiment_1m s
 JOIN chat.channels c ON c.id = s.channel_id
-WHERE $__timeFilter(s.bucket) AND c.name IN ($channel) AND s.model = '$model'
+WHERE $__timeFilter(s.bucket) AND c.name IN (${channel:sqlstring}) AND s.model = ${model:sqlstring}
 """,
             unit="percentunit",
             description="Share of scored messages with toxicity >= 0.5.",
@@ -347,7 +350,7 @@ SELECT $__timeGroupAlias(a.bucket, $__interval), c.name AS channel,
        sum(a.messages) * 60000.0 / $__interval_ms AS messages_per_min
 FROM chat.activity_1m a
 JOIN chat.channels c ON c.id = a.channel_id
-WHERE $__timeFilter(a.bucket) AND c.name IN ($channel)
+WHERE $__timeFilter(a.bucket) AND c.name IN (${channel:sqlstring})
 GROUP BY 1, 2
 ORDER BY 1, 2
 """,
@@ -361,7 +364,7 @@ SELECT $__timeGroupAlias(a.bucket, $__interval), c.name AS channel,
        avg(a.chatters) AS chatters
 FROM chat.activity_1m a
 JOIN chat.channels c ON c.id = a.channel_id
-WHERE $__timeFilter(a.bucket) AND c.name IN ($channel)
+WHERE $__timeFilter(a.bucket) AND c.name IN (${channel:sqlstring})
 GROUP BY 1, 2
 ORDER BY 1, 2
 """,
@@ -377,7 +380,7 @@ SELECT $__timeGroupAlias(s.bucket, $__interval), c.name AS channel,
        sum(s.avg_sentiment * s.scored) / nullif(sum(s.scored), 0) AS sentiment
 FROM chat.sentiment_1m s
 JOIN chat.channels c ON c.id = s.channel_id
-WHERE $__timeFilter(s.bucket) AND c.name IN ($channel) AND s.model = '$model'
+WHERE $__timeFilter(s.bucket) AND c.name IN (${channel:sqlstring}) AND s.model = ${model:sqlstring}
 GROUP BY 1, 2
 ORDER BY 1, 2
 """,
@@ -392,7 +395,7 @@ SELECT $__timeGroupAlias(s.bucket, $__interval), c.name AS channel,
        sum(s.avg_toxicity * s.scored) / nullif(sum(s.scored), 0) AS toxicity
 FROM chat.sentiment_1m s
 JOIN chat.channels c ON c.id = s.channel_id
-WHERE $__timeFilter(s.bucket) AND c.name IN ($channel) AND s.model = '$model'
+WHERE $__timeFilter(s.bucket) AND c.name IN (${channel:sqlstring}) AND s.model = ${model:sqlstring}
 GROUP BY 1, 2
 ORDER BY 1, 2
 """,
@@ -408,7 +411,7 @@ SELECT $__timeGroupAlias(a.bucket, $__interval), c.name AS channel,
        sum(a.emote_uses)::float8 / nullif(sum(a.messages), 0) AS emotes_per_message
 FROM chat.activity_1m a
 JOIN chat.channels c ON c.id = a.channel_id
-WHERE $__timeFilter(a.bucket) AND c.name IN ($channel)
+WHERE $__timeFilter(a.bucket) AND c.name IN (${channel:sqlstring})
 GROUP BY 1, 2
 ORDER BY 1, 2
 """,
@@ -424,7 +427,7 @@ SELECT $__timeGroupAlias(a.bucket, $__interval),
        sum(a.subs) AS subs, sum(a.bits) AS bits, sum(a.raids) AS raids
 FROM chat.activity_1m a
 JOIN chat.channels c ON c.id = a.channel_id
-WHERE $__timeFilter(a.bucket) AND c.name IN ($channel)
+WHERE $__timeFilter(a.bucket) AND c.name IN (${channel:sqlstring})
 GROUP BY 1
 ORDER BY 1
 """,
@@ -453,7 +456,7 @@ SELECT h.peak_at AS "time", c.name AS channel, h.score, h.messages_per_min,
        (extract(epoch from h.ended_at + INTERVAL '5 minutes') * 1000)::bigint AS to_ms
 FROM chat.hype_moments h
 JOIN chat.channels c ON c.id = h.channel_id
-WHERE $__timeFilter(h.peak_at) AND c.name IN ($channel)
+WHERE $__timeFilter(h.peak_at) AND c.name IN (${channel:sqlstring})
 ORDER BY h.peak_at DESC
 LIMIT 100
 """,
@@ -489,7 +492,7 @@ WITH top AS (
   SELECT e.emote_name
   FROM chat.emotes_1m e
   JOIN chat.channels c ON c.id = e.channel_id
-  WHERE $__timeFilter(e.bucket) AND c.name IN ($channel)
+  WHERE $__timeFilter(e.bucket) AND c.name IN (${{channel:sqlstring}})
   GROUP BY 1
   ORDER BY sum(e.uses) DESC
   LIMIT {limit}
@@ -512,7 +515,7 @@ def _emotes() -> dict[str, Any]:
 SELECT e.emote_name AS emote, sum(e.uses) AS uses
 FROM chat.emotes_1m e
 JOIN chat.channels c ON c.id = e.channel_id
-WHERE $__timeFilter(e.bucket) AND c.name IN ($channel)
+WHERE $__timeFilter(e.bucket) AND c.name IN (${channel:sqlstring})
 GROUP BY 1
 ORDER BY 2 DESC
 LIMIT 20
@@ -541,7 +544,7 @@ SELECT $__timeGroupAlias(e.bucket, $__interval), e.emote_name AS emote,
 FROM e
 JOIN top ON top.emote_name = e.emote_name
 JOIN chat.channels c ON c.id = e.channel_id
-WHERE c.name IN ($channel)
+WHERE c.name IN (${channel:sqlstring})
 GROUP BY 1, 2
 ORDER BY 1, 2
 """,
@@ -563,7 +566,7 @@ SELECT $__timeGroupAlias(e.bucket, $__interval), e.emote_name AS emote, sum(e.us
 FROM e
 JOIN top ON top.emote_name = e.emote_name
 JOIN chat.channels c ON c.id = e.channel_id
-WHERE c.name IN ($channel)
+WHERE c.name IN (${channel:sqlstring})
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
@@ -596,7 +599,7 @@ ORDER BY 1, 2
 SELECT e.provider, sum(e.uses) AS uses
 FROM chat.emotes_1m e
 JOIN chat.channels c ON c.id = e.channel_id
-WHERE $__timeFilter(e.bucket) AND c.name IN ($channel)
+WHERE $__timeFilter(e.bucket) AND c.name IN (${channel:sqlstring})
 GROUP BY 1
 ORDER BY 2 DESC
 """,
@@ -623,7 +626,7 @@ SELECT b.peak_at AS "time", c.name AS channel, b.emote_name AS emote, b.provider
        (extract(epoch from b.ended_at + INTERVAL '2 minutes') * 1000)::bigint AS to_ms
 FROM chat.emote_bursts b
 JOIN chat.channels c ON c.id = b.channel_id
-WHERE $__timeFilter(b.peak_at) AND c.name IN ($channel)
+WHERE $__timeFilter(b.peak_at) AND c.name IN (${channel:sqlstring})
 ORDER BY b.peak_at DESC
 LIMIT 200
 """,
@@ -672,13 +675,13 @@ FROM chat.channels c
 CROSS JOIN LATERAL (
   SELECT s.sent_at, s.message_id, s.sentiment, s.label
   FROM chat.message_scores s
-  WHERE s.channel_id = c.id AND s.model = '$model' AND $__timeFilter(s.sent_at)
+  WHERE s.channel_id = c.id AND s.model = ${model:sqlstring} AND $__timeFilter(s.sent_at)
   ORDER BY s.sentiment ORDER_DIR, s.sent_at DESC
   LIMIT 25
 ) x
 JOIN chat.messages m
   ON m.channel_id = c.id AND m.message_id = x.message_id AND m.sent_at = x.sent_at
-WHERE c.name IN ($channel) AND $__timeFilter(m.sent_at)
+WHERE c.name IN (${channel:sqlstring}) AND $__timeFilter(m.sent_at)
 ORDER BY x.sentiment ORDER_DIR, x.sent_at DESC
 LIMIT 25
 """.replace("ORDER_DIR", order),
@@ -703,7 +706,7 @@ def _sentiment() -> dict[str, Any]:
         + """
 FROM chat.sentiment_1m s
 JOIN chat.channels c ON c.id = s.channel_id
-WHERE $__timeFilter(s.bucket) AND c.name IN ($channel) AND s.model = '$model'
+WHERE $__timeFilter(s.bucket) AND c.name IN (${channel:sqlstring}) AND s.model = ${model:sqlstring}
 GROUP BY 1
 ORDER BY 1
 """,
@@ -720,7 +723,7 @@ SELECT $__timeGroupAlias(s.bucket, $__interval),
        sum(s.negative) AS negative, sum(s.neutral) AS neutral, sum(s.positive) AS positive
 FROM chat.sentiment_1m s
 JOIN chat.channels c ON c.id = s.channel_id
-WHERE $__timeFilter(s.bucket) AND c.name IN ($channel) AND s.model = '$model'
+WHERE $__timeFilter(s.bucket) AND c.name IN (${channel:sqlstring}) AND s.model = ${model:sqlstring}
 GROUP BY 1
 ORDER BY 1
 """,
@@ -746,7 +749,7 @@ ORDER BY 1
 SELECT sum(s.negative) AS negative, sum(s.neutral) AS neutral, sum(s.positive) AS positive
 FROM chat.sentiment_1m s
 JOIN chat.channels c ON c.id = s.channel_id
-WHERE $__timeFilter(s.bucket) AND c.name IN ($channel) AND s.model = '$model'
+WHERE $__timeFilter(s.bucket) AND c.name IN (${channel:sqlstring}) AND s.model = ${model:sqlstring}
 """,
                 "table",
             )
@@ -767,7 +770,7 @@ SELECT $__timeGroupAlias(s.bucket, $__interval), c.name AS channel,
        sum(s.avg_sentiment * s.scored) / nullif(sum(s.scored), 0) AS sentiment
 FROM chat.sentiment_1m s
 JOIN chat.channels c ON c.id = s.channel_id
-WHERE $__timeFilter(s.bucket) AND c.name IN ($channel) AND s.model = '$model'
+WHERE $__timeFilter(s.bucket) AND c.name IN (${channel:sqlstring}) AND s.model = ${model:sqlstring}
 GROUP BY 1, 2
 ORDER BY 1, 2
 """,
@@ -810,7 +813,7 @@ SELECT count(*) FILTER (WHERE me.kind = 'ban') AS bans,
        count(*) FILTER (WHERE me.kind = 'clear') AS clears
 FROM chat.moderation_events me
 JOIN chat.channels c ON c.id = me.channel_id
-WHERE $__timeFilter(me.at) AND c.name IN ($channel)
+WHERE $__timeFilter(me.at) AND c.name IN (${channel:sqlstring})
 """,
         width=12,
         description="Bans, timeouts, message deletions and chat clears in the range.",
@@ -821,7 +824,7 @@ WHERE $__timeFilter(me.at) AND c.name IN ($channel)
 SELECT sum(s.toxic)::float8 / nullif(sum(s.scored), 0) AS toxic_share
 FROM chat.sentiment_1m s
 JOIN chat.channels c ON c.id = s.channel_id
-WHERE $__timeFilter(s.bucket) AND c.name IN ($channel) AND s.model = '$model'
+WHERE $__timeFilter(s.bucket) AND c.name IN (${channel:sqlstring}) AND s.model = ${model:sqlstring}
 """,
         width=6,
         unit="percentunit",
@@ -833,7 +836,7 @@ WHERE $__timeFilter(s.bucket) AND c.name IN ($channel) AND s.model = '$model'
 SELECT sum(s.avg_toxicity * s.scored) / nullif(sum(s.scored), 0) AS toxicity
 FROM chat.sentiment_1m s
 JOIN chat.channels c ON c.id = s.channel_id
-WHERE $__timeFilter(s.bucket) AND c.name IN ($channel) AND s.model = '$model'
+WHERE $__timeFilter(s.bucket) AND c.name IN (${channel:sqlstring}) AND s.model = ${model:sqlstring}
 """,
         width=6,
         description="Mean toxicity (0..1) of the scored messages.",
@@ -845,7 +848,7 @@ WHERE $__timeFilter(s.bucket) AND c.name IN ($channel) AND s.model = '$model'
 SELECT $__timeGroupAlias(me.at, $__interval), me.kind AS action, count(*) AS actions
 FROM chat.moderation_events me
 JOIN chat.channels c ON c.id = me.channel_id
-WHERE $__timeFilter(me.at) AND c.name IN ($channel)
+WHERE $__timeFilter(me.at) AND c.name IN (${channel:sqlstring})
 GROUP BY 1, 2
 ORDER BY 1, 2
 """,
@@ -864,7 +867,7 @@ SELECT $__timeGroupAlias(s.bucket, $__interval),
        sum(s.toxic)::float8 / nullif(sum(s.scored), 0) AS toxic_share
 FROM chat.sentiment_1m s
 JOIN chat.channels c ON c.id = s.channel_id
-WHERE $__timeFilter(s.bucket) AND c.name IN ($channel) AND s.model = '$model'
+WHERE $__timeFilter(s.bucket) AND c.name IN (${channel:sqlstring}) AND s.model = ${model:sqlstring}
 GROUP BY 1
 ORDER BY 1
 """,
@@ -902,14 +905,14 @@ FROM chat.channels c
 CROSS JOIN LATERAL (
   SELECT s.sent_at, s.message_id, s.toxicity
   FROM chat.message_scores s
-  WHERE s.channel_id = c.id AND s.model = '$model' AND s.toxicity > 0
+  WHERE s.channel_id = c.id AND s.model = ${model:sqlstring} AND s.toxicity > 0
     AND $__timeFilter(s.sent_at)
   ORDER BY s.toxicity DESC, s.sent_at DESC
   LIMIT 50
 ) x
 JOIN chat.messages m
   ON m.channel_id = c.id AND m.message_id = x.message_id AND m.sent_at = x.sent_at
-WHERE c.name IN ($channel) AND $__timeFilter(m.sent_at)
+WHERE c.name IN (${channel:sqlstring}) AND $__timeFilter(m.sent_at)
 ORDER BY x.toxicity DESC, x.sent_at DESC
 LIMIT 50
 """,
@@ -933,7 +936,7 @@ LEFT JOIN LATERAL (
   ORDER BY m.sent_at DESC
   LIMIT 1
 ) last_msg ON true
-WHERE $__timeFilter(me.at) AND c.name IN ($channel)
+WHERE $__timeFilter(me.at) AND c.name IN (${channel:sqlstring})
 ORDER BY me.at DESC
 LIMIT 200
 """,
@@ -957,8 +960,8 @@ LIMIT 200
 # The GIN index is on exactly to_tsvector('simple', text); websearch_to_tsquery takes user
 # syntax ("quoted phrase", -not, or) without ever raising a syntax error.
 _MATCH = """
-  AND ('$search' = '' OR to_tsvector('simple', m.text) @@ websearch_to_tsquery('simple', '$search'))
-  AND ('$user' = '' OR m.user_login = lower('$user'))"""
+  AND (${search:sqlstring} = '' OR to_tsvector('simple', m.text) @@ websearch_to_tsquery('simple', ${search:sqlstring}))
+  AND (${user:sqlstring} = '' OR m.user_login = lower(${user:sqlstring}))"""
 
 
 def _search() -> dict[str, Any]:
@@ -970,13 +973,13 @@ def _search() -> dict[str, Any]:
 SELECT $__timeGroupAlias(a.bucket, $__interval), sum(a.messages) AS messages
 FROM chat.activity_1m a
 JOIN chat.channels c ON c.id = a.channel_id
-WHERE $__timeFilter(a.bucket) AND c.name IN ($channel) AND '$search' = '' AND '$user' = ''
+WHERE $__timeFilter(a.bucket) AND c.name IN (${channel:sqlstring}) AND ${search:sqlstring} = '' AND ${user:sqlstring} = ''
 GROUP BY 1
 UNION ALL
 SELECT $__timeGroupAlias(m.sent_at, $__interval), count(*) AS messages
 FROM chat.messages m
 JOIN chat.channels c ON c.id = m.channel_id
-WHERE $__timeFilter(m.sent_at) AND c.name IN ($channel) AND NOT ('$search' = '' AND '$user' = '')"""
+WHERE $__timeFilter(m.sent_at) AND c.name IN (${channel:sqlstring}) AND NOT (${search:sqlstring} = '' AND ${user:sqlstring} = '')"""
         + _MATCH
         + """
 GROUP BY 1
@@ -995,7 +998,7 @@ SELECT m.sent_at AS "time", c.name AS channel, m.user_name AS "user", m.kind, m.
        m.user_login
 FROM chat.messages m
 JOIN chat.channels c ON c.id = m.channel_id
-WHERE $__timeFilter(m.sent_at) AND c.name IN ($channel)"""
+WHERE $__timeFilter(m.sent_at) AND c.name IN (${channel:sqlstring})"""
         + _MATCH
         + """
 ORDER BY m.sent_at DESC
@@ -1176,7 +1179,7 @@ SELECT g.started_at AS "time", c.name AS channel, g.ended_at, g.reason, g.filled
 FROM chat.gaps g
 JOIN chat.channels c ON c.id = g.channel_id
 WHERE g.started_at <= $__timeTo() AND coalesce(g.ended_at, now()) >= $__timeFrom()
-  AND c.name IN ($channel)
+  AND c.name IN (${channel:sqlstring})
 ORDER BY g.started_at DESC
 LIMIT 100
 """,
@@ -1191,7 +1194,7 @@ SELECT cl.requested_at AS "time", c.name AS channel, cl.trigger, cl.status, cl.a
        cl.start_at, cl.end_at, cl.duration_s, cl.location, cl.error
 FROM chat.clips cl
 LEFT JOIN chat.channels c ON c.id = cl.channel_id
-WHERE $__timeFilter(cl.requested_at) AND (c.name IN ($channel) OR cl.channel_id IS NULL)
+WHERE $__timeFilter(cl.requested_at) AND (c.name IN (${channel:sqlstring}) OR cl.channel_id IS NULL)
 ORDER BY cl.requested_at DESC
 LIMIT 100
 """,

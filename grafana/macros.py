@@ -31,6 +31,8 @@ __all__ = [
     "interpolate_variables",
     "parse_interval",
     "round_interval_ms",
+    "sqlstring",
+    "unformatted_variables",
 ]
 
 # sqleng's macro expression: `\$([_a-zA-Z0-9]+)\(([^\)]*)\)`; arguments end at the first `)`.
@@ -166,7 +168,36 @@ def grafana_interval(
 
 
 def _quote_literal(value: str) -> str:
+    """The SQL datasources' default quoting of a multi-value item (``quoteLiteral``)."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def sqlstring(value: str) -> str:
+    """Grafana's ``${v:sqlstring}`` of one value (``sqlStringFormatter``, scenes 1.20 and later,
+    so every Grafana 11 and 12): single-quoted, ``'`` doubled and ``"`` written ``\\"``.
+
+    Only ``'`` can end a PostgreSQL string (``standard_conforming_strings``, on by default and
+    set for ``chatpulse_reader`` by ``migrate``), so the result is always one literal; the ``\\``
+    before a ``"`` stays in the value (harmless where we use it: channel names and model names
+    have no ``"``, and ``websearch_to_tsquery`` treats a backslash as a separator).
+    """
+    return "'" + value.replace("'", "''").replace('"', '\\"') + "'"
+
+
+def unformatted_variables(sql: str) -> list[str]:
+    """Template variables that ``sql`` uses without an explicit ``${name:format}``.
+
+    Grafana's built-ins (``$__interval``, ``$__timeFilter(...)`` ...) are not template
+    variables and are not listed.
+    """
+    found = []
+    for match in _VARIABLE_RE.finditer(sql):
+        name = match.group(1) or match.group(2)
+        if name.startswith("__") or name.isdigit():
+            continue
+        if match.group(3) is None:
+            found.append(name)
+    return found
 
 
 def interpolate_variables(
@@ -181,7 +212,8 @@ def interpolate_variables(
     ``variables`` maps a name to its current value (a list for a multi-value variable);
     ``multi`` names the variables that are multi-value or include-all, whose values are each
     single-quoted with ``'`` doubled and joined with ``,``.  A single-value variable is
-    inserted unquoted with ``'`` doubled.  ``${v:csv}`` and ``${v:sqlstring}`` are honoured;
+    inserted unquoted with ``'`` doubled.  ``${v:csv}`` and ``${v:sqlstring}`` (see
+    :func:`sqlstring`) are honoured;
     ``${v:singlequote}`` raises (backslash escaping is wrong for PostgreSQL).  Names that are
     not variables (``$__timeFilter``, ``$1``) are left alone.  Raises :class:`MacroError`.
     """
@@ -198,7 +230,7 @@ def interpolate_variables(
         if fmt == "csv":
             return ",".join(values)
         if fmt == "sqlstring":
-            return ",".join(_quote_literal(v) for v in values)
+            return ",".join(sqlstring(v) for v in values)
         if fmt is not None:
             raise MacroError(f"variable format {fmt!r} not supported for PostgreSQL")
         if name in multi or not isinstance(value, str):

@@ -380,3 +380,30 @@ def test_pool_keeps_its_connections_open_for_bursts(db_url: str, tmp_path: Path)
             "WHERE datname = current_database() AND application_name = 'chatpulse-clipper'"
         ).fetchone()
     assert row is not None and row[0] == 6
+
+
+def _captured_without_timestamp(body: bytes) -> dict[str, str]:
+    """A request signed over the body alone, as someone on the path could have captured it."""
+    return {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {TOKEN}",
+        SIG: sign_body(SECRET, body),
+    }
+
+
+def test_a_signature_without_timestamp_is_refused_by_default(api: str, db_url: str) -> None:
+    body = notification(alert())
+    r = post(api, body, _captured_without_timestamp(body))
+    assert r.status_code == 401
+    assert r.json()["detail"] == f"missing timestamp header {TS}"
+    assert clips(db_url) == []
+
+
+def test_a_signature_without_timestamp_passes_only_when_allowed(
+    db_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(db_url, tmp_path, webhook_allow_signature_without_timestamp=True)
+    with serve_in_thread(create_app(settings, db_url)) as base:
+        body = notification(alert())
+        assert post(base, body, _captured_without_timestamp(body)).status_code == 202
+    assert len(clips(db_url)) == 1

@@ -11,6 +11,7 @@ import pytest
 
 from grafana.build import PROVISIONING_DIR, check, render
 from grafana.dashboards import UIDS
+from grafana.macros import unformatted_variables
 
 FOLDER = PROVISIONING_DIR / "dashboards" / "chatpulse"
 BOARDS = {p.stem: json.loads(p.read_text()) for p in sorted(FOLDER.glob("*.json"))}
@@ -104,18 +105,20 @@ def test_every_variable_used_exists_and_channel_is_multi(name: str) -> None:
 def test_sql_follows_the_grafana_rules(name: str) -> None:
     board = BOARDS[name]
     multi = {v["name"] for v in board["templating"]["list"] if v.get("multi")}
-    single = {v["name"] for v in board["templating"]["list"]} - multi
     for sql in _sqls(board):
         assert "--" not in sql and "/*" not in sql, "comments are stripped in Grafana 12"
         assert not re.search(r"\$__timeGroup\(", sql), "use $__timeGroupAlias and GROUP BY 1"
         assert "$__interval" not in sql or "$__timeGroupAlias" in sql
+        # Never Grafana's default escaping: every variable names its format (sqlstring: each
+        # value one literal, ' doubled), and a literal is never written around it.
+        assert unformatted_variables(sql) == [], f"variable without a format in {sql}"
+        for match in re.finditer(r"\$\{(\w+):(\w+)\}", sql):
+            assert match.group(2) == "sqlstring", f"${{{match.group(1)}:{match.group(2)}}}"
+            assert sql[match.start() - 1] != "'", f"{match.group(0)} inside quotes"
         for var in multi:
             for match in re.finditer(rf"\$\{{?{var}\b", sql):
                 before = sql[: match.start()]
                 assert before.endswith(("IN (", "ARRAY[")), f"${var} outside IN (...)/ARRAY[...]"
-        for var in single:
-            for match in re.finditer(rf"\$\{{?{var}\b", sql):
-                assert sql[match.start() - 1] == "'", f"${var} must be inside quotes"
     for panel in board["panels"]:
         for target in panel["targets"]:
             if target.get("format") == "time_series":

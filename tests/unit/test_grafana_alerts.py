@@ -86,6 +86,8 @@ def test_contact_point_is_the_clipper_webhook_with_secrets_from_env() -> None:
     assert settings["hmacConfig"] == {
         "secret": "$__env{CHATPULSE_WEBHOOK_HMAC_SECRET}",
         "header": "X-Grafana-Alerting-Signature",
+        # signed with the timestamp: the clipper refuses a signature without one by default
+        "timestampHeader": "X-Grafana-Alerting-Timestamp",
     }
 
 

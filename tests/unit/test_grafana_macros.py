@@ -15,6 +15,7 @@ from grafana.macros import (
     grafana_interval,
     interpolate_variables,
     parse_interval,
+    unformatted_variables,
 )
 
 R = TimeRange(datetime(2018, 4, 12, 18, tzinfo=UTC), datetime(2018, 4, 12, 19, tzinfo=UTC))
@@ -58,6 +59,12 @@ def test_epoch_macros_and_server_side_intervals() -> None:
     assert expand_macros("$__unixEpochFrom() $__unixEpochTo()", R) == "1523556000 1523559600"
 
 
+def test_unformatted_variables_lists_only_template_variables_without_a_format() -> None:
+    sql = "IN (${channel:sqlstring}) AND m = '$model' AND ${user} $__timeFilter(t) $__interval"
+    assert unformatted_variables(sql) == ["model", "user"]
+    assert unformatted_variables("${model:sqlstring} $1") == []
+
+
 def test_unknown_macro_and_bad_interval_are_errors() -> None:
     with pytest.raises(MacroError):
         expand_macros("SELECT $__nope(x)", R)
@@ -73,6 +80,13 @@ def test_variables_multi_value_quoted_single_value_doubled() -> None:
         sql, {"channel": ["a", "o'b"], "model": "lex'icon"}, multi={"channel"}
     )
     assert out == "name IN ('a','o''b') AND m = 'lex''icon' AND a,o'b 'a','o''b'"
+    # sqlstring as Grafana's sqlStringFormatter (scenes >= 1.20): ' doubled, " as \"
+    out = interpolate_variables(
+        "${search:sqlstring} ${channel:sqlstring}",
+        {"search": 'say "hi" it\'s \\', "channel": ["a", "o'b"]},
+        multi={"channel"},
+    )
+    assert out == "'say \\\"hi\\\" it''s \\' 'a','o''b'"
     with pytest.raises(MacroError):
         interpolate_variables("${channel:singlequote}", {"channel": ["a"]}, multi={"channel"})
     # Not variables: macros and unknown names stay for the server step.

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from clipper.config import ClipperConfig
+from chatpulse.errors import ConfigError
+from chatpulse.settings import load_settings
+from clipper.config import ClipperConfig, clipper_config
 from clipper.errors import WebhookError
 from clipper.webhook import (
     alert_dedup_key,
@@ -44,16 +46,20 @@ def reason(headers: dict[str, str], **kw: Any) -> str:
     return err.value.reason
 
 
-def test_good_signature_with_and_without_timestamp_passes() -> None:
-    verify({SIG: sign_body("s3cret", BODY)})
+ALLOW_BARE = replace(CFG, webhook_allow_signature_without_timestamp=True)
+
+
+def test_good_signature_with_timestamp_passes_and_without_only_when_allowed() -> None:
     ts = int(NOW) - 10
     verify({SIG: sign_body("s3cret", BODY, ts), TS: str(ts)})
     # header names are case-insensitive
-    verify({SIG.lower(): sign_body("s3cret", BODY).upper()})
+    verify({SIG.lower(): sign_body("s3cret", BODY, ts).upper(), TS.lower(): str(ts)})
+    verify({SIG: sign_body("s3cret", BODY)}, config=ALLOW_BARE)
+    verify({SIG.lower(): sign_body("s3cret", BODY).upper()}, config=ALLOW_BARE)
 
 
 def test_bad_missing_and_stale_signatures_are_refused() -> None:
-    assert reason({SIG: sign_body("other", BODY)}) == "bad signature"
+    assert reason({SIG: sign_body("other", BODY)}, config=ALLOW_BARE) == "bad signature"
     assert reason({}).startswith("missing signature header")
     old = int(NOW) - 3600
     assert reason({SIG: sign_body("s3cret", BODY, old), TS: str(old)}).startswith("stale")
@@ -65,15 +71,15 @@ def test_bad_missing_and_stale_signatures_are_refused() -> None:
     assert reason({SIG: sign_body("s3cret", BODY), TS: "yesterday"}).startswith("timestamp")
 
 
-def test_a_required_timestamp_must_be_there() -> None:
-    cfg = replace(CFG, webhook_require_timestamp=True)
-    assert reason({SIG: sign_body("s3cret", BODY)}, config=cfg).startswith("missing timestamp")
+def test_a_timestamp_is_required_by_default() -> None:
+    """A signature over the body alone never expires: refused unless the setting allows it."""
+    assert reason({SIG: sign_body("s3cret", BODY)}).startswith("missing timestamp")
 
 
 def test_a_changed_body_fails_the_signature() -> None:
     sig = sign_body("s3cret", BODY)
     with pytest.raises(WebhookError):
-        verify({SIG: sig}, body=BODY + b" ")
+        verify({SIG: sig}, body=BODY + b" ", config=ALLOW_BARE)
 
 
 def test_bearer_token_alone_and_with_hmac() -> None:
@@ -180,3 +186,20 @@ def test_an_invalid_channel_label_is_refused() -> None:
     with pytest.raises(WebhookError) as err:
         firing_clip_requests(p)
     assert err.value.status == 422
+
+
+def test_deprecated_require_timestamp_still_works_and_a_contradiction_is_refused() -> None:
+    default = clipper_config(load_settings(overrides={}))
+    assert default.webhook_allow_signature_without_timestamp is False
+    old_false = clipper_config(load_settings(overrides={"webhook_require_timestamp": False}))
+    assert old_false.webhook_allow_signature_without_timestamp is True
+    old_true = clipper_config(load_settings(overrides={"webhook_require_timestamp": True}))
+    assert old_true.webhook_allow_signature_without_timestamp is False
+    both = load_settings(
+        overrides={
+            "webhook_require_timestamp": True,
+            "webhook_allow_signature_without_timestamp": True,
+        }
+    )
+    with pytest.raises(ConfigError, match="CHATPULSE_WEBHOOK_REQUIRE_TIMESTAMP"):
+        clipper_config(both)

@@ -1,0 +1,71 @@
+"""Users that ``chatpulse forget`` removed, as the writer and the forget command match them.
+
+A user is matched by case-folded login or by user id, on one platform or (``platform`` None)
+on every platform.  The rows live in ``chat.forgotten_users`` (sql/0014_forget.sql).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from collector.events import ChatEvent, ChatMessage, ModerationEvent
+
+__all__ = ["Forgotten", "load_forgotten"]
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """The tombstones: (platform or None, case-folded login) and (platform or None, user id)."""
+
+    logins: frozenset[tuple[str | None, str]] = frozenset()
+    ids: frozenset[tuple[str | None, str]] = frozenset()
+
+    @classmethod
+    def of(cls, rows: Iterable[tuple[str | None, str | None, str | None]]) -> Forgotten:
+        """From (platform, login, user id) rows."""
+        logins: set[tuple[str | None, str]] = set()
+        ids: set[tuple[str | None, str]] = set()
+        for platform, login, user_id in rows:
+            if login:
+                logins.add((platform, login.casefold()))
+            if user_id:
+                ids.add((platform, user_id))
+        return cls(frozenset(logins), frozenset(ids))
+
+    def __bool__(self) -> bool:
+        return bool(self.logins or self.ids)
+
+    def matches(self, platform: str, login: str | None, user_id: str | None) -> bool:
+        """Whether a user seen on ``platform`` with this login and id is forgotten."""
+        if login:
+            folded = login.strip().lstrip("@").casefold()
+            if (None, folded) in self.logins or (platform, folded) in self.logins:
+                return True
+        if user_id:
+            return (None, user_id) in self.ids or (platform, user_id) in self.ids
+        return False
+
+    def drops(self, event: ChatEvent) -> bool:
+        """Whether ``event`` is by (a message) or about (a moderation event) a forgotten user."""
+        if isinstance(event, ChatMessage):
+            return self.matches(event.platform, event.user_login, event.user_id)
+        if isinstance(event, ModerationEvent):
+            return self.matches(event.platform, event.target_login, event.target_user_id)
+        return False
+
+
+async def load_forgotten(conn: psycopg.AsyncConnection[Any]) -> Forgotten:
+    """Read the tombstones inside the caller's transaction.
+
+    Takes ``chat.forgotten_users`` in SHARE mode until that transaction ends, so a batch and
+    a ``chatpulse forget`` (which inserts in SHARE ROW EXCLUSIVE mode) never overlap: either
+    the batch commits first and forget deletes its rows, or forget commits first and the batch
+    sees the tombstone.
+    """
+    await conn.execute("LOCK TABLE chat.forgotten_users IN SHARE MODE")
+    cur = await conn.execute("SELECT platform, user_login, user_id FROM chat.forgotten_users")
+    return Forgotten.of(await cur.fetchall())
