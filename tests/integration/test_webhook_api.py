@@ -282,15 +282,18 @@ def test_health_metrics_and_openapi(api: str) -> None:
     assert httpx.get(f"{api}/docs").status_code == 200
 
 
-def test_webhook_answers_fast(api: str) -> None:
-    timings = []
+def test_webhook_answers_before_the_cut(api: str, db_url: str) -> None:
+    # The webhook only records the job: each of 30 alerts is answered while its clip is still
+    # queued (no worker runs here), so Grafana never waits for FFmpeg.  How fast it answers is
+    # a figure of bench/clip.py (webhook p99), not a timed test.
     for i in range(30):
         body = notification(alert(fingerprint=f"{i:016x}"))
-        started = time.perf_counter()
-        assert post(api, body, signed(body)).status_code == 202
-        timings.append(time.perf_counter() - started)
-    timings.sort()
-    assert timings[len(timings) // 2] < 0.1
+        response = post(api, body, signed(body))
+        assert response.status_code == 202
+        clip_id = response.json()["queued"][0]["id"]
+        with psycopg.connect(db_url) as conn:
+            row = conn.execute("SELECT status FROM chat.clips WHERE id = %s", (clip_id,)).fetchone()
+        assert row == ("queued",)
 
 
 def _iso(at: datetime) -> str:
