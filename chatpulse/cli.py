@@ -290,10 +290,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmds.add(
         "report", "write a self-contained HTML report", _lazy("chatpulse.report:cmd_report")
     )
-    p.add_argument("--channel", required=True, metavar="NAME")
-    p.add_argument("--from", dest="time_from", metavar="TIME")
-    p.add_argument("--to", dest="time_to", metavar="TIME")
-    p.add_argument("--out", default="report.html", metavar="FILE")
+    p.add_argument("--channel", required=True, metavar="NAME", help="channel login")
+    p.add_argument(
+        "--from",
+        dest="time_from",
+        metavar="TIME",
+        help="start, RFC 3339 / ISO 8601, e.g. 2024-01-06T16:00:00Z (no zone: UTC; "
+        "default: the channel's first message)",
+    )
+    p.add_argument(
+        "--to",
+        dest="time_to",
+        metavar="TIME",
+        help="end, same format as --from (default: the channel's last message)",
+    )
+    p.add_argument(
+        "--out",
+        default="report.html",
+        metavar="FILE",
+        help="HTML file to write (default: report.html in the current directory)",
+    )
 
     p = cmds.add(
         "doctor",

@@ -87,7 +87,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from clipper.worker import run_worker
 
     registry = CollectorRegistry()
-    serve_metrics(settings, registry, required=False)  # clips matter more than metrics
+    serve_metrics(settings, registry, one_shot=bool(getattr(args, "until_idle", False)))
     with database(settings) as url:
         _migrate(settings, url)
         totals = asyncio.run(

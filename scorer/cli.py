@@ -88,7 +88,7 @@ def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
     with database(settings) as url:
         asyncio.run(migrate(settings, url))
         metrics = ScorerMetrics(registry, url=url, model=backend.model)
-        serve_metrics(settings, registry)
+        serve_metrics(settings, registry, one_shot=bool(args.until_idle))
         try:
             stats = asyncio.run(_score(url, backend, config, bool(args.until_idle), metrics))
         except psycopg.Error as exc:
