@@ -25,6 +25,7 @@ __all__ = [
     "MissingExtraError",
     "Score",
     "ScoringBackend",
+    "import_backend",
     "load_backend",
 ]
 
@@ -47,12 +48,13 @@ class MissingExtraError(BackendError, ConfigError):
     """The chosen backend needs libraries of an extra that is not installed (exit code 2)."""
 
 
-def load_backend(name: str, **options: Any) -> ScoringBackend:
-    """Import and construct the backend called ``name`` with ``options`` as keyword arguments.
+def import_backend(name: str) -> type[ScoringBackend]:
+    """Import the class of backend ``name`` (and the libraries it needs).
 
     Raises :class:`MissingExtraError` when the backend's extra is not installed, and
-    :class:`BackendError` for an unknown name, a backend that is not available yet, or a
-    backend whose import or construction fails (the message names the backend).
+    :class:`BackendError` for an unknown name, a backend that is not available yet, or one
+    whose import fails otherwise.  Commands call it before any work, so that a missing extra
+    is the first thing said.
     """
     if name not in BACKENDS:
         raise BackendError(f"unknown scoring backend {name!r} (choose from {', '.join(BACKENDS)})")
@@ -71,8 +73,19 @@ def load_backend(name: str, **options: Any) -> ScoringBackend:
                 f"{extra!r} extra ({missing} is not installed): pip install 'chatpulse[{extra}]'"
             ) from exc
         raise BackendError(f"scoring backend {name!r} cannot be imported: {exc}") from exc
+    cls: type[ScoringBackend] = getattr(module, class_name)
+    return cls
+
+
+def load_backend(name: str, **options: Any) -> ScoringBackend:
+    """Import and construct the backend called ``name`` with ``options`` as keyword arguments.
+
+    Raises what :func:`import_backend` raises, and :class:`BackendError` when construction
+    fails (the message names the backend).
+    """
+    cls = import_backend(name)
     try:
-        backend: ScoringBackend = getattr(module, class_name)(**options)
+        backend: ScoringBackend = cls(**options)
     except TypeError as exc:  # an option the backend does not take
         raise BackendError(f"scoring backend {name!r}: bad options: {exc}") from exc
     return backend
