@@ -351,7 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"chatpulse: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except ChatpulseError as exc:
-        log.error(str(exc), extra={"error": type(exc).__name__})
+        # Said once, as the last line on stderr; the log has the traceback at debug level.
+        log.debug("command failed", exc_info=True, extra={"error": type(exc).__name__})
         print(f"chatpulse: {exc}", file=sys.stderr)
         return EXIT_FAIL
     except KeyboardInterrupt:
