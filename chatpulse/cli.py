@@ -145,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="live source (default twitch)",
     )
     p.add_argument(
+        "--idle-without-channels",
+        action="store_true",
+        help="with no channel configured, say so once and stay idle until stopped "
+        "(instead of exiting 2; for supervisors that restart what exits)",
+    )
+    p.add_argument(
         "--metrics-port",
         dest="metrics_port",
         type=int,
