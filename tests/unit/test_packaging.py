@@ -125,3 +125,12 @@ def test_make_demo_installs_once(tmp_path: Path) -> None:
     os.utime(stamp, (later, later))
     again = plan()
     assert "pip" not in again and "chatpulse demo" in again
+
+
+def test_image_build_copies_what_the_build_reads() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    needed = [project["readme"], *project["license-files"]]
+    copied = " ".join(
+        line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")
+    ).split()
+    assert all(name in copied for name in needed), needed
