@@ -7,7 +7,7 @@ FROM python:${PYTHON_VERSION}-slim AS build
 ARG VARIANT=base
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY chatpulse ./chatpulse
 COPY collector ./collector
 COPY scorer ./scorer

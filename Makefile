@@ -10,8 +10,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 
-install: $(BIN)/python
+# Installed once, again only when pyproject.toml or a shipped file changed (a stamp, like dev).
+SOURCES := $(shell find chatpulse collector scorer clipper grafana sql -type f -not -path '*/__pycache__/*' 2>/dev/null)
+
+$(VENV)/.installed: pyproject.toml $(SOURCES) | $(BIN)/python
 	$(PIP) install .
+	touch $@
+
+install: $(VENV)/.installed
 
 # torch: the CPU build.  A local wheel (find-links) is used when pip is configured with one;
 # otherwise PyTorch's CPU index, so that pip never pulls the multi-GB CUDA build.
@@ -25,7 +31,7 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 
 dev: $(VENV)/.dev-installed
 
-demo: install
+demo: $(VENV)/.installed
 	$(BIN)/chatpulse demo
 
 lint: dev

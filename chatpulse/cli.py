@@ -145,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="live source (default twitch)",
     )
     p.add_argument(
+        "--idle-without-channels",
+        action="store_true",
+        help="with no channel configured, say so once and stay idle until stopped "
+        "(instead of exiting 2; for supervisors that restart what exits)",
+    )
+    p.add_argument(
         "--metrics-port",
         dest="metrics_port",
         type=int,
@@ -304,10 +310,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmds.add(
         "report", "write a self-contained HTML report", _lazy("chatpulse.report:cmd_report")
     )
-    p.add_argument("--channel", required=True, metavar="NAME")
-    p.add_argument("--from", dest="time_from", metavar="TIME")
-    p.add_argument("--to", dest="time_to", metavar="TIME")
-    p.add_argument("--out", default="report.html", metavar="FILE")
+    p.add_argument("--channel", required=True, metavar="NAME", help="channel login")
+    p.add_argument(
+        "--from",
+        dest="time_from",
+        metavar="TIME",
+        help="start, RFC 3339 / ISO 8601, e.g. 2024-01-06T16:00:00Z (no zone: UTC; "
+        "default: the channel's first message)",
+    )
+    p.add_argument(
+        "--to",
+        dest="time_to",
+        metavar="TIME",
+        help="end, same format as --from (default: the channel's last message)",
+    )
+    p.add_argument(
+        "--out",
+        default="report.html",
+        metavar="FILE",
+        help="HTML file to write (default: report.html in the current directory)",
+    )
 
     p = cmds.add("emotes", "third-party emotes", _not_ready("issue 13"), path="emotes")
     esub = p.add_subparsers(dest="emotes_command", metavar="ACTION", required=True)
@@ -373,7 +395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"chatpulse: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except ChatpulseError as exc:
-        log.error(str(exc), extra={"error": type(exc).__name__})
+        # Said once, as the last line on stderr; the log has the traceback at debug level.
+        log.debug("command failed", exc_info=True, extra={"error": type(exc).__name__})
         print(f"chatpulse: {exc}", file=sys.stderr)
         return EXIT_FAIL
     except KeyboardInterrupt:

@@ -50,27 +50,37 @@ def _check_data_dir(settings: Settings) -> Check:
     return Check("data_dir", "ok" if free > 1 else "warn", f"{path} writable, {free:.1f} GiB free")
 
 
+def _version(exe: str) -> str:
+    out = subprocess.run([exe, "-version"], capture_output=True, text=True, timeout=10)
+    return out.stdout.splitlines()[0] if out.stdout else "no version output"
+
+
 def _check_ffmpeg(settings: Settings) -> list[Check]:
-    checks = []
-    for tool in (settings.ffmpeg, "ffprobe"):
-        exe = shutil.which(tool)
-        if exe is None:
-            checks.append(
-                Check(
-                    tool if tool == "ffprobe" else "ffmpeg",
-                    "fail",
-                    f"{tool} not found on PATH (apt-get install ffmpeg)",
-                )
+    """FFmpeg as the clipper resolves it (PATH, else imageio-ffmpeg's); ffprobe is optional."""
+    from clipper.ffmpeg import ffprobe_for, find_ffmpeg
+
+    exe = find_ffmpeg(settings.ffmpeg)
+    if exe is None:
+        return [
+            Check(
+                "ffmpeg",
+                "fail",
+                f"{settings.ffmpeg} not found (not on PATH, no imageio-ffmpeg binary): "
+                "apt-get install ffmpeg, or set CHATPULSE_FFMPEG",
             )
-            continue
-        try:
-            out = subprocess.run([exe, "-version"], capture_output=True, text=True, timeout=10)
-            first = out.stdout.splitlines()[0] if out.stdout else "no version output"
-            checks.append(
-                Check("ffprobe" if tool == "ffprobe" else "ffmpeg", "ok", f"{exe}: {first}")
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            checks.append(Check(tool, "fail", f"{exe} does not run: {exc}"))
+        ]
+    try:
+        checks = [Check("ffmpeg", "ok", f"{exe}: {_version(exe)}")]
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return [Check("ffmpeg", "fail", f"{exe} does not run: {exc}")]
+    probe = ffprobe_for(exe)
+    if probe == exe:
+        checks.append(Check("ffprobe", "ok", "none; FFmpeg probes media itself", required=False))
+        return checks
+    try:
+        checks.append(Check("ffprobe", "ok", f"{probe}: {_version(probe)}", required=False))
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        checks.append(Check("ffprobe", "warn", f"{probe} does not run: {exc}", required=False))
     return checks
 
 

@@ -379,7 +379,10 @@ class Settings(BaseSettings):
     clip_post_roll_s: float = Field(
         default=10.0, ge=0, le=3600, description="Seconds after the peak."
     )
-    ffmpeg: str = Field(default="ffmpeg", description="FFmpeg executable.")
+    ffmpeg: str = Field(
+        default="ffmpeg",
+        description="FFmpeg executable (the default: on PATH, else the imageio-ffmpeg wheel's).",
+    )
     clip_reencode: bool = Field(
         default=False, description="Re-encode clips for frame accuracy (default: stream copy)."
     )

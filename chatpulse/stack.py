@@ -259,6 +259,9 @@ def print_summary(s: DemoSummary, database_note: str) -> None:
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     """``chatpulse demo``: the main job end to end on bundled real chat."""
+    from clipper.ffmpeg import require_ffmpeg
+
+    settings = require_ffmpeg(settings)  # step 5 needs it: say so before step 1
     report_out = Path(args.report) if args.report else settings.data_dir / "demo" / "report.html"
     note = (
         "embedded PostgreSQL in " + str(settings.data_dir / "postgres")
@@ -376,6 +379,15 @@ async def run_up(settings: Settings, url: str, stop: asyncio.Event | None = None
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     """``chatpulse up``: every service in one process, on the embedded database by default."""
+    from clipper.ffmpeg import find_ffmpeg
+
+    ffmpeg = find_ffmpeg(settings.ffmpeg)
+    if ffmpeg is None:
+        log.warning(
+            "no FFmpeg found (ffmpeg / CHATPULSE_FFMPEG): clips will fail until one is installed"
+        )
+    else:
+        settings = settings.model_copy(update={"ffmpeg": ffmpeg})
     with database(settings) as url:
         asyncio.run(run_up(settings, url))
     return 0

@@ -84,10 +84,12 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from prometheus_client import CollectorRegistry
 
     from chatpulse.metrics import serve_metrics
+    from clipper.ffmpeg import require_ffmpeg
     from clipper.worker import run_worker
 
+    settings = require_ffmpeg(settings)
     registry = CollectorRegistry()
-    serve_metrics(settings, registry, required=False)  # clips matter more than metrics
+    serve_metrics(settings, registry, one_shot=bool(getattr(args, "until_idle", False)))
     with database(settings) as url:
         _migrate(settings, url)
         totals = asyncio.run(
@@ -164,8 +166,10 @@ def cmd_add_vod(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_record(settings: Settings, args: argparse.Namespace) -> int:
     """``chatpulse record --channel NAME [--url URL]``: record until SIGTERM/Ctrl-C."""
+    from clipper.ffmpeg import require_ffmpeg
     from clipper.recorder import run_recorder
 
+    settings = require_ffmpeg(settings)
     channel = _channel(args.channel)
     config = clipper_config(settings)
     sessions = asyncio.run(

@@ -1,5 +1,12 @@
 """FFmpeg and ffprobe as asyncio subprocesses: cut, thumbnail, probe, stop cleanly.
 
+Which FFmpeg: :func:`find_ffmpeg`, one rule for every command (demo, clipper, recorder, doctor):
+the ``ffmpeg`` setting when it names an executable (a path, or a name on ``PATH``), else the
+binary of the ``imageio-ffmpeg`` wheel (a base dependency), so that a machine without FFmpeg
+needs nothing but Python.  :func:`require_ffmpeg` stops a command in one line when there is
+none.  imageio-ffmpeg ships no ffprobe: without one, :func:`probe` and :func:`probe_segment`
+read the same facts from FFmpeg itself (its input header and a stream-copy ``framecrc``).
+
 A run can be stopped through an :class:`asyncio.Event`: FFmpeg first gets ``q`` on its stdin
 (its own clean stop: the output is finalised), then SIGINT, then SIGKILL.  Stream copy cuts
 start on the keyframe at or before the wanted start (the clip is at most one keyframe
@@ -12,13 +19,20 @@ import asyncio
 import contextlib
 import json
 import os
+import re
+import shutil
 import signal
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from chatpulse.errors import ConfigError
 from clipper.errors import CutError, CutStopped
 from clipper.segments import CutPlan
+
+if TYPE_CHECKING:
+    from chatpulse.settings import Settings
 
 __all__ = [
     "CUT_NICENESS",
@@ -26,8 +40,10 @@ __all__ = [
     "cut_segments",
     "cut_vod",
     "ffprobe_for",
+    "find_ffmpeg",
     "probe",
     "probe_segment",
+    "require_ffmpeg",
     "run_ffmpeg",
     "stop_process",
     "write_thumbnail",
@@ -53,12 +69,64 @@ def _lower_priority(pid: int, niceness: int) -> None:
         os.setpriority(os.PRIO_PROCESS, pid, target)
 
 
+#: The ``ffmpeg`` setting's default: a name looked up on PATH, with imageio-ffmpeg's as fallback.
+DEFAULT_FFMPEG = "ffmpeg"
+
+
+def find_ffmpeg(configured: str = DEFAULT_FFMPEG) -> str | None:
+    """The FFmpeg executable to run, or ``None`` when there is none.
+
+    ``configured`` (the ``ffmpeg`` setting) when it is an executable path or a name on PATH;
+    otherwise, for the default name only, the binary of the ``imageio-ffmpeg`` wheel (a path
+    set on purpose that does not exist is not replaced by another FFmpeg).
+    """
+    found = shutil.which(configured)
+    if found is not None:
+        return found
+    if configured != DEFAULT_FFMPEG:
+        return None
+    try:
+        import imageio_ffmpeg
+
+        exe = str(imageio_ffmpeg.get_ffmpeg_exe())
+    except (ImportError, RuntimeError):  # not installed, or no binary for this platform
+        return None
+    return exe if shutil.which(exe) is not None else None
+
+
+def require_ffmpeg(settings: Settings) -> Settings:
+    """``settings`` with ``ffmpeg`` resolved by :func:`find_ffmpeg` to the executable's path.
+
+    Raises :class:`ConfigError` (one line, naming the setting) when no FFmpeg can be found.
+    """
+    exe = find_ffmpeg(settings.ffmpeg)
+    if exe is None:
+        raise ConfigError(
+            f"ffmpeg (CHATPULSE_FFMPEG): no FFmpeg found ({settings.ffmpeg!r} is not an "
+            "executable, and the imageio-ffmpeg wheel has none for this machine); install "
+            "FFmpeg (e.g. apt-get install ffmpeg) or set CHATPULSE_FFMPEG to its path"
+        )
+    return settings.model_copy(update={"ffmpeg": exe})
+
+
 def ffprobe_for(ffmpeg: str) -> str:
-    """The ffprobe beside the configured ``ffmpeg`` (or ``ffprobe`` on PATH)."""
+    """The ffprobe beside ``ffmpeg``, else ``ffprobe`` on PATH, else ``ffmpeg`` itself.
+
+    :func:`probe` and :func:`probe_segment` take either: given FFmpeg, they read its output.
+    """
     path = Path(ffmpeg)
     if path.name.startswith("ffmpeg") and path.parent != Path(""):
-        return str(path.with_name(path.name.replace("ffmpeg", "ffprobe", 1)))
-    return "ffprobe"
+        beside = path.with_name(path.name.replace("ffmpeg", "ffprobe", 1))
+        if shutil.which(str(beside)) is not None:
+            return str(beside)
+    found = shutil.which("ffprobe")
+    if found is not None:
+        return found
+    return find_ffmpeg(ffmpeg) or ffmpeg
+
+
+def _is_ffprobe(tool: str) -> bool:
+    return Path(tool).name.startswith("ffprobe")
 
 
 async def stop_process(proc: asyncio.subprocess.Process, *, quit_key: bool = True) -> None:
@@ -132,10 +200,13 @@ async def run_ffmpeg(
         raise CutError(f"{Path(args[0]).name} exited {proc.returncode}: {err[-1500:].strip()}")
 
 
-async def _run_json(args: list[str], timeout_s: float = 60.0) -> dict[str, Any]:
+async def _run_capture(args: list[str], timeout_s: float = 60.0) -> tuple[int, bytes, bytes]:
     try:
         proc = await asyncio.create_subprocess_exec(
-            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
     except OSError as exc:
         raise CutError(f"cannot run {args[0]}: {exc}") from exc
@@ -146,10 +217,62 @@ async def _run_json(args: list[str], timeout_s: float = 60.0) -> dict[str, Any]:
         proc.kill()
         await proc.wait()
         raise CutError(f"{args[0]} timed out") from None
-    if proc.returncode != 0:
+    return proc.returncode or 0, out, err
+
+
+async def _run_json(args: list[str], timeout_s: float = 60.0) -> dict[str, Any]:
+    code, out, err = await _run_capture(args, timeout_s)
+    if code != 0:
         raise CutError(f"ffprobe failed: {err.decode(errors='replace')[-500:].strip()}")
     data: dict[str, Any] = json.loads(out or b"{}")
     return data
+
+
+_DURATION = re.compile(
+    r"^\s*Duration: (?:(\d+):(\d\d):(\d\d(?:\.\d+)?)|N/A)(?:, start: (-?[\d.]+))?", re.M
+)
+_STREAM = re.compile(r"^\s*Stream #0:\d+\S*: (Video|Audio):", re.M)
+
+
+async def _ffmpeg_header(ffmpeg: str, path: str) -> MediaInfo:
+    """What ``ffmpeg -i path`` prints about its input (no output given: it exits 1 after it)."""
+    _, _, raw = await _run_capture([ffmpeg, "-hide_banner", "-nostdin", "-i", path])
+    err = raw.decode(errors="replace")
+    m = _DURATION.search(err)
+    if m is None or m.group(1) is None:
+        tail = err.strip().splitlines()[-1:] or ["no output"]
+        raise CutError(f"FFmpeg found no duration in {Path(path).name}: {tail[0]}")
+    duration = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+    kinds = set(_STREAM.findall(err))
+    return MediaInfo(
+        duration_s=duration,
+        start_time=float(m.group(4) or 0.0),
+        has_video="Video" in kinds,
+        has_audio="Audio" in kinds,
+    )
+
+
+async def _ffmpeg_keyframes(ffmpeg: str, path: str) -> tuple[float, ...]:
+    """The first video stream's keyframe times, from a stream copy into ``framecrc``."""
+    args = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-copyts", "-i", path]
+    code, out, err = await _run_capture(
+        [*args, "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"]
+    )
+    if code != 0:
+        raise CutError(f"FFmpeg failed: {err.decode(errors='replace')[-500:].strip()}")
+    timebase = Fraction(1, 90000)
+    keys = []
+    for line in out.decode(errors="replace").splitlines():
+        if line.startswith("#tb 0:"):
+            timebase = Fraction(line.split(":", 1)[1].strip())
+            continue
+        fields = [f.strip() for f in line.split(",")]
+        if line.startswith("#") or len(fields) < 6 or fields[0] != "0":
+            continue
+        flags = next((f[2:] for f in fields[6:] if f.startswith("F=")), None)
+        if flags is None or int(flags, 16) & 1:  # no F=: the key flag alone
+            keys.append(float(int(fields[2]) * timebase))
+    return tuple(sorted(keys))
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +287,12 @@ class MediaInfo:
 
 
 async def probe(ffprobe: str, path: str) -> MediaInfo:
-    """Duration, start time and streams of ``path``; raises :class:`CutError`."""
+    """Duration, start time and streams of ``path``; raises :class:`CutError`.
+
+    ``ffprobe``: ffprobe, or FFmpeg where there is none (see :func:`ffprobe_for`).
+    """
+    if not _is_ffprobe(ffprobe):
+        return await _ffmpeg_header(ffprobe, path)
     data = await _run_json(
         [
             ffprobe,
@@ -195,6 +323,10 @@ async def probe(ffprobe: str, path: str) -> MediaInfo:
 
 async def probe_segment(ffprobe: str, path: Path) -> MediaInfo:
     """Like :func:`probe`, plus the video keyframes' timestamps (for stream-copy cuts)."""
+    if not _is_ffprobe(ffprobe):
+        info = await _ffmpeg_header(ffprobe, str(path))
+        keys = await _ffmpeg_keyframes(ffprobe, str(path)) if info.has_video else ()
+        return MediaInfo(info.duration_s, info.start_time, bool(keys), True, keys)
     data = await _run_json(
         [
             ffprobe,

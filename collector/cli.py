@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import functools
 import logging
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -65,8 +66,24 @@ def build_sources(settings: Settings, kind: str) -> list[ChatSource]:
     ]
 
 
+async def _idle_until_stopped() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    # Said once the signals are handled: a stop right after the line exits 0.
+    log.warning(
+        "no channel to collect (CHATPULSE_CHANNELS is empty): the collector stays idle; "
+        "set CHATPULSE_CHANNELS (e.g. in .env) and restart it"
+    )
+    await stop.wait()
+
+
 def cmd_collect(settings: Settings, args: argparse.Namespace) -> int:
     """``chatpulse collect``: live collection until SIGTERM/Ctrl-C (then flush and exit 0)."""
+    if args.source == "twitch" and not settings.channels and args.idle_without_channels:
+        asyncio.run(_idle_until_stopped())
+        return 0
     sources = build_sources(settings, args.source)
     registry = CollectorRegistry()
     serve_metrics(settings, registry)

@@ -18,7 +18,7 @@ from chatpulse.db import database
 from chatpulse.errors import ConfigError, DatabaseError
 from chatpulse.metrics import serve_metrics
 from chatpulse.settings import Settings, redact_url
-from scorer.backends import ScoringBackend, load_backend
+from scorer.backends import ScoringBackend, import_backend, load_backend
 from scorer.detect_cli import cmd_detect
 from scorer.evaluate import evaluate, format_report, read_labelled_csv
 from scorer.loop import LoopConfig, ScorerStats, loop_config, run_scorer
@@ -34,8 +34,10 @@ def backend_options(settings: Settings, name: str) -> dict[str, Any]:
     """Keyword arguments for ``load_backend(name, ...)`` from the settings.
 
     ``lexicon`` takes none; the model backends get ``model_dir`` (when set) and, for
-    ``transformers``, ``device``.
+    ``transformers``, ``device``.  Raises :class:`~scorer.backends.MissingExtraError` first when
+    the backend's extra is not installed.
     """
+    import_backend(name)
     if name == "lexicon":
         return {}
     options: dict[str, Any] = {"batch_size": settings.scorer_batch_size}
@@ -88,7 +90,7 @@ def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
     with database(settings) as url:
         asyncio.run(migrate(settings, url))
         metrics = ScorerMetrics(registry, url=url, model=backend.model)
-        serve_metrics(settings, registry)
+        serve_metrics(settings, registry, one_shot=bool(args.until_idle))
         try:
             stats = asyncio.run(_score(url, backend, config, bool(args.until_idle), metrics))
         except psycopg.Error as exc:

@@ -713,7 +713,9 @@ async def run_scorer(
                 await _sleep(stop, config.poll_interval_s)
             if now - window_start >= config.progress_interval_s:
                 elapsed = now - window_start
-                log.info(
+                # Quiet when idle: a window that scored nothing is only worth a debug line.
+                log.log(
+                    logging.INFO if window_written else logging.DEBUG,
                     "scoring progress",
                     extra={
                         "model": worker.model,

@@ -35,6 +35,8 @@ from scorer.backends.base import BackendError
 from scorer.backends.hf import (
     DEFAULT_MAX_LENGTH,
     DEFAULT_MODELS,
+    MANIFEST,
+    MODEL_FILES,
     ROLES,
     preprocess,
     read_config,
@@ -42,7 +44,6 @@ from scorer.backends.hf import (
     resolve_model,
     role_specs,
 )
-from scorer.backends.onnx_backend import MANIFEST, MODEL_FILES
 
 if TYPE_CHECKING:
     from chatpulse.settings import Settings

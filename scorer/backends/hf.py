@@ -26,17 +26,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scorer.backends.base import EMOTIONS, BackendError, Label, Score
+
+if TYPE_CHECKING:  # numpy is imported where it is used: the base install has none (lexicon)
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_MAX_LENGTH",
     "DEFAULT_MODELS",
+    "MANIFEST",
+    "MODEL_FILES",
     "PREPROCESS_VERSION",
     "ROLES",
     "LabelMaps",
@@ -61,6 +64,11 @@ __all__ = [
 PREPROCESS_VERSION = "1"
 
 ROLES: tuple[str, ...] = ("sentiment", "emotion", "offensive")
+
+#: The ``onnx`` backend's export layout (here, so that ``models export`` needs no onnxruntime to
+#: import): the manifest's name, and precision -> file name inside each role's directory.
+MANIFEST = "manifest.json"
+MODEL_FILES: Mapping[str, str] = MappingProxyType({"fp32": "model.onnx", "int8": "model.int8.onnx"})
 
 #: The hub models each role uses unless told otherwise.
 DEFAULT_MODELS: Mapping[str, str] = MappingProxyType(
@@ -127,6 +135,8 @@ def length_batches(texts: Sequence[str], batch_size: int) -> list[list[int]]:
 
 def softmax(logits: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
     """Row-wise softmax of a 2-D array, in float64."""
+    import numpy as np
+
     x = np.asarray(logits, dtype=np.float64)
     x = x - x.max(axis=1, keepdims=True)
     e = np.exp(x)
@@ -136,6 +146,8 @@ def softmax(logits: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
 
 def sigmoid(logits: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
     """Element-wise logistic function, in float64."""
+    import numpy as np
+
     out: npt.NDArray[np.float64] = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
     return out
 
@@ -249,6 +261,8 @@ def score_texts(
     The shared body of the transformers and onnx backends, so that both score alike.  Errors
     of the runtime propagate as they are (each backend wraps its own).
     """
+    import numpy as np
+
     if channels is not None and len(channels) != len(texts):
         raise ValueError("channels must have the same length as texts")
     if not texts:
@@ -279,6 +293,8 @@ def build_scores(
     ``emotions``/``offensive`` are ``None`` when that model is not loaded: those columns stay
     ``None``.  ``maps`` has the :class:`LabelMaps` of each loaded role.
     """
+    import numpy as np
+
     idx = maps["sentiment"].sentiment
     assert idx is not None
     probs = softmax(sentiment)[:, list(idx)]

@@ -30,6 +30,8 @@ from tokenizers import Tokenizer
 from scorer.backends.base import BackendError, Score
 from scorer.backends.hf import (
     DEFAULT_BATCH_SIZE,
+    MANIFEST,
+    MODEL_FILES,
     ROLES,
     LabelMaps,
     model_name,
@@ -39,10 +41,6 @@ from scorer.backends.hf import (
 )
 
 __all__ = ["MANIFEST", "MODEL_FILES", "OnnxBackend"]
-
-MANIFEST = "manifest.json"
-#: precision -> file name inside each role's directory.
-MODEL_FILES: dict[str, str] = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 
 
 class _Session:

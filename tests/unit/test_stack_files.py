@@ -17,7 +17,7 @@ def test_compose_runs_every_service_of_the_stack() -> None:
     services = COMPOSE["services"]
     commands = {name: svc.get("command") for name, svc in services.items()}
     assert commands["migrate"] == ["migrate"]
-    assert commands["collector"] == ["collect"]
+    assert commands["collector"] == ["collect", "--idle-without-channels"]
     assert commands["scorer"] == ["score"]
     assert commands["detector"] == ["detect"]
     assert commands["clipper"] == ["clipper", "serve"]
