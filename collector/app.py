@@ -43,7 +43,7 @@ from collector.emotes import (
     merge_emotes,
 )
 from collector.events import ChatEvent, ChatMessage, ControlEvent, Malformed, ModerationEvent
-from collector.formats import detect_format, read_events
+from collector.formats import MissingInputError, detect_format, read_events
 from collector.metrics import CollectorMetrics
 from collector.sources.base import ChatSource
 from collector.spool import Spool, SpoolLockedError
@@ -396,6 +396,8 @@ class ReplaySummary:
     malformed: int = 0
     seconds: float = 0.0
     channels: set[str] = field(default_factory=set)
+    #: "FILE: clock: …", one per VOD comment file: which clock placed its comments, and why.
+    clocks: list[str] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -429,6 +431,7 @@ async def replay_files(
     for path in files:
         if not path.is_file():
             raise ConfigError(f"replay: no such file: {path}")
+    _check_inputs(files, fmt, channel, platform)
     # Replay puts lists of about a thousand events on the queue: bound it in events.
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max(2, settings.queue_size // _BATCH))
     started = time.perf_counter()
@@ -477,13 +480,29 @@ async def replay_files(
 _BATCH = 1024
 
 
+def _check_inputs(
+    files: Sequence[Path], fmt: str, channel: str | None, platform: str | None
+) -> None:
+    """Before anything loads: a file that needs an option the user did not give (a channel)
+    stops the replay with :class:`ConfigError` naming it.  Reads no more than the sniff."""
+    for path in files:
+        file_fmt = detect_format(path) if fmt == "auto" else fmt
+        try:
+            # Argument checks run when read_events is called; the file is opened only when
+            # the returned iterator is, which it never is here.
+            read_events(path, file_fmt, channel=channel, platform=platform)
+        except MissingInputError as exc:
+            raise ConfigError(f"replay: {exc}") from None
+
+
 def _parse_worker(
     path: str, fmt: str, channel: str | None, platform: str | None, conn: Connection
 ) -> None:
     """Child process of a replay: read and parse one file, send encoded event batches.
 
     Messages on the pipe: ``b"E" + events`` (codec), ``b"P" + "done total"`` progress,
-    ``b"D"`` done, ``b"X" + text`` an error that ends the file.
+    ``b"K" + note`` the clock a VOD comment file was placed by, ``b"D"`` done, ``b"X" + text``
+    an error that ends the file, ``b"C" + text`` the same for an option the user must give.
     """
     last = [0.0]
 
@@ -496,7 +515,12 @@ def _parse_worker(
     try:
         batch: list[ChatEvent] = []
         for event in read_events(
-            Path(path), fmt, channel=channel, platform=platform, on_progress=on_progress
+            Path(path),
+            fmt,
+            channel=channel,
+            platform=platform,
+            on_progress=on_progress,
+            on_clock=lambda note: conn.send_bytes(b"K" + note.encode()),
         ):
             batch.append(event)
             if len(batch) >= _BATCH:
@@ -505,6 +529,8 @@ def _parse_worker(
         if batch:
             conn.send_bytes(b"E" + encode_events(batch))
         conn.send_bytes(b"D")
+    except MissingInputError as exc:
+        conn.send_bytes(b"C" + str(exc).encode())
     except Exception as exc:  # reported to the parent, which raises it there
         conn.send_bytes(b"X" + f"{type(exc).__name__}: {exc}".encode())
     finally:
@@ -550,8 +576,12 @@ async def _feed_file(
             elif tag == b"P" and progress is not None:
                 done, total = (int(x) for x in body.split())
                 progress(str(path), done, total, summary.read)
+            elif tag == b"K":
+                summary.clocks.append(f"{path}: {body.decode(errors='replace')}")
             elif tag == b"D":
                 break
+            elif tag == b"C":
+                raise ConfigError(f"replay: {body.decode(errors='replace')}")
             elif tag == b"X":
                 raise ChatpulseError(f"replay: {path}: {body.decode(errors='replace')}")
     finally:

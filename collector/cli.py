@@ -109,5 +109,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
         f"{settings.data_dir / 'dead-letters' / 'replay.jsonl'}; "
         f"{summary.seconds:.1f} s, {summary.rate:,.0f} messages/s"
     )
+    for note in summary.clocks:
+        print(note)
     sys.stdout.flush()
     return 0
