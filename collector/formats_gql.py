@@ -42,7 +42,7 @@ __all__ = ["looks_like_gql", "read_gql"]
 # Keys no other format's items have (chat-downloader's are snake_case).
 _GQL_KEYS = frozenset({"contentOffsetSeconds", "createdAt", "commenter"})
 _GQL_KEY_RE = re.compile(r'"(?:contentOffsetSeconds|createdAt|commenter)"\s*:')
-# Go writes up to nine fractional digits; datetime takes six.
+# Go writes up to nine fractional digits; where datetime refuses them, six are kept.
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
@@ -80,9 +80,9 @@ def read_gql(
             if isinstance(item, Malformed):
                 yield item
                 continue
-            number, raw = item
+            number, raw, value = item
             try:
-                yield _gql_comment(_load_object(raw), channel, platform, raw)
+                yield _gql_comment(_load_object(value), channel, platform, raw)
             except _Bad as exc:
                 yield Malformed(raw, f"comments item {number}: {exc}", name)
 
@@ -102,6 +102,10 @@ def read_gql(
 def _gql_time(value: object) -> datetime:
     if not isinstance(value, str):
         raise _Bad("missing createdAt")
+    try:
+        return _utc(datetime.fromisoformat(value))
+    except ValueError:
+        pass
     try:
         return _utc(datetime.fromisoformat(_FRACTION.sub(r"\1", value)))
     except ValueError:

@@ -70,10 +70,21 @@ def nymn_chat() -> list[RealLine]:
     return list(_nymn_chat())
 
 
+def nymn_chat_lines() -> list[tuple[str, RealLine]]:
+    """The same 798 messages with the raw IRC line each was parsed from."""
+    return list(_nymn_chat_lines())
+
+
 @functools.cache
-def _nymn_chat() -> tuple[RealLine, ...]:
+def _nymn_chat_lines() -> tuple[tuple[str, RealLine], ...]:
     body = (FIXTURES / "chatterino-recentmessages-nymn" / "recentmessages-nymn.json").read_text()
-    return tuple(r for line in irc.parse_recent_messages(body) if (r := _real(line)) is not None)
+    return tuple(
+        (line, r) for line in irc.parse_recent_messages(body) if (r := _real(line)) is not None
+    )
+
+
+def _nymn_chat() -> tuple[RealLine, ...]:
+    return tuple(r for _, r in _nymn_chat_lines())
 
 
 def sub_notices() -> list[RealLine]:
