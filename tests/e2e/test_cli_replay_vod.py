@@ -149,3 +149,18 @@ def test_replay_of_a_gql_history_loads_every_stream_exactly_once(
         again_uses = conn.execute("SELECT count(*) FROM chat.emote_uses").fetchone()
     assert again == (798,)
     assert again_uses == all_uses
+
+
+def test_replay_of_a_collapsed_export_without_any_start_exits_2_naming_start(
+    db_url: str, tmp_path: Path
+) -> None:
+    root, _, _ = highlight_export()
+    del root["video"]["created_at"]
+    path = tmp_path / "highlight.json"
+    path.write_text(json.dumps(root), encoding="utf-8")
+    done = run_cli("replay", str(path), env=_env(db_url, tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert "--start" in done.stderr and "highlight.json" in done.stderr
+    assert "Traceback" not in done.stderr
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM chat.messages").fetchone() == (0,)
