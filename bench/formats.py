@@ -135,7 +135,7 @@ def build(folder: Path, n: int) -> dict[str, Path]:
     }
     with paths["irc"].open("w", encoding="utf-8") as out:
         for raw, _, mid, sent in _messages(n):
-            line = _ID.sub(lambda m, mid=mid: f"{m.group(1)}id={mid}", raw, count=1)
+            line = _ID.sub(f"\\g<1>id={mid}", raw, count=1)
             ms = int(sent.timestamp() * 1000)
             out.write(_TS.sub(f"tmi-sent-ts={ms}", line, count=1) + "\n")
     with paths["twitchdownloader"].open("w", encoding="utf-8") as out:

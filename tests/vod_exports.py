@@ -40,9 +40,9 @@ def _fragments(text: str, emotes_tag: str) -> tuple[tuple[str, str | None, int],
     for group in emotes_tag.split("/") if emotes_tag else ():
         emote_id, _, spans = group.partition(":")
         for span in spans.split(","):
-            lo, _, hi = span.partition("-")
-            if lo.isdigit() and hi.isdigit() and int(lo) <= int(hi) < len(text):
-                ranges.append((int(lo), int(hi), emote_id))
+            first, _, last = span.partition("-")
+            if first.isdigit() and last.isdigit() and int(first) <= int(last) < len(text):
+                ranges.append((int(first), int(last), emote_id))
     out: list[tuple[str, str | None, int]] = []
     pos = 0
     for lo, hi, emote_id in sorted(ranges):
