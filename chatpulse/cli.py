@@ -180,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
             "twitchdownloader",
             "twitchdownloader-txt",
             "chat-downloader",
+            "twitch-gql",
             "jsonl",
         ],
         help="file format (default: detect)",
