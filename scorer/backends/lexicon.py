@@ -74,7 +74,7 @@ __all__ = [
 ]
 
 #: Bump when the scoring rules in this module change (the data files are hashed separately).
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"
 
 #: |compound| at or below this is neutral: VADER's recommended threshold (vaderSentiment README,
 #: "compound score >= 0.05 positive, <= -0.05 negative").
