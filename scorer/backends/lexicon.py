@@ -196,7 +196,9 @@ _BANTERING = 32  # a banter marker (see _Unit.banter)
 _CLAP = 64  # a clap (sarcastic right after praise)
 
 # Laughter written as words (the laughter regex reduces hahaha/lololol/kekeke to these keys).
-_LAUGH_WORDS = frozenset({"lol", "lul", "lmao", "lmfao", "rofl", "haha", "hehe", "kek", "kekw", "xd"})
+_LAUGH_WORDS = frozenset(
+    {"lol", "lul", "lmao", "lmfao", "rofl", "haha", "hehe", "kek", "kekw", "xd"}
+)
 _JOY = _EMOTION_INDEX["joy"]
 _LOVE = _EMOTION_INDEX["love"]
 # A clap after these is celebration ("EZ Clap", "GG Clap"), after other praise it is sarcasm.
