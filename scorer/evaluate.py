@@ -36,8 +36,8 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from chatpulse.errors import ConfigError
 from scorer.backends import Label
@@ -84,15 +84,39 @@ TOXICITY_THRESHOLD = 0.5
 
 _TOXIC_WORDS = {
     **dict.fromkeys(
-        (
-            "1 toxic offensive offensivelanguage off hate hateful hatespeech abusive abuse insult "
-            "profanity "
-            "obscene yes true"
-        ).split(),
+        [
+            "1",
+            "toxic",
+            "offensive",
+            "offensivelanguage",
+            "off",
+            "hate",
+            "hateful",
+            "hatespeech",
+            "abusive",
+            "abuse",
+            "insult",
+            "profanity",
+            "obscene",
+            "yes",
+            "true",
+        ],
         "toxic",
     ),
     **dict.fromkeys(
-        "0 clean neither not none normal nontoxic nottoxic notoffensive no false".split(),
+        [
+            "0",
+            "clean",
+            "neither",
+            "not",
+            "none",
+            "normal",
+            "nontoxic",
+            "nottoxic",
+            "notoffensive",
+            "no",
+            "false",
+        ],
         "clean",
     ),
 }
