@@ -194,6 +194,7 @@ _TOXIC = 8  # the token matters to toxicity (a term, a single letter, a phrase s
 _LAUGHTER = 16  # a laughter unit
 _BANTERING = 32  # a banter marker (see _Unit.banter)
 _CLAP = 64  # a clap (sarcastic right after praise)
+_SINGLE = 128  # a single letter: three in a row may spell a term ("f u c k")
 
 # Laughter written as words (the laughter regex reduces hahaha/lololol/kekeke to these keys).
 _LAUGH_WORDS = frozenset(
@@ -331,15 +332,26 @@ def _needs_alias(code: str) -> bool:
 
 def _collapse(text: str) -> str:
     """Every run of a repeated character down to one ("idiooot" -> "idiot")."""
-    return _RUN2.sub(r"\1", text) if _RUN2.search(text) else text
+    # A function replacement: re's string templates are several times slower per match.
+    return _RUN2.sub(_first_group, text) if _RUN2.search(text) else text
+
+
+def _first_group(match: re.Match[str]) -> str:
+    return match[1]
+
+
+def _first_group_twice(match: re.Match[str]) -> str:
+    return match[1] * 2
 
 
 def _collapse_to_two(text: str) -> str:
     """Runs of three or more down to two ("POGGGERS" -> "POGGERS")."""
-    return _RUN3.sub(r"\1\1", text) if _RUN3.search(text) else text
+    return _RUN3.sub(_first_group_twice, text) if _RUN3.search(text) else text
 
 
 def _runs(text: str) -> tuple[str, tuple[int, ...]]:
+    if _RUN2.search(text) is None:
+        return text, (1,) * len(text)
     letters: list[str] = []
     counts: list[int] = []
     for ch in text:
@@ -672,7 +684,9 @@ def _token(token: str) -> _Token:
 
 
 def _make_token(lex: _Lexicon, units: tuple[_Unit, ...], tox: _ToxToken) -> _Token:
-    flags = _TOXIC if tox.hits or tox.single or tox.c1 in lex.tox_phrase_starts else 0
+    flags = _TOXIC if tox.hits or tox.c1 in lex.tox_phrase_starts else 0
+    if tox.single:
+        flags |= _SINGLE
     words = uppers = 0
     for unit in units:
         if unit.key in lex.phrase_starts:
@@ -1011,6 +1025,8 @@ _TARGETS = frozenset({"you", "u", "ur", "your", "youre", "yourself", "ure", "ya"
 
 def _fold_word(token: str) -> tuple[str, ...]:
     """Letters-only lower-case readings of a token (two when a "1" may be an i or an l)."""
+    if token.isascii() and token.isalpha():
+        return (token.lower(),)  # the common case: nothing to fold
     text = token.lower().translate(_HOMOGLYPHS)
     if not text.isascii():
         text = "".join(
@@ -1039,9 +1055,11 @@ def _term_hits(lex: _Lexicon, form: str) -> list[tuple[float, str]]:
                 hits.append((term.severity, term.kind))
     if len(form) >= 5 and lex.substrings:
         two = _collapse_to_two(form)
+        one = c1  # elongated stems: "motherfuuuckers"
         for benign in lex.allowed:
-            two = two.replace(benign, "")
-        one = _collapse(two)  # elongated stems: "motherfuuuckers"
+            if benign in two:
+                two = two.replace(benign, "")
+                one = _collapse(two)
         for needle, severity, kind in lex.substrings:
             if (needle in two or needle in one) and (severity, kind) not in hits:
                 hits.append((severity, kind))
@@ -1058,7 +1076,9 @@ def _tox_token(lex: _Lexicon, token: str) -> _ToxToken:
             if hit not in hits:
                 hits.append(hit)
     c1 = _collapse(forms[0])
-    return _ToxToken(tuple(hits), c1, forms[0] if len(forms[0]) == 1 else "", c1 in _TARGETS)
+    return _ToxToken(
+        tuple(hits) if hits else (), c1, forms[0] if len(forms[0]) == 1 else "", c1 in _TARGETS
+    )
 
 
 # Toxicity weights (toxicity.tsv's header explains each rule).
@@ -1322,9 +1342,19 @@ class LexiconBackend:
                 banter=bool(flags & _BANTERING),
                 cheer=compound > NEUTRAL_BAND,
             )
-            if flags & _TOXIC
+            if flags & _TOXIC or (flags & _SINGLE and _spelled_out(toxic))
             else 0.0,
         )
+
+
+def _spelled_out(infos: list[_ToxToken]) -> bool:
+    """Whether three single letters stand in a row ("f u c k", "i d i o t")."""
+    run = 0
+    for info in infos:
+        run = run + 1 if info.single else 0
+        if run == 3:
+            return True
+    return False
 
 
 # Apostrophe look-alikes typed by phones and IMEs; VADER's negation list spells "can't".
