@@ -224,10 +224,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmds.add(
         "eval", "evaluate a scoring backend on labelled data", _lazy("scorer.cli:cmd_eval")
     )
-    p.add_argument("task", choices=["sentiment"], help="what to evaluate")
+    p.add_argument("task", choices=["sentiment", "toxicity"], help="what to evaluate")
     p.add_argument("file", metavar="FILE.csv", help="labelled CSV file")
     p.add_argument("--text-col", default="text", help="text column")
     p.add_argument("--label-col", default="label", help="label column")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="toxicity: toxic when toxicity >= this (default 0.5, the product's)",
+    )
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     p.add_argument(
         "--backend",
         dest="scorer_backend",
