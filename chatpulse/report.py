@@ -420,7 +420,7 @@ def _plot(
                     f"<polyline fill='none' stroke='{s.color}' stroke-width='1.8' "
                     f"stroke-linejoin='round' points='{path}'/>"
                 )
-    return "".join(parts)
+    return "<g class='plot'>" + "".join(parts) + "</g>"
 
 
 def _t_range(series: list[_Series]) -> tuple[datetime, datetime] | None:
