@@ -120,8 +120,7 @@ async def run_demo(settings: Settings, url: str, report_out: Path) -> DemoSummar
     work.mkdir(parents=True, exist_ok=True)
     log_file = work / f"{DEMO_CHANNEL}.log"
     log_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    replayed = await replay_files(settings, url, [log_file], emotes=_bundled_emotes(seventv))
-    summary.messages = replayed.messages
+    await replay_files(settings, url, [log_file], emotes=_bundled_emotes(seventv))
 
     _step(3, total, "scoring sentiment, emotions and toxicity (lexicon)")
     stats = await run_scorer(
@@ -133,16 +132,19 @@ async def run_demo(settings: Settings, url: str, report_out: Path) -> DemoSummar
     await run_detector(url, detector_config(settings), detect_options(settings), until_idle=True)
 
     async with await connect(url, autocommit=True) as conn:
+        # What the database holds (a second run inserts nothing, and still shows it all).
         cur = await conn.execute(
-            "SELECT c.id, min(m.sent_at), max(m.sent_at), count(DISTINCT m.user_id) "
+            "SELECT c.id, min(m.sent_at), max(m.sent_at), count(*), "
+            "count(DISTINCT chat.chatter_key(m.user_id, m.user_login, m.user_name)), "
+            "(SELECT count(*) FROM chat.moderation_events e WHERE e.channel_id = c.id) "
             "FROM chat.channels c JOIN chat.messages m ON m.channel_id = c.id "
-            "WHERE c.name = %s GROUP BY c.id",
+            "WHERE c.name = %s GROUP BY c.id ORDER BY count(*) DESC LIMIT 1",
             (DEMO_CHANNEL,),
         )
         row = await cur.fetchone()
         if row is None:
             raise ChatpulseError("demo: the replay stored no messages")
-        channel_id, first, last, summary.chatters = row
+        channel_id, first, last, summary.messages, summary.chatters, summary.moderation = row
         cur = await conn.execute(
             "SELECT id, started_at, peak_at, ended_at, score, messages_per_min "
             "FROM chat.hype_moments WHERE channel_id = %s ORDER BY score DESC",
@@ -216,7 +218,6 @@ async def run_demo(settings: Settings, url: str, report_out: Path) -> DemoSummar
             "positive" if summary.mood > 0.05 else "negative" if summary.mood < -0.05 else "neutral"
         )
     summary.top_emotes = [(r["emote_name"], r["provider"], int(r["uses"])) for r in data.top_emotes]
-    summary.moderation = replayed.moderation
     summary.bursts = [(str(n), s, p, e, float(sc)) for n, s, p, e, sc in burst_rows]
     summary.hype = [(s, p, e, float(sc), float(rate)) for _, s, p, e, sc, rate in hype_rows]
     summary.seconds = time.perf_counter() - started

@@ -566,6 +566,7 @@ def _td_txt_event(
         if _TD_TXT_PLAIN.fullmatch(line):
             return Malformed(line, "no timestamp: the line cannot be placed in time")
         return Malformed(line, "not a TwitchDownloader text line '[time] name: message'")
+    extra: dict[str, str] = {}
     if m["utc"]:
         try:
             sent_at = datetime.fromisoformat(m["utc"]).replace(tzinfo=UTC)
@@ -578,6 +579,8 @@ def _td_txt_event(
     else:
         offset = timedelta(hours=int(m["h"]), minutes=int(m["m"]), seconds=int(m["s"]))
         sent_at = start.astimezone(UTC) + offset
+        # As a TwitchDownloader JSON does: the report reads the stream's start back from it.
+        extra["content_offset_seconds"] = repr(offset.total_seconds())
     display = m["name"]
     text = m["body"] or ""
     login = display.lower() if _LOGIN.fullmatch(display) else None
@@ -590,6 +593,7 @@ def _td_txt_event(
         user_login=login,
         user_name=display,
         source="replay",
+        extra=extra,
     )
 
 
