@@ -152,3 +152,45 @@ def test_per_minute_and_per_stream_figures(db_url: str) -> None:
     assert last["acted_share"] == pytest.approx(1 / 3)
     assert last["avg_latency_s"] == pytest.approx(4.0) and last["mod_messages"] == 1
     assert datetime.now(UTC) - last["ended_at"] > timedelta(days=365)
+
+
+def test_alert_fires_on_an_unanswered_toxic_surge(db_url: str) -> None:
+    from tests.integration.test_grafana_sql import _alert_sql, _rule, _series, run_as_reader
+
+    rule = _rule("chatpulse-toxic-unanswered")
+    end = datetime(2024, 1, 6, 17, 0, tzinfo=UTC)
+    base = int((end - timedelta(minutes=9)).timestamp() * 1000)
+    lines = [
+        privmsg(f"troll{k}", str(900 + k), f"m-tox{k}", base + k * 60_000, "fucking idiot")
+        for k in range(6)
+    ]
+    events = [parse_event(line, source="replay") for line in lines]
+
+    async def write() -> None:
+        async with await psycopg.AsyncConnection.connect(db_url) as conn:
+            await write_events(conn, events, ChannelRegistry())
+
+    asyncio.run(write())
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO chat.message_scores (sent_at, channel_id, message_id, model, sentiment,"
+            " label, toxicity) SELECT sent_at, channel_id, message_id, 'lexicon@1', -0.6,"
+            " 'negative', 0.9 FROM chat.messages"
+        )
+
+    def fired() -> dict[tuple[Any, ...], float]:
+        return _series(*run_as_reader(db_url, _alert_sql(rule, end)))
+
+    # Six toxic messages 9 to 4 minutes before, none acted on: fires with 6.
+    assert fired() == {("pajlada",): 6.0}
+    # Moderators delete two of them (a third acted on): moderation answers, no alert.
+    with psycopg.connect(db_url) as conn:
+        for k in (0, 1):
+            conn.execute(
+                "INSERT INTO chat.moderation_events (at, channel_id, kind, target_login,"
+                " target_message_id, event_key) SELECT sent_at + INTERVAL '20 seconds',"
+                " channel_id, 'delete', user_login, message_id, 'k' || message_id"
+                " FROM chat.messages WHERE message_id = %s",
+                (f"m-tox{k}",),
+            )
+    assert fired() == {("pajlada",): 0.0}
