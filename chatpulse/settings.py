@@ -309,7 +309,9 @@ class Settings(BaseSettings):
         default=10, ge=0, description="Detector: burst windows this close merge into one event."
     )
     detect_hype_threshold: float = Field(
-        default=4.0, gt=0, description="Detector: hype moment score threshold."
+        default=4.0,
+        gt=0,
+        description="Detector: hype significance threshold (rate + chatters, -log10 tail).",
     )
     detect_hype_min_messages: int = Field(
         default=8, ge=1, description="Detector: fewest messages in a window for a hype moment."
@@ -319,14 +321,32 @@ class Settings(BaseSettings):
         gt=1,
         description="Detector: hype is at least this many times the baseline rate.",
     )
+    detect_hype_min_chatter_ratio: float = Field(
+        default=1.5,
+        ge=1,
+        description="Detector: hype needs this many times the baseline's distinct chatters.",
+    )
+    detect_hype_min_onset_ratio: float = Field(
+        default=2.0,
+        ge=1,
+        description="Detector: hype is this many times the rate of the onset window before it.",
+    )
+    detect_hype_onset_window_s: int = Field(
+        default=60, ge=0, description="Detector: the onset window (a slow drift is not hype)."
+    )
     detect_hype_chatter_weight: float = Field(
-        default=0.5, ge=0, description="Detector: weight of the chatter surge in the hype score."
+        default=1.0, ge=0, description="Detector: weight of the chatter surge in the hype score."
     )
     detect_hype_emote_weight: float = Field(
         default=0.25, ge=0, description="Detector: weight of emote bursts in the hype score."
     )
     detect_hype_merge_gap_s: int = Field(
         default=30, ge=0, description="Detector: hype windows this close merge (a 30-s cooldown)."
+    )
+    detect_hype_sustain_ratio: float = Field(
+        default=1.5,
+        ge=1,
+        description="Detector: hype windows merge while chat between stays this far above baseline.",
     )
     detect_poll_interval_s: float = Field(
         default=2.0, gt=0, description="Detector: live poll interval."

@@ -249,6 +249,24 @@ JOIN activity a ON a.channel_id = c.id
 WHERE a.before >= 5 * 30
 """
 
+# Toxic messages of the 10 minutes before the last 2 (moderators get 2 minutes), per channel:
+# the ones no action answered by now, when moderation answered under a quarter of them.
+_TOXIC_UNANSWERED_SQL = """
+WITH recent AS (
+  SELECT t.channel_id, count(*) AS toxic,
+         count(*) FILTER (WHERE t.acted_at <= $__timeTo()::timestamptz) AS acted
+  FROM chat.toxic_messages t
+  WHERE t.sent_at >= $__timeTo()::timestamptz - INTERVAL '10 minutes'
+    AND t.sent_at < $__timeTo()::timestamptz - INTERVAL '2 minutes'
+  GROUP BY 1
+)
+SELECT c.name AS channel,
+       coalesce(CASE WHEN r.acted::float8 / r.toxic < 0.25 THEN r.toxic - r.acted END, 0)::float8
+         AS unanswered_toxic
+FROM chat.channels c
+LEFT JOIN recent r ON r.channel_id = c.id
+"""
+
 _RUNBOOK = "https://github.com/chatpulse/chatpulse/blob/main/docs/runbook.md"
 
 
@@ -324,6 +342,27 @@ def alert_rules() -> list[AlertRule]:
             "messages) to see who and what. Consider follower-only or slow mode.",
             labels={"chatpulse": "chat", "severity": "critical"},
             panel=("moderation", "Moderation actions against toxicity"),
+        ),
+        AlertRule(
+            uid="chatpulse-toxic-unanswered",
+            title="Toxic surge not answered by moderation",
+            group="chatpulse-chat",
+            expr=_TOXIC_UNANSWERED_SQL,
+            kind="sql",
+            op="gt",
+            threshold=4,
+            window_s=900,
+            for_="1m",
+            no_data="OK",
+            exec_err="Error",
+            summary="{{ humanize $values.B.Value }} toxic messages in {{ $labels.channel }} "
+            "with no moderation action",
+            description="Five or more toxic messages (toxicity >= 0.5) between 10 and 2 minutes "
+            "ago, and moderators deleted, timed out or banned for under a quarter of them.",
+            runbook="Tell the channel's moderators; open Moderation & toxicity: response "
+            "(Never acted on) to see who and what. Consider slow or follower-only mode.",
+            labels={"chatpulse": "chat", "severity": "critical"},
+            panel=("moderation_response", "Toxic messages against actions"),
         ),
         AlertRule(
             uid="chatpulse-chat-silent",

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from grafana.dashboards_moderation import UID as MODERATION_RESPONSE_UID
+from grafana.dashboards_moderation import moderation_response
 from grafana.panels import (
     Panel,
     channel_variable,
@@ -42,6 +44,7 @@ UIDS = {
     "emotes": "chatpulse-emotes",
     "sentiment": "chatpulse-sentiment",
     "moderation": "chatpulse-moderation",
+    "moderation_response": MODERATION_RESPONSE_UID,
     "search": "chatpulse-search",
     "pipeline": "chatpulse-pipeline",
 }
@@ -1219,6 +1222,7 @@ DASHBOARDS = {
     "emotes": _emotes,
     "sentiment": _sentiment,
     "moderation": _moderation,
+    "moderation_response": moderation_response,
     "search": _search,
     "pipeline": _pipeline,
 }

@@ -40,9 +40,13 @@ _CONFIG_FIELDS = (
     "hype_threshold",
     "hype_min_messages",
     "hype_min_ratio",
+    "hype_min_chatter_ratio",
+    "hype_min_onset_ratio",
+    "hype_onset_window_s",
     "hype_chatter_weight",
     "hype_emote_weight",
     "hype_merge_gap_s",
+    "hype_sustain_ratio",
 )
 _OPTION_FIELDS = ("poll_interval_s", "grace_s", "late_window_s", "sample_messages", "top_emotes")
 

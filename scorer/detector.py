@@ -15,7 +15,11 @@ past?
   (IQR) variance, whichever is larger.  The score is ``-log10`` of that tail, so it means the
   same in a 5-message and in a 5000-message chat: small channels count as much as big ones.
   A window must also pass a minimum count and a minimum ratio to the baseline.
-* **Events**: flagged windows closer than a merge gap form one event with start, peak, end.
+* **Hype**: the crowd reacting — rate and distinct chatters significant together, chatters
+  up by ``hype_min_chatter_ratio``, sudden against the onset window before; scored by log2 of
+  the rate and chatter ratios (an emote burst adds at most ``hype_emote_weight``).
+* **Events**: flagged windows closer than a merge gap (for hype also: with chat between them
+  staying ``hype_sustain_ratio`` above the baseline) form one event with start, peak, end.
 
 Everything a window's verdict depends on lies in the ``context_hops`` before it, so a live run
 that sees the data in pieces and a history run that sees it at once give the same events
@@ -61,9 +65,13 @@ class DetectorConfig:
     hype_threshold: float = 4.0
     hype_min_messages: int = 8
     hype_min_ratio: float = 2.0
-    hype_chatter_weight: float = 0.5
+    hype_min_chatter_ratio: float = 1.5
+    hype_min_onset_ratio: float = 2.0
+    hype_onset_window_s: int = 60
+    hype_chatter_weight: float = 1.0
     hype_emote_weight: float = 0.25
     hype_merge_gap_s: int = 30
+    hype_sustain_ratio: float = 1.5
 
     def hops(self, seconds: float) -> int:
         """``seconds`` in whole hops (at least 0)."""
@@ -123,6 +131,9 @@ class HypeEvent:
     baseline_messages: float
     score: float
     open: bool
+    rate_ratio: float = 0.0
+    chatter_ratio: float = 0.0
+    peak_chatters: int = 0
 
 
 @dataclass(slots=True)
@@ -343,10 +354,17 @@ def detect(series: ChannelSeries, config: DetectorConfig, from_hop: int) -> Dete
             )
 
     # -- hype moments ---------------------------------------------------------------------------
+    # A window is flagged when the crowd reacts: the rate and the distinct chatters are both
+    # significant against the channel's own baseline (s_msg + w_c * s_chat >= threshold) and
+    # the chatters grew by at least hype_min_chatter_ratio (a few users spamming is an emote
+    # burst, not hype).  Its *score* ranks by the crowd's reaction: log2 of the rate ratio plus
+    # w_c * log2 of the chatter ratio, and an emote burst adds at most hype_emote_weight.
     hype_flags: list[tuple[int, float]] = []
-    hype_info: dict[int, float] = {}
+    hype_info: dict[int, tuple[float, float, float]] = {}
+    onsets: set[int] = set()
     sorted_msgs, sorted_chat = _SortedWindow(series.messages), _SortedWindow(series.chatters)
     sorted_xmsg, sorted_xchat = _SortedWindow(x_msg), _SortedWindow(x_chat)
+    onset = config.hops(config.hype_onset_window_s)
     for i in range(first, n):
         xm = x_msg[i]
         if xm < config.hype_min_messages:
@@ -357,33 +375,79 @@ def detect(series: ChannelSeries, config: DetectorConfig, from_hop: int) -> Dete
         mu = span * _sorted_median(sorted_msgs.get(lo, hi))
         if xm < config.hype_min_ratio * max(mu, 1e-9):
             continue
+        mu_c = span * _sorted_median(sorted_chat.get(lo, hi))
+        chat_ratio = x_chat[i] / max(mu_c, 1.0)
+        if chat_ratio < config.hype_min_chatter_ratio:
+            continue
+        # A reaction is sudden: an event must start with a window well above the onset window
+        # before it (a slow drift of the audience is not a moment); later windows carry on.
+        prev_lo = max(lo, hi - onset)
+        sudden = hi <= prev_lo or xm >= config.hype_min_onset_ratio * max(
+            span * (msg_prefix[hi] - msg_prefix[prev_lo]) / (hi - prev_lo), 1.0
+        )
         var = max(mu + mu * mu / k, _sorted_robust_var(sorted_xmsg.get(lo + span - 1, hi)))
         s_msg = nb_tail_score(xm, mu, var)
-        mu_c = span * _sorted_median(sorted_chat.get(lo, hi))
         var_c = max(mu_c + mu_c * mu_c / k, _sorted_robust_var(sorted_xchat.get(lo + span - 1, hi)))
         s_chat = nb_tail_score(x_chat[i], mu_c, var_c)
-        score = (
-            s_msg
-            + config.hype_chatter_weight * s_chat
-            + config.hype_emote_weight * emote_flags.get(i, 0.0)
-        )
-        if score >= config.hype_threshold:
+        if s_msg + config.hype_chatter_weight * s_chat >= config.hype_threshold:
+            rate_ratio = xm / max(mu, 1.0)
+            emote_part = min(1.0, emote_flags.get(i, 0.0) / config.emote_threshold)
+            score = (
+                math.log2(rate_ratio)
+                + config.hype_chatter_weight * math.log2(chat_ratio)
+                + config.hype_emote_weight * emote_part
+            )
             hype_flags.append((i, score))
-            hype_info[i] = mu
-    hypes: list[HypeEvent] = []
+            hype_info[i] = (mu, rate_ratio, chat_ratio)
+            if sudden:
+                onsets.add(i)
+
+    # One event, one moment: flagged windows within the merge gap join, and so do groups
+    # whose windows between stay at hype_sustain_ratio times the baseline or more (a lull
+    # inside a reaction is not its end); an event lasts while chat stays that high.
+    sorted_gap = _SortedWindow(series.messages)
+    calm: dict[int, bool] = {}
+
+    def first_calm(after: int) -> int:
+        """The first window after ``after`` back near the baseline (``n``: none yet).  Called
+        with non-decreasing ``after``, so windows are judged in order (one sorted window)."""
+        j = after + 1
+        while j < n:
+            if j not in calm:
+                lo, hi = bounds(j)
+                mu = span * _sorted_median(sorted_gap.get(lo, hi))
+                calm[j] = x_msg[j] < config.hype_sustain_ratio * max(mu, 1.0)
+            if calm[j]:
+                return j
+            j += 1
+        return n
+
     gap = config.hops(config.hype_merge_gap_s)
+    groups: list[list[tuple[int, float]]] = []
     for group in _merge(hype_flags, gap):
+        if groups and group[0][0] <= first_calm(groups[-1][-1][0]):
+            groups[-1].extend(group)
+        else:
+            groups.append(group)
+    hypes: list[HypeEvent] = []
+    for group in groups:
+        if not any(i in onsets for i, _ in group):
+            continue  # a drift, never a sudden rise
         peak_i, peak_score = max(group, key=lambda it: (it[1], -it[0]))
         start_i, last_i = group[0][0], group[-1][0]
+        calm_i = first_calm(last_i)
         hypes.append(
             HypeEvent(
                 start_hop=series.start + start_i - span + 1,
                 peak_hop=series.start + peak_i,
-                end_hop=series.start + last_i + 1,
+                end_hop=series.start + calm_i,
                 peak_messages=x_msg[peak_i],
-                baseline_messages=hype_info[peak_i],
+                baseline_messages=hype_info[peak_i][0],
                 score=peak_score,
-                open=last_i + gap + 1 >= n,
+                open=last_i + gap + 1 >= n or calm_i >= n,
+                rate_ratio=hype_info[peak_i][1],
+                chatter_ratio=hype_info[peak_i][2],
+                peak_chatters=x_chat[peak_i],
             )
         )
     bursts.sort(key=lambda b: (b.start_hop, b.emote))
