@@ -251,6 +251,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     dup = totals.written.duplicates if totals.written else 0
     print(
         f"writer stopped: {totals.acked} stream messages acknowledged, {written} messages "
-        f"written, {dup} duplicates, {totals.poison} poison messages dead-lettered"
+        f"written, {dup} duplicates, {totals.redelivered} redelivered, {totals.poison} poison "
+        "messages dead-lettered"
     )
     return 0
