@@ -5,7 +5,6 @@ the fake Twitch server.  Every wait is on a condition, bounded."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import signal
@@ -21,26 +20,24 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+from prometheus_client import CollectorRegistry
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-pytest.importorskip("nats")
-
-from bus.common import connect, consumer_name  # noqa: E402
-from bus.ingest import run_ingest  # noqa: E402
-from bus.leases import Lease, LeaseTable  # noqa: E402
-from bus.metrics import BusMetrics  # noqa: E402
-from bus.publisher import BusPublisher  # noqa: E402
-from chatpulse.settings import Settings, load_settings  # noqa: E402
-from collector.deadletter import DeadLetters  # noqa: E402
-from collector.deadletter import read as read_dead  # noqa: E402
-from collector.events import ChatMessage  # noqa: E402
-from prometheus_client import CollectorRegistry  # noqa: E402
-from tests.e2e.cli import chatpulse_exe, run_cli  # noqa: E402
-from tests.fake_twitch import FakeTwitchServer  # noqa: E402
-from tests.integration.test_collect_live import rm_body, via_proxy  # noqa: E402
-from tests.nats_server import NatsServer, nats_server_binary  # noqa: E402
-from tests.tcp_proxy import TcpProxy  # noqa: E402
+from bus.common import connect, consumer_name
+from bus.ingest import run_ingest
+from bus.leases import Lease, LeaseTable
+from bus.metrics import BusMetrics
+from bus.publisher import BusPublisher
+from chatpulse.settings import Settings, load_settings
+from collector.deadletter import DeadLetters
+from collector.deadletter import read as read_dead
+from collector.events import ChatMessage
+from tests.e2e.cli import chatpulse_exe, run_cli
+from tests.fake_twitch import FakeTwitchServer
+from tests.integration.test_collect_live import rm_body, via_proxy
+from tests.nats_server import NatsServer, nats_server_binary
+from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.skipif(nats_server_binary() is None, reason="no nats-server binary")
 
@@ -203,7 +200,11 @@ async def publish(settings: Settings, events: list[ChatMessage], tmp: Path) -> N
         q: asyncio.Queue[Any] = asyncio.Queue()
         with DeadLetters(tmp / "pub-dead.jsonl") as dead:
             pub = BusPublisher(
-                bus.js, q, dead_letters=dead, metrics=BusMetrics(CollectorRegistry()), platform="twitch"
+                bus.js,
+                q,
+                dead_letters=dead,
+                metrics=BusMetrics(CollectorRegistry()),
+                platform="twitch",
             )
             assert await pub.publish(pub.prepare(events))
     finally:
@@ -274,7 +275,9 @@ async def test_leases_split_channels_and_an_expired_lease_is_taken_over_once(
         await two.scan()
         taken = await three.scan()
         assert sorted(taken.acquired) == sorted(one.owned)
-        assert all(p is not None and p.owner == "h1:1" and not p.released for p in taken.acquired.values())
+        assert all(
+            p is not None and p.owner == "h1:1" and not p.released for p in taken.acquired.values()
+        )
         assert taken.orphaned == 0
         lost = await one.scan()  # the dead one comes back: its leases are gone
         assert sorted(lost.dropped) == sorted(taken.acquired) and not lost.acquired
@@ -391,8 +394,12 @@ async def test_nats_restart_mid_stream_loses_nothing(
 ) -> None:
     async with ChannelServer() as twitch:
         env = env_for(db_url, nats_srv.url, tmp_path / "c", CHATPULSE_TWITCH_IRC_URL=twitch.url)
-        col = await spawn("collect", "--sink", "nats", "--channel", "r", env=env, log=tmp_path / "c.log")
-        wr = await spawn("ingest", env=env_for(db_url, nats_srv.url, tmp_path / "w"), log=tmp_path / "w.log")
+        col = await spawn(
+            "collect", "--sink", "nats", "--channel", "r", env=env, log=tmp_path / "c.log"
+        )
+        wr = await spawn(
+            "ingest", env=env_for(db_url, nats_srv.url, tmp_path / "w"), log=tmp_path / "w.log"
+        )
         try:
             await until("the join", lambda: twitch.holders("r") == 1)
             await twitch.say("r", *(privmsg("r", f"r-{i}", i) for i in range(100)))
@@ -451,11 +458,17 @@ async def test_three_collectors_two_writers_every_message_once_and_a_dead_collec
                     CHATPULSE_TWITCH_IRC_URL=twitch.url,
                     CHATPULSE_RECENT_MESSAGES_URL=stub.url,
                 )
-                cols.append(await spawn("collect", "--sink", "nats", env=env, log=tmp_path / f"c{i}.log"))
+                cols.append(
+                    await spawn("collect", "--sink", "nats", env=env, log=tmp_path / f"c{i}.log")
+                )
             procs += cols
             for i in range(2):
                 procs.append(
-                    await spawn("ingest", env=env_for(db_url, nats_srv.url, tmp_path / f"w{i}"), log=tmp_path / f"w{i}.log")
+                    await spawn(
+                        "ingest",
+                        env=env_for(db_url, nats_srv.url, tmp_path / f"w{i}"),
+                        log=tmp_path / f"w{i}.log",
+                    )
                 )
             pids = {str(p.pid) for p in cols}
 
@@ -464,7 +477,9 @@ async def test_three_collectors_two_writers_every_message_once_and_a_dead_collec
                 per: dict[str, int] = {}
                 for lease in owners.values():
                     if not lease.released:
-                        per[lease.owner.rsplit(":", 1)[1]] = per.get(lease.owner.rsplit(":", 1)[1], 0) + 1
+                        per[lease.owner.rsplit(":", 1)[1]] = (
+                            per.get(lease.owner.rsplit(":", 1)[1], 0) + 1
+                        )
                 return (
                     len(owners) == 6
                     and set(per) == pids
@@ -482,7 +497,7 @@ async def test_three_collectors_two_writers_every_message_once_and_a_dead_collec
             # kill -9 one collector: its two channels move within the bound, with a gap
             victim = cols[0]
             owners = await lease_owners(settings)
-            theirs = sorted(c for c, l in owners.items() if l.owner.endswith(f":{victim.pid}"))
+            theirs = sorted(c for c, le in owners.items() if le.owner.endswith(f":{victim.pid}"))
             assert len(theirs) == 2
             for c in theirs:  # said while nobody listened; the recent-messages endpoint has it
                 stub.lines[c] = [privmsg(c, f"{c}-missed-{i}", 1000 + i) for i in range(7)]
@@ -514,8 +529,14 @@ async def test_three_collectors_two_writers_every_message_once_and_a_dead_collec
                         " ORDER BY 1"
                     ).fetchall()
 
-            await until("every message and the filled gaps", lambda: len(ids_in(db_url)) == n and all(g[3] for g in gaps()) and len(gaps()) == 2, within=60)
-            assert [(g[0], g[1], g[2], g[4]) for g in gaps()] == [(c, "takeover", True, 7) for c in theirs]
+            await until(
+                "every message and the filled gaps",
+                lambda: len(ids_in(db_url)) == n and all(g[3] for g in gaps()) and len(gaps()) == 2,
+                within=60,
+            )
+            assert [(g[0], g[1], g[2], g[4]) for g in gaps()] == [
+                (c, "takeover", True, 7) for c in theirs
+            ]
 
             # a channel added to the shared list is collected without a restart
             added = run_cli("channels", "add", "ch9", env=nats_env, timeout=60)
@@ -531,5 +552,9 @@ async def test_three_collectors_two_writers_every_message_once_and_a_dead_collec
         stub.close()
     ids = ids_in(db_url)
     assert len(ids) == len(set(ids)) == n
-    for log in tmp_path.glob("*.log"):
+    assert_no_traceback(tmp_path)
+
+
+def assert_no_traceback(directory: Path) -> None:
+    for log in directory.glob("*.log"):
         assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
