@@ -145,6 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="live source (default twitch)",
     )
     p.add_argument(
+        "--sink",
+        choices=["database", "nats"],
+        default="database",
+        help="where events go: the database (default; spool while it is down) or the NATS "
+        "JetStream bus (CHATPULSE_NATS_URL; channels leased from the shared list; "
+        "pip install 'chatpulse[bus]')",
+    )
+    p.add_argument(
         "--idle-without-channels",
         action="store_true",
         help="with no channel configured, say so once and stay idle until stopped "
@@ -156,6 +164,37 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=argparse.SUPPRESS,
         help="port of /metrics (0: off)",
+    )
+
+    p = cmds.add(
+        "ingest",
+        "write the NATS bus into the database (one of any number of writers)",
+        _lazy("bus.ingest:cmd_ingest"),
+    )
+    p.add_argument(
+        "--metrics-port",
+        dest="metrics_port",
+        type=int,
+        default=argparse.SUPPRESS,
+        help="port of /metrics (0: off)",
+    )
+
+    p = cmds.add(
+        "channels", "the channel list bus collectors share", _lazy("bus.channels:cmd_channels")
+    )
+    csub = p.add_subparsers(dest="channels_action", metavar="ACTION", required=True)
+    ccmds = _Commands(csub, common)
+    for action, help_ in (
+        ("add", "add channels (collected within lease_ttl_s, no restart)"),
+        ("remove", "remove channels (their collector leaves them)"),
+    ):
+        cp = ccmds.add(action, help_, _lazy("bus.channels:cmd_channels"), path=f"channels {action}")
+        cp.add_argument("names", nargs="+", metavar="NAME", help="channel login")
+    ccmds.add(
+        "list",
+        "print the channels and their owners",
+        _lazy("bus.channels:cmd_channels"),
+        path="channels list",
     )
 
     p = cmds.add(

@@ -206,6 +206,25 @@ class Settings(BaseSettings):
     spool_max_bytes: int = Field(
         default=1 << 30, ge=1 << 20, description="Spool size limit while the database is down."
     )
+    # -- bus (NATS JetStream; `collect --sink nats`, `ingest`, `channels`) ---------------------
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222",
+        description="Bus: NATS server URL(s), comma-separated (collect --sink nats, ingest, channels).",
+    )
+    nats_stream: str = Field(
+        default="CHATPULSE",
+        pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        description="Bus: JetStream stream name; also names the consumer and key-value buckets.",
+    )
+    lease_ttl_s: float = Field(
+        default=15.0,
+        ge=1,
+        le=600,
+        description=(
+            "Bus: a collector's channel lease lasts this long unrenewed; a dead collector's "
+            "channels are taken over within about 4/3 of it."
+        ),
+    )
     max_message_chars: int = Field(
         default=2_000,
         ge=0,

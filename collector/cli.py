@@ -81,6 +81,10 @@ async def _idle_until_stopped() -> None:
 
 def cmd_collect(settings: Settings, args: argparse.Namespace) -> int:
     """``chatpulse collect``: live collection until SIGTERM/Ctrl-C (then flush and exit 0)."""
+    if getattr(args, "sink", "database") == "nats":
+        from bus.collect import cmd_collect_bus
+
+        return cmd_collect_bus(settings, args)
     if args.source == "twitch" and not settings.channels and args.idle_without_channels:
         asyncio.run(_idle_until_stopped())
         return 0

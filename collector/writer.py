@@ -567,6 +567,16 @@ class Writer:
         """Ask the writer to flush what is queued and return from :meth:`run`."""
         await self._queue.put(self.STOP)
 
+    async def write_now(self, events: Sequence[ChatEvent], lane: int = 0) -> BatchResult:
+        """Write ``events`` now on ``lane``'s connection, never to the spool (the bus writer:
+        the stream holds what is not written yet).  Malformed events go to the dead letters,
+        rows the database rejects are isolated as usual; raises :class:`DatabaseUnavailable`
+        when nothing could be committed."""
+        for e in events:
+            if isinstance(e, Malformed):
+                self._dead.write(e)
+        return await self._write([e for e in events if not isinstance(e, Malformed)], lane)
+
     # -- connection ----------------------------------------------------------------------------
     async def _connection(self, lane: int = 0) -> psycopg.AsyncConnection[Any]:
         if self._ready is not None and not self._ready.is_set():
