@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from analytics.runner import AnalyzeSummary, analyze_pass, stream_signatures
 from analytics.signatures import compare
@@ -366,3 +367,56 @@ def test_signatures_rank_a_channels_own_streams_closest(db_url: str, tmp_path: P
             for c, b in zip(others, [b for b in owner if b != a], strict=True)
             if owner[b] == owner[a]
         )
+
+
+# -- commands and forget ------------------------------------------------------------------------
+
+
+def test_analyze_and_compare_commands(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``chatpulse analyze --until-idle`` works on the base install and says that clustering
+    needs the extra; ``chatpulse compare`` prints both channels and their distance."""
+    from analytics.cli import clustering_available
+    from chatpulse.cli import main
+
+    replay(db_url, tmp_path, [nymn_log(tmp_path)])
+    with psycopg.connect(db_url) as conn:
+        cid = conn.execute(
+            "INSERT INTO chat.channels (name) VALUES ('other') RETURNING id"
+        ).fetchone()
+        assert cid is not None
+        for k in range(50):
+            conn.execute(
+                "INSERT INTO chat.messages (sent_at, channel_id, message_id, user_login, text)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (T0 + timedelta(seconds=10 * k), cid[0], f"o{k}", f"u{k % 7}", f"word{k % 5} chat"),
+            )
+    base = ["--database-url", db_url, "--data-dir", str(tmp_path / "d")]
+    assert main(["analyze", "--until-idle", *base]) == 0
+    out, err = capsys.readouterr()
+    assert "2 streams recomputed" in out
+    assert ("clustering needs the optional extra" in err) == (not clustering_available())
+    assert main(["compare", "nymn", "other", "--json", *base]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [c["name"] for c in result["channels"]] == ["nymn", "other"]
+    [pair] = result["pairs"]
+    assert 0 < pair["distance"] <= 1 and pair["shared_chatters"] == 0
+    assert main(["compare", "nymn", "nobody", *base]) == 2
+    assert "nobody" in capsys.readouterr().err
+
+
+def test_forget_removes_the_user_from_stream_chatters(db_url: str) -> None:
+    from chatpulse.commands import forget_user
+
+    _constructed(db_url)
+    analyze(db_url)
+    assert rows(db_url, "SELECT count(*) FROM chat.stream_chatters WHERE login = 'spammy'") == [
+        (1,)
+    ]
+    removed = asyncio.run(forget_user(db_url, "spammy"))
+    assert removed["stream_chatters"] == 1
+    assert rows(db_url, "SELECT count(*) FROM chat.stream_chatters WHERE login = 'spammy'") == [
+        (0,)
+    ]
+    assert rows(db_url, "SELECT count(*) FROM chat.stream_chatters WHERE login = 'core0'") == [(3,)]
