@@ -347,6 +347,20 @@ def build_parser() -> argparse.ArgumentParser:
         path="grafana push",
     )
 
+    p = cmds.add(
+        "analyze",
+        "find streams, audience segments, stream shapes and signatures (incremental)",
+        _lazy("analytics.cli:cmd_analyze"),
+    )
+    p.add_argument("--until-idle", action="store_true", help="exit when nothing is left")
+    p = cmds.add(
+        "compare",
+        "compare the chat signatures of channels (emotes, words, pace, mood, audience)",
+        _lazy("analytics.cli:cmd_compare"),
+    )
+    p.add_argument("channels", nargs="+", metavar="CHANNEL", help="channel logins (two or more)")
+    p.add_argument("--json", action="store_true", help="print JSON (for scripts)")
+
     cmds.add("up", "run every service in one process", _lazy("chatpulse.stack:cmd_up"))
     p = cmds.add(
         "demo",

@@ -90,6 +90,11 @@ _DELETES: dict[str, str] = {
         WHERE c.id = e.channel_id
           AND (lower(e.target_login) = %(login)s OR e.target_user_id = ANY(%(ids)s))
           AND (%(platform)s::text IS NULL OR c.platform = %(platform)s)""",
+    "stream_chatters": """DELETE FROM chat.stream_chatters s USING chat.channels c
+        WHERE c.id = s.channel_id
+          AND (lower(s.login) = %(login)s OR s.chatter = ANY(%(ids)s)
+               OR s.chatter = 'login:' || %(login)s)
+          AND (%(platform)s::text IS NULL OR c.platform = %(platform)s)""",
     "messages": """DELETE FROM chat.messages m USING forget_rows f
         WHERE m.channel_id = f.channel_id AND m.message_id = f.message_id
           AND m.sent_at = f.sent_at""",

@@ -383,6 +383,18 @@ class Settings(BaseSettings):
         default=5, ge=0, description="Detector: top emotes kept per hype moment."
     )
 
+    # -- analyze (streams and audiences) ----------------------------------------------------
+    stream_gap_s: int = Field(
+        default=1800,
+        ge=60,
+        description="Analyze: a silence longer than this ends a stream.",
+    )
+    analyze_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Analyze: seconds between passes when running live.",
+    )
+
     # -- clipper ----------------------------------------------------------------------------
     clipper_host: str = Field(default="127.0.0.1", description="Clipper API address.")
     clipper_db_pool_size: int = Field(

@@ -284,6 +284,7 @@ async def run_up(settings: Settings, url: str, stop: asyncio.Event | None = None
     batch in hand, the clip worker stops FFmpeg and re-queues its job."""
     import uvicorn
 
+    from analytics.runner import run_analyze
     from clipper.api import create_app
     from clipper.worker import run_worker
     from collector.app import run_collector
@@ -316,6 +317,12 @@ async def run_up(settings: Settings, url: str, stop: asyncio.Event | None = None
         ),
         "detector": run_detector(
             url, detector_config(settings), detect_options(settings), stop=stop
+        ),
+        "analyze": run_analyze(
+            url,
+            timedelta(seconds=settings.stream_gap_s),
+            interval_s=settings.analyze_interval_s,
+            stop=stop,
         ),
         # The clip metrics are declared by the API too (served on its /metrics); the worker's
         # own copy stays private here rather than clash on the shared registry.

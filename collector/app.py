@@ -862,7 +862,39 @@ async def replay_files(
                 await refresh_range(conn, totals.min_sent_at, totals.max_sent_at)
             else:
                 await refresh_range(conn, None, None)
+    if not left_in_spool:
+        await _record_stream_starts(conninfo, plan, platform)
     return summary
+
+
+async def _record_stream_starts(
+    conninfo: str, plan: Sequence[ReplayFile], platform: str | None
+) -> None:
+    """A replay's start (``--start``, a TwitchDownloader JSON's ``video.created_at``) marks a
+    stream start for ``chatpulse analyze`` (chat.stream_hints)."""
+    from analytics.runner import add_stream_hint
+
+    starts: list[tuple[str, datetime]] = []
+    for item in plan:
+        at, channel = item.start, item.channel
+        if item.fmt == "twitchdownloader":
+            with contextlib.suppress(FormatError, OSError):
+                head = td_json_head(item.path)
+                at = at or head.offset_origin
+                channel = channel or head.channel
+        if at is not None and channel:
+            starts.append((channel, at))
+    if not starts:
+        return
+    async with await connect(conninfo, autocommit=True) as conn:
+        for channel, at in starts:
+            cur = await conn.execute(
+                "SELECT id FROM chat.channels WHERE name = %s AND platform = %s",
+                (channel, platform or "twitch"),
+            )
+            row = await cur.fetchone()
+            if row is not None:
+                await add_stream_hint(conn, row[0], at, "replay")
 
 
 _BATCH = 1024
