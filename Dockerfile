@@ -11,6 +11,7 @@ COPY pyproject.toml README.md LICENSE ./
 COPY chatpulse ./chatpulse
 COPY collector ./collector
 COPY scorer ./scorer
+COPY detector ./detector
 COPY clipper ./clipper
 COPY grafana ./grafana
 COPY sql ./sql

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from chatpulse.errors import ChatpulseError
+from chatpulse.core.errors import ChatpulseError
 
 __all__ = [
     "ClipperError",

@@ -27,12 +27,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chatpulse.errors import ConfigError
+from chatpulse.core.errors import ConfigError
 from clipper.errors import CutError, CutStopped
 from clipper.segments import CutPlan
 
 if TYPE_CHECKING:
-    from chatpulse.settings import Settings
+    from chatpulse.core.settings import Settings
 
 __all__ = [
     "CUT_NICENESS",

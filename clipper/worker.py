@@ -28,8 +28,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from psycopg import AsyncConnection
 
-from chatpulse.db import connect
-from chatpulse.settings import Settings
+from chatpulse.core.db import connect
+from chatpulse.core.settings import Settings
 from clipper import jobs
 from clipper.annotate import annotate_clip
 from clipper.config import ClipperConfig, clipper_config

@@ -30,10 +30,10 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry
 
-from chatpulse.aggregates import backend_of, refresh_range
-from chatpulse.db import connect
-from chatpulse.errors import ChatpulseError, ConfigError
-from chatpulse.settings import Settings
+from chatpulse.core.aggregates import backend_of, refresh_range
+from chatpulse.core.db import connect
+from chatpulse.core.errors import ChatpulseError, ConfigError
+from chatpulse.core.settings import Settings
 from collector import irc
 from collector.codec import decode_events, encode_events
 from collector.deadletter import DeadLetters

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 from urllib.parse import quote
 
-from chatpulse.errors import ChatpulseError
+from chatpulse.core.errors import ChatpulseError
 from collector.events import EmoteUse, Provider
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatpulse.errors import ConfigError
+from chatpulse.core.errors import ConfigError
 from scorer.backends import Label
 
 __all__ = [

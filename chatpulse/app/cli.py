@@ -1,6 +1,6 @@
 """The ``chatpulse`` command.
 
-Every flag maps onto a setting (see :mod:`chatpulse.settings`); settings are parsed once,
+Every flag maps onto a setting (see :mod:`chatpulse.core.settings`); settings are parsed once,
 then the command's handler runs.  Exit codes: 0 success, 1 failure, 2 bad settings or usage,
 3 a command whose implementation has not landed yet, 130 interrupted.
 Command implementations live in their packages and are imported lazily, so ``--help`` is fast.
@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from chatpulse import __version__
-from chatpulse.errors import ChatpulseError, ConfigError, NotReadyError
-from chatpulse.logs import configure_logging
-from chatpulse.settings import Settings, load_settings
+from chatpulse.core.errors import ChatpulseError, ConfigError, NotReadyError
+from chatpulse.core.logs import configure_logging
+from chatpulse.core.settings import Settings, load_settings
 
 __all__ = ["build_parser", "main"]
 
@@ -125,11 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     cmds.add(
         "migrate",
         "create or upgrade the schema (idempotent)",
-        _lazy("chatpulse.commands:cmd_migrate"),
+        _lazy("chatpulse.app.commands.database:cmd_migrate"),
     )
 
     p = cmds.add(
-        "collect", "collect live chat into the database", _lazy("collector.cli:cmd_collect")
+        "collect",
+        "collect live chat into the database",
+        _lazy("chatpulse.app.commands.collect:cmd_collect"),
     )
     p.add_argument(
         "--channel",
@@ -161,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmds.add(
         "replay",
         "load chat log files (a second run adds nothing)",
-        _lazy("collector.cli:cmd_replay"),
+        _lazy("chatpulse.app.commands.collect:cmd_replay"),
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="chat log files")
     p.add_argument(
@@ -206,7 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = cmds.add(
-        "score", "score messages (sentiment, emotions, toxicity)", _lazy("scorer.cli:cmd_score")
+        "score",
+        "score messages (sentiment, emotions, toxicity)",
+        _lazy("chatpulse.app.commands.score:cmd_score"),
     )
     p.add_argument(
         "--backend",
@@ -217,11 +221,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--until-idle", action="store_true", help="exit when nothing is left")
 
-    p = cmds.add("detect", "detect emote bursts and hype moments", _lazy("scorer.cli:cmd_detect"))
+    p = cmds.add(
+        "detect",
+        "detect emote bursts and hype moments",
+        _lazy("chatpulse.app.commands.score:cmd_detect"),
+    )
     p.add_argument("--until-idle", action="store_true", help="exit when nothing is left")
 
     p = cmds.add(
-        "eval", "evaluate a scoring backend on labelled data", _lazy("scorer.cli:cmd_eval")
+        "eval",
+        "evaluate a scoring backend on labelled data",
+        _lazy("chatpulse.app.commands.score:cmd_eval"),
     )
     p.add_argument("task", choices=["sentiment"], help="what to evaluate")
     p.add_argument("file", metavar="FILE.csv", help="labelled CSV file")
@@ -240,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     mp = mcmds.add(
         "export",
         "export transformers models to int8 ONNX",
-        _lazy("scorer.cli:cmd_models_export"),
+        _lazy("chatpulse.app.commands.score:cmd_models_export"),
         path="models export",
     )
     mp.add_argument("--out", metavar="DIR", help="output directory")
@@ -251,19 +261,22 @@ def build_parser() -> argparse.ArgumentParser:
     cp = ccmds.add(
         "serve",
         "run the webhook/clip API (default 127.0.0.1:8095)",
-        _lazy("clipper.cli:cmd_serve"),
+        _lazy("chatpulse.app.commands.clipper:cmd_serve"),
         path="clipper serve",
     )
     cp.add_argument("--host", dest="clipper_host", default=argparse.SUPPRESS, help="address")
     cp.add_argument("--port", dest="clipper_port", type=int, default=argparse.SUPPRESS, help="port")
     cp = ccmds.add(
-        "worker", "run the clip worker", _lazy("clipper.cli:cmd_worker"), path="clipper worker"
+        "worker",
+        "run the clip worker",
+        _lazy("chatpulse.app.commands.clipper:cmd_worker"),
+        path="clipper worker",
     )
     cp.add_argument("--until-idle", action="store_true", help="exit when no clip is left")
     cp = ccmds.add(
         "add-vod",
         "register a VOD file or URL with its channel and UTC start",
-        _lazy("clipper.cli:cmd_add_vod"),
+        _lazy("chatpulse.app.commands.clipper:cmd_add_vod"),
         path="clipper add-vod",
     )
     cp.add_argument("location", help="file path or URL")
@@ -273,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmds.add(
         "record",
         "keep a rolling recording of a live stream for clips",
-        _lazy("clipper.cli:cmd_record"),
+        _lazy("chatpulse.app.commands.clipper:cmd_record"),
     )
     p.add_argument("--channel", required=True, metavar="NAME", help="channel login")
     p.add_argument("--url", help="stream URL (default: the channel's Twitch URL)")
@@ -284,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     gp = gcmds.add(
         "build",
         "write grafana/provisioning files",
-        _lazy("grafana.cli:cmd_build"),
+        _lazy("chatpulse.app.commands.grafana:cmd_build"),
         path="grafana build",
     )
     gp.add_argument(
@@ -296,19 +309,19 @@ def build_parser() -> argparse.ArgumentParser:
     gcmds.add(
         "push",
         "push dashboards and alert rules to a running Grafana",
-        _lazy("grafana.cli:cmd_push"),
+        _lazy("chatpulse.app.commands.grafana:cmd_push"),
         path="grafana push",
     )
 
-    cmds.add("up", "run every service in one process", _lazy("chatpulse.stack:cmd_up"))
+    cmds.add("up", "run every service in one process", _lazy("chatpulse.app.stack:cmd_up"))
     p = cmds.add(
         "demo",
         "the whole pipeline on bundled real chat (embedded database)",
-        _lazy("chatpulse.stack:cmd_demo"),
+        _lazy("chatpulse.app.stack:cmd_demo"),
     )
     p.add_argument("--report", metavar="FILE", help="where to write the HTML report")
     p = cmds.add(
-        "report", "write a self-contained HTML report", _lazy("chatpulse.report:cmd_report")
+        "report", "write a self-contained HTML report", _lazy("chatpulse.app.report:cmd_report")
     )
     p.add_argument("--channel", required=True, metavar="NAME", help="channel login")
     p.add_argument(
@@ -337,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     ep = ecmds.add(
         "rematch",
         "match emotes again in stored messages (adds what is missing, once)",
-        _lazy("collector.rematch:cmd_rematch"),
+        _lazy("chatpulse.app.commands.emotes:cmd_rematch"),
         path="emotes rematch",
         description="Load the channel's 7TV/BTTV/FFZ sets and match them in the messages "
         "already stored: missing chat.emote_uses rows are added, chat.messages.emote_count "
@@ -358,12 +371,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmds.add(
         "doctor",
         "check database, TimescaleDB, FFmpeg, models, Grafana",
-        _lazy("chatpulse.doctor:cmd_doctor"),
+        _lazy("chatpulse.app.doctor:cmd_doctor"),
     )
     p.add_argument("--json", action="store_true", help="print the checks as JSON")
 
     p = cmds.add(
-        "forget", "delete one user's data everywhere", _lazy("chatpulse.commands:cmd_forget")
+        "forget",
+        "delete one user's data everywhere",
+        _lazy("chatpulse.app.commands.database:cmd_forget"),
     )
     p.add_argument("--user", required=True, metavar="LOGIN", help="user login")
     p.add_argument("--platform", default=None, help="only on this platform")

@@ -25,8 +25,8 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
-from chatpulse.db import connect
-from chatpulse.errors import MigrationError
+from chatpulse.core.db import connect
+from chatpulse.core.errors import MigrationError
 
 __all__ = [
     "READER_RELATIONS",
@@ -67,8 +67,10 @@ READER_RELATIONS = (
     "hype_moments",
     "clips",
 )
-#: pg_advisory_lock key: the first 8 bytes of sha256("chatpulse.migrate"), fixed forever.
-_LOCK_KEY = int.from_bytes(hashlib.sha256(b"chatpulse.migrate").digest()[:8], "big", signed=True)
+#: pg_advisory_lock key: the first 8 bytes of sha256("chatpulse.core.migrate"), fixed forever.
+_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"chatpulse.core.migrate").digest()[:8], "big", signed=True
+)
 _NAME_RE = re.compile(r"^(\d{4})_([a-z0-9_]+?)(?:\.(timescaledb|postgres))?\.sql$")
 _NO_TX = "-- chatpulse:no-transaction"
 # Raw chat tables that take the columnstore and retention policies.

@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
 from chatpulse import __version__
-from chatpulse.db import open_pool
-from chatpulse.settings import Settings
+from chatpulse.core.db import open_pool
+from chatpulse.core.settings import Settings
 from clipper.api.deps import AppState
 from clipper.api.routes import clips, health, webhooks
 from clipper.config import ClipperConfig, clipper_config

@@ -36,7 +36,7 @@ import tenacity
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidURI, WebSocketException
 
-from chatpulse.errors import ChatpulseError
+from chatpulse.core.errors import ChatpulseError
 from collector.events import ChatEvent, ControlEvent, Malformed
 from collector.irc import format_line, parse_event, split_frame
 from collector.sources.base import ReconnectPolicy, SourceListener

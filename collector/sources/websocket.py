@@ -39,7 +39,7 @@ from websockets.exceptions import (
     WebSocketException,
 )
 
-from chatpulse.errors import ConfigError
+from chatpulse.core.errors import ConfigError
 from collector.events import ChatEvent, ChatMessage, Malformed, deterministic_message_id
 from collector.sources.base import ChatSource, ReconnectPolicy, SourceListener
 
@@ -544,7 +544,7 @@ class JsonWebSocketSource(ChatSource):
     ``listener.on_disconnected`` with the reason, then reconnects after a
     :class:`ReconnectPolicy` backoff.  Setting ``stop`` closes the connection and returns within
     about a second, also while connecting or waiting; a stop is not reported as a disconnect.
-    ``run`` raises :class:`~chatpulse.errors.ConfigError` when retrying cannot help (a bad URL,
+    ``run`` raises :class:`~chatpulse.core.errors.ConfigError` when retrying cannot help (a bad URL,
     the handshake refused with a 4xx status such as 401/403).
 
     While ``listener.on_event`` blocks, frames are not read; past ``2 * ping_interval_s`` the

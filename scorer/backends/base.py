@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from chatpulse.errors import ChatpulseError
+from chatpulse.core.errors import ChatpulseError
 
 __all__ = ["EMOTIONS", "BackendError", "Label", "Score", "ScoringBackend"]
 

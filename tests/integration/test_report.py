@@ -8,9 +8,9 @@ from pathlib import Path
 
 import psycopg
 
-from chatpulse.aggregates import refresh_pending
-from chatpulse.db import connect
-from chatpulse.report import load_report, render_report
+from chatpulse.app.report import load_report, render_report
+from chatpulse.core.aggregates import refresh_pending
+from chatpulse.core.db import connect
 from tests.e2e.cli import run_cli
 from tests.integration.test_replay import nymn_irc_log, replay, settings_for
 from tests.scoring import score_with_lexicon

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatpulse.cli import build_parser, main
+from chatpulse.app.cli import build_parser, main
 
 COMMANDS = [
     ["migrate"],

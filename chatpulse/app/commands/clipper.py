@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from chatpulse.commands import migrate
-from chatpulse.db import connect, database
-from chatpulse.errors import ConfigError
-from chatpulse.settings import Settings
+from chatpulse.app.commands.database import migrate
+from chatpulse.core.db import connect, database
+from chatpulse.core.errors import ConfigError
+from chatpulse.core.settings import Settings
 from clipper.config import clipper_config
 from clipper.errors import CutError
 from clipper.webhook import CHANNEL_RE
@@ -83,7 +83,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """``chatpulse clipper worker``: cut clips until SIGTERM/Ctrl-C (then stop cleanly)."""
     from prometheus_client import CollectorRegistry
 
-    from chatpulse.metrics import serve_metrics
+    from chatpulse.core.metrics import serve_metrics
     from clipper.ffmpeg import require_ffmpeg
     from clipper.worker import run_worker
 

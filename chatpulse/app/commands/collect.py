@@ -13,11 +13,11 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from chatpulse.commands import migrate, migrate_when_reachable
-from chatpulse.db import database
-from chatpulse.errors import ConfigError
-from chatpulse.metrics import serve_metrics
-from chatpulse.settings import Settings
+from chatpulse.app.commands.database import migrate, migrate_when_reachable
+from chatpulse.core.db import database
+from chatpulse.core.errors import ConfigError
+from chatpulse.core.metrics import serve_metrics
+from chatpulse.core.settings import Settings
 from collector.app import FileReport, plan_replay, replay_files, run_collector
 from collector.sources.base import ChatSource
 

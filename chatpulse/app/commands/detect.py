@@ -13,11 +13,11 @@ import logging
 import signal
 from typing import Any
 
-from chatpulse.commands import migrate
-from chatpulse.db import database
-from chatpulse.settings import Settings
-from scorer.detect_store import DetectOptions, run_detector
-from scorer.detector import DetectorConfig
+from chatpulse.app.commands.database import migrate
+from chatpulse.core.db import database
+from chatpulse.core.settings import Settings
+from detector.model import DetectorConfig
+from detector.runner import DetectOptions, run_detector
 
 __all__ = ["cmd_detect", "detect_options", "detector_config"]
 
