@@ -15,7 +15,6 @@ import contextlib
 import logging
 import os
 import shutil
-import signal
 import socket
 import tempfile
 import time
@@ -313,16 +312,12 @@ async def run_worker(
     worker_id: str | None = None,
     storage: Storage | None = None,
 ) -> WorkerTotals:
-    """Work jobs until ``stop`` is set or SIGTERM/SIGINT (or, ``until_idle``, until no job is
+    """Work jobs until ``stop`` is set (or, ``until_idle``, until no job is
     queued or running).  Returns what this worker did.  Raises DatabaseError when the
     database cannot be reached at start."""
     config = config or clipper_config(settings)
     metrics = ClipperMetrics(registry or CollectorRegistry())
     shutdown = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, shutdown.set)
     storage = storage or open_storage(settings.clip_target, settings.s3_endpoint_url)
     conn = await connect(conninfo)
     hb_conn = await connect(conninfo, autocommit=False)
@@ -334,7 +329,4 @@ async def run_worker(
     finally:
         await conn.close()
         await hb_conn.close()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(sig)
         log.info("clip worker stopped", extra={"worker": wid})

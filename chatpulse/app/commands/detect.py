@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 from typing import Any
 
 from chatpulse.app.commands.database import migrate
+from chatpulse.app.signals import stop_on_signals
 from chatpulse.core.db import database
 from chatpulse.core.settings import Settings
 from detector.model import DetectorConfig
@@ -80,9 +79,5 @@ def cmd_detect(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _run(url: str, config: DetectorConfig, options: DetectOptions, until_idle: bool) -> Any:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    return await run_detector(url, config, options, until_idle=until_idle, stop=stop)
+    with stop_on_signals() as stop:
+        return await run_detector(url, config, options, until_idle=until_idle, stop=stop)

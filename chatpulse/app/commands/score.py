@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from chatpulse.app.commands.database import migrate
 from chatpulse.app.commands.detect import cmd_detect
+from chatpulse.app.signals import stop_on_signals
 from chatpulse.core.db import database
 from chatpulse.core.errors import ConfigError, DatabaseError
 from chatpulse.core.metrics import serve_metrics
@@ -69,17 +69,10 @@ async def _score(
     until_idle: bool,
     metrics: ScorerMetrics,
 ) -> ScorerStats:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
+    with stop_on_signals() as stop:
         return await run_scorer(
             url, backend, config=config, until_idle=until_idle, stop=stop, metrics=metrics
         )
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
 
 
 def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
