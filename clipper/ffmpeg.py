@@ -27,8 +27,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chatpulse.core.errors import ConfigError
-from clipper.errors import CutError, CutStopped
+from chatpulse.core.errors import ConfigError, CutError, CutStopped
 from clipper.segments import CutPlan
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from clipper.errors import MediaError, MediaNotReady
+from chatpulse.core.errors import MediaError, MediaNotReady
 
 __all__ = [
     "CutPlan",

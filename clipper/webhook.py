@@ -22,8 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from chatpulse.core.errors import WebhookError
 from clipper.config import ClipperConfig
-from clipper.errors import WebhookError
 
 __all__ = [
     "CHANNEL_RE",

@@ -28,11 +28,11 @@ from prometheus_client import CollectorRegistry
 from psycopg import AsyncConnection
 
 from chatpulse.core.db import connect
+from chatpulse.core.errors import CutError, CutStopped, MediaError, MediaNotReady
 from chatpulse.core.settings import Settings
 from clipper import jobs
 from clipper.annotate import annotate_clip
 from clipper.config import ClipperConfig, clipper_config
-from clipper.errors import CutError, CutStopped, MediaError, MediaNotReady
 from clipper.ffmpeg import cut_segments, cut_vod, ffprobe_for, probe, write_thumbnail
 from clipper.media import plan_from_segments
 from clipper.metrics import ClipperMetrics

@@ -47,6 +47,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO, cast
 
+from chatpulse.core.errors import ChatpulseError
 from collector.events import (
     ChatEvent,
     ChatMessage,
@@ -89,7 +90,7 @@ _SNIFF_BYTES = 64 * 1024
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class FormatError(ValueError):
+class FormatError(ChatpulseError, ValueError):
     """The file is not (or not recognisably) in the chat log format asked for, or the caller
     must supply information the file lacks (a channel, a platform, a start time)."""
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from chatpulse.core.errors import ChatpulseError
 from collector.events import (
     ChatEvent,
     ChatMessage,
@@ -53,7 +54,7 @@ __all__ = [
 ]
 
 
-class IrcParseError(ValueError):
+class IrcParseError(ChatpulseError, ValueError):
     """A line (or a recent-messages body) that is not well-formed; the message says why."""
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatpulse.core.contract import EMOTIONS
 from grafana.panels import (
     Panel,
     channel_variable,
@@ -33,7 +34,6 @@ from grafana.panels import (
     sql_variable,
     textbox_variable,
 )
-from scorer.backends.base import EMOTIONS
 
 __all__ = ["DASHBOARDS", "UIDS", "all_dashboards"]
 

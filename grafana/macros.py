@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from chatpulse.core.errors import ChatpulseError
+
 __all__ = [
     "MacroError",
     "TimeRange",
@@ -52,7 +54,7 @@ _UNIT_S = {
 }
 
 
-class MacroError(ValueError):
+class MacroError(ChatpulseError, ValueError):
     """Grafana would reject this SQL (unknown macro, missing argument, bad interval)."""
 
 

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
+from chatpulse.core.contract import READER_RELATIONS, READER_ROLE
 from chatpulse.core.db import connect
 from chatpulse.core.errors import MigrationError
 
@@ -43,30 +44,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Backend = Literal["timescaledb", "postgres"]
-READER_ROLE = "chatpulse_reader"
-#: What ``chatpulse_reader`` may read: the relations of README's SQL contract, nothing else
-#: (not detector state, scorer claims, invalidation logs, migrations or tombstones).  A new
-#: contract relation goes into README's table and here (tests check both agree).
-READER_RELATIONS = (
-    "channels",
-    "messages",
-    "emote_uses",
-    "moderation_events",
-    "gaps",
-    "message_scores",
-    "activity_1m",
-    "activity_1h",
-    "chatters_1m",
-    "chatters_1h",
-    "chatters_6h",
-    "chatters_1d",
-    "sentiment_1m",
-    "emotes_10s",
-    "emotes_1m",
-    "emote_bursts",
-    "hype_moments",
-    "clips",
-)
 #: pg_advisory_lock key: the first 8 bytes of sha256("chatpulse.core.migrate"), fixed forever.
 _LOCK_KEY = int.from_bytes(
     hashlib.sha256(b"chatpulse.core.migrate").digest()[:8], "big", signed=True

@@ -491,7 +491,7 @@ class Settings(BaseSettings):
     @classmethod
     def _check_mapping(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None:
-            from collector.sources.websocket import FieldMapping
+            from chatpulse.core.mapping import FieldMapping
 
             FieldMapping.from_dict(value)
         return value

@@ -13,26 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from chatpulse.core.contract import EMOTIONS
 from chatpulse.core.errors import ChatpulseError
 
 __all__ = ["EMOTIONS", "BackendError", "Label", "Score", "ScoringBackend"]
 
-#: The emotion columns of ``chat.message_scores``, in column order.  They are the label set of
-#: CardiffNLP's multilabel emotion model (twitter-roberta-base-emotion-multilabel-latest, from
-#: SemEval-2018 Task 1 E-c), so that the transformers backend fills them all.
-EMOTIONS: tuple[str, ...] = (
-    "anger",
-    "anticipation",
-    "disgust",
-    "fear",
-    "joy",
-    "love",
-    "optimism",
-    "pessimism",
-    "sadness",
-    "surprise",
-    "trust",
-)
 
 Label = Literal["negative", "neutral", "positive"]
 

@@ -14,10 +14,9 @@ from urllib.parse import urlsplit
 from chatpulse.app.commands.database import migrate
 from chatpulse.app.signals import stop_on_signals
 from chatpulse.core.db import connect, database
-from chatpulse.core.errors import ConfigError
+from chatpulse.core.errors import ConfigError, CutError
 from chatpulse.core.settings import Settings
 from clipper.config import clipper_config
-from clipper.errors import CutError
 from clipper.webhook import CHANNEL_RE
 
 if TYPE_CHECKING:
