@@ -56,10 +56,14 @@ import asyncio, sys
 from chatpulse.core.logs import configure_logging
 from chatpulse.core.settings import load_settings
 from clipper.worker import run_worker
+from chatpulse.app.signals import stop_on_signals
 import json
 o = json.loads(sys.argv[1])
 configure_logging("warning", "json")
-asyncio.run(run_worker(load_settings(overrides=o), o["database_url"]))
+async def main():
+    with stop_on_signals() as stop:
+        await run_worker(load_settings(overrides=o), o["database_url"], stop=stop)
+asyncio.run(main())
 """
 
 

@@ -166,11 +166,15 @@ from chatpulse.core.logs import configure_logging
 from chatpulse.core.settings import load_settings
 from clipper.config import ClipperConfig
 from clipper.worker import run_worker
+from chatpulse.app.signals import stop_on_signals
 opts = json.loads(sys.argv[1])
 configure_logging("info", "json")
 settings = load_settings(overrides=opts["settings"])
 config = ClipperConfig(**opts["config"])
-asyncio.run(run_worker(settings, opts["url"], config=config, worker_id=opts["id"]))
+async def main():
+    with stop_on_signals() as stop:
+        await run_worker(settings, opts["url"], config=config, worker_id=opts["id"], stop=stop)
+asyncio.run(main())
 """
 
 
