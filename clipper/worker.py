@@ -136,11 +136,10 @@ class _Worker:
                 vod = await jobs.find_vod(self.conn, channel, job.start_at, job.end_at)
                 if vod is None:
                     raise
-                location, vod_start, vod_duration = vod
-                offset, length = plan_vod(vod_start, vod_duration, job.start_at, job.end_at)
-                media, real_start = "vod", vod_start + timedelta(seconds=offset)
+                offset, length = plan_vod(vod.start_at, vod.duration_s, job.start_at, job.end_at)
+                media, real_start = "vod", vod.start_at + timedelta(seconds=offset)
                 await cut_vod(
-                    location,
+                    vod.location,
                     offset,
                     length,
                     out,

@@ -25,6 +25,7 @@ derive from :class:`ValueError`, so that code that catches that keeps working.
     ├── TwitchAuthError          Twitch rejected the login                collector.sources.twitch
     ├── BackendError             a scoring backend cannot load or run     scorer.backends.base
     │   └── MissingExtraError    (also a ConfigError, see above)          scorer.backends
+    ├── QueryFileError           a named-query file of bad layout         chatpulse.core.queries
     ├── MacroError               SQL Grafana would reject                 grafana.macros
     └── ClipperError             anything the clipper raises on purpose
         ├── WebhookError         a request the API refuses (carries the HTTP status and reason)

@@ -95,7 +95,8 @@ def load_migrations(directory: Any = None) -> list[Migration]:
     root = directory if directory is not None else _sql_dir()
     found: list[Migration] = []
     for entry in root.iterdir():
-        if not entry.name.endswith(".sql"):
+        # sql/queries/ holds named queries (chatpulse.core.queries), not migrations.
+        if not entry.is_file() or not entry.name.endswith(".sql"):
             continue
         match = _NAME_RE.match(entry.name)
         if match is None:
