@@ -385,7 +385,7 @@ async def cut_segments(
                 seek_s = part.inpoint
             else:
                 # Start on the keyframe at or before the wanted start: a copy cannot start
-                # between keyframes without broken pictures (FACTS.md, concat demuxer).
+                # between keyframes without broken pictures ([MEDIA], concat demuxer).
                 keys = [k for k in info.keyframes if k <= wanted + 1e-3]
                 lines.append(f"inpoint {keys[-1] if keys else wanted:.6f}")
         if part is last and part.outpoint is not None:

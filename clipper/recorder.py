@@ -5,7 +5,7 @@ The input is pluggable (:func:`input_for`): a channel page or any URL Streamlink
 into FFmpeg (a file is read at its native rate, ``-re``); ``lavfi:<graph>`` is an FFmpeg test
 source (encoded, keyframe every second).  FFmpeg's segment muxer writes
 ``MEDIA_DIR/<channel>/%Y%m%dT%H%M%SZ.ts`` (``-strftime 1`` under ``TZ=UTC``: the name is the
-moment the segment was opened, FACTS.md Part F).  Old segments are deleted by age, then by
+moment the segment was opened, [MEDIA]).  Old segments are deleted by age, then by
 total size.  When the stream ends the recorder retries with backoff until stopped.
 """
 

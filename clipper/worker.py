@@ -3,9 +3,10 @@
 Jobs come from ``chat.clips`` (:mod:`clipper.jobs`).  While a job runs, a heartbeat keeps it
 ours; a worker that dies stops heartbeating and its job is claimed again after
 ``stall_after_s``.  Failures are retried with exponential backoff up to ``max_attempts``; a
-clip whose end is not recorded yet goes back to the queue without using an attempt.  On
-SIGTERM/SIGINT the worker claims nothing more, gives the running cut ``shutdown_grace_s``,
-then stops FFmpeg cleanly and puts the job back for another worker.
+clip whose end is not recorded yet goes back to the queue without using an attempt.  When
+its stop event is set (the command sets it on SIGTERM/SIGINT) the worker claims nothing more,
+gives the running cut ``shutdown_grace_s``, then stops FFmpeg cleanly and puts the job back
+for another worker.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The contract every scoring backend keeps: one :class:`Score` per message, in order.
 
-A backend turns chat texts into the values of one ``chat.message_scores`` row (DESIGN.md, "The
-data contract"): ``sentiment`` in -1..1, a ``label`` with the three class probabilities, the
+A backend turns chat texts into the values of one ``chat.message_scores`` row (README, "The SQL
+contract"): ``sentiment`` in -1..1, a ``label`` with the three class probabilities, the
 eleven nullable emotion columns and ``toxicity`` in 0..1.  ``model`` (``name@version``) goes into
 the row's ``model`` column and is part of its unique key, so a backend must change it whenever its
 scores for the same text could change.

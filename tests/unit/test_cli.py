@@ -1,4 +1,4 @@
-"""The CLI's shape: every DESIGN.md command exists and has --help."""
+"""The CLI's shape: every command of the README exists and has --help."""
 
 from __future__ import annotations
 
