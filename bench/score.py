@@ -10,7 +10,13 @@ regimes of the backend alone:
   sample repeated to ``--messages`` -- chat repeats itself, the #nymn sample has 326 distinct
   texts in 798 messages;
 * ``unique``: every message made distinct by appending a never-seen word (``qabc``...), message
-  cache on: each message pays for one new token, a pessimistic case for real chat.
+  cache on: each message pays for one new token, a pessimistic case for real chat;
+* ``distinct`` (cold, all texts distinct, as in a backfill): every distinct real text in the
+  repository's fixtures -- the #nymn sample, the chat-downloader Twitch/YouTube examples and the
+  Davidson tweet sample (a large vocabulary: most tokens are new) -- each scored once with every
+  cache cleared (best of ``--rounds``), and plain VADER on exactly the same texts, interleaved
+  round by round so that machine load hits both alike; the ratio is printed.  ``warm``: the same
+  texts again with the token caches filled (message cache off).
 
 and, in the same run, plain VADER (``vaderSentiment``'s ``SentimentIntensityAnalyzer.polarity_scores``
 on the same texts, the baseline the lexicon must at least match), then the end-to-end scoring loop
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import json
 import resource
 import subprocess
@@ -73,6 +80,36 @@ def _pseudo_word(i: int) -> str:
         letters.append(chr(ord("a") + r))
         if not i:
             return "q" + "".join(letters)
+
+
+def _distinct_texts(sample: list[str]) -> list[str]:
+    fixtures = ROOT / "tests" / "fixtures"
+    texts = list(sample)
+    for path in sorted((fixtures / "xenova-chat-downloader-examples").glob("*.json")):
+        texts += [m["message"] for m in json.loads(path.read_text("utf-8")) if m.get("message")]
+    with (fixtures / "davidson-offensive" / "labeled_data_sample.csv").open(
+        encoding="utf-8", newline=""
+    ) as handle:
+        texts += [row["tweet"] for row in csv.DictReader(handle)]
+    return list(dict.fromkeys(texts))
+
+
+def _distinct_bench(texts: list[str], rounds: int) -> None:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyzer = SentimentIntensityAnalyzer()
+    cold = warm = vader = 0.0
+    for _ in range(rounds):
+        _clear_token_caches()
+        backend = LexiconBackend(cache_size=0)
+        cold = max(cold, _run(backend.score, texts))
+        warm = max(warm, _run(backend.score, texts))
+        vader = max(vader, _run(lambda b: [analyzer.polarity_scores(t) for t in b], texts))
+    print(f"distinct ({len(texts)} distinct real texts, best of {rounds}):")
+    print(f"  lexicon cold (every cache cleared):           {cold:>10,.0f} msg/s")
+    print(f"  lexicon warm (token caches filled):           {warm:>10,.0f} msg/s")
+    print(f"  plain VADER (polarity_scores, same texts):    {vader:>10,.0f} msg/s")
+    print(f"  lexicon / VADER: cold {cold / vader:.2f}x, warm {warm / vader:.2f}x")
 
 
 def _clear_token_caches() -> None:
@@ -168,6 +205,7 @@ def main() -> None:
     parser.add_argument("--loop-messages", type=int, default=50_000)
     parser.add_argument("--batch", type=int, default=256, help="loop batch size")
     parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the distinct regime")
     parser.add_argument("--worker", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -199,6 +237,8 @@ def main() -> None:
     )
 
     print(f"plain VADER (polarity_scores, same texts):        {_vader(texts):>10,.0f} msg/s")
+    print(f"plain VADER on the unique texts:                  {_vader(unique):>10,.0f} msg/s")
+    _distinct_bench(_distinct_texts(sample), max(1, args.rounds))
 
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(f"peak RSS of this benchmark process: {peak_kib / 1024:.1f} MiB")

@@ -47,6 +47,7 @@ from collector.emotes import (
 from collector.events import ChatEvent, ChatMessage, ControlEvent, Malformed, ModerationEvent
 from collector.formats import (
     FormatError,
+    MissingInputError,
     TdJsonHead,
     detect_format,
     is_empty,
@@ -659,6 +660,8 @@ class ReplaySummary:
     per_file: list[FileReport] = field(default_factory=list)
     #: Where malformed lines were kept.
     dead_letters: Path | None = None
+    #: "FILE: clock: …", one per VOD comment file: which clock placed its comments, and why.
+    clocks: list[str] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -722,7 +725,10 @@ def plan_replay(
                     f"relative stamps counted from video.created_at {_iso(file_start)} "
                     f"of {json_path.name}"
                 )
-        if file_fmt in ("twitchdownloader-txt", "chat-downloader") and not file_channel:
+        if (
+            file_fmt in ("twitchdownloader-txt", "chat-downloader", "twitch-gql")
+            and not file_channel
+        ):
             raise ConfigError(f"replay: {path}: {file_fmt} files name no channel; pass --channel")
         plan.append(ReplayFile(path, file_fmt, file_channel, file_start, note, anchor))
     # A TXT goes after the JSON it takes its start from (see ReplayFile.anchor).
@@ -897,8 +903,9 @@ def _parse_worker(
     """Child process of a replay: read and parse one file, send encoded event batches.
 
     Messages on the pipe: ``b"E" + events`` (codec), ``b"P" + "done total"`` progress,
-    ``b"D"`` done, ``b"X" + text`` an error that ends the file, ``b"F" + text`` the same for
-    a file that is not the format named or lacks what the caller must supply.
+    ``b"K" + note`` the clock a VOD comment file was placed by, ``b"D"`` done, ``b"X" + text``
+    an error that ends the file, ``b"C" + text`` the same for an option the user must give,
+    ``b"F" + text`` the same for a file that is not the format named.
     """
     last = [0.0]
 
@@ -918,6 +925,7 @@ def _parse_worker(
             on_progress=on_progress,
             start=None if start is None else datetime.fromisoformat(start),
             max_message_chars=max_message_chars,
+            on_clock=lambda note: conn.send_bytes(b"K" + note.encode()),
         ):
             batch.append(event)
             if len(batch) >= _BATCH:
@@ -926,6 +934,8 @@ def _parse_worker(
         if batch:
             conn.send_bytes(b"E" + encode_events(batch))
         conn.send_bytes(b"D")
+    except MissingInputError as exc:
+        conn.send_bytes(b"C" + str(exc).encode())
     except FormatError as exc:
         conn.send_bytes(b"F" + str(exc).encode())
     except Exception as exc:  # reported to the parent, which raises it there
@@ -999,8 +1009,12 @@ async def _feed_file(
             elif tag == b"P" and progress is not None:
                 done, total = (int(x) for x in body.split())
                 progress(str(path), done, total, summary.read)
+            elif tag == b"K":
+                summary.clocks.append(f"{path}: {body.decode(errors='replace')}")
             elif tag == b"D":
                 break
+            elif tag == b"C":
+                raise ConfigError(f"replay: {body.decode(errors='replace')}")
             elif tag == b"X":
                 raise ChatpulseError(f"replay: {path}: {body.decode(errors='replace')}")
             elif tag == b"F":

@@ -16,6 +16,9 @@ Formats (``FORMATS``; the sources behind each are [FORMATS], docs/architecture.m
 ``chat-downloader``
     xenova/chat-downloader's JSON array of items (and its predecessor chat_replay_downloader's,
     where ``author`` is a plain string), from YouTube or Twitch.
+``twitch-gql``
+    A JSON array of Twitch GQL ``VideoComment`` nodes, as twitch-archiver and similar tools save
+    a VOD's chat (:mod:`collector.formats_gql`).
 ``jsonl``
     Our own JSON lines (README, "Collecting chat"), written by
     :func:`write_jsonl`.
@@ -45,7 +48,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO, cast
+from typing import Any, BinaryIO, NamedTuple, TextIO, cast
 
 from chatpulse.core.errors import ChatpulseError
 from collector.events import (
@@ -65,6 +68,7 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "FORMATS",
     "FormatError",
+    "MissingInputError",
     "Progress",
     "TdJsonHead",
     "detect_format",
@@ -77,7 +81,14 @@ __all__ = [
 ]
 
 #: The values of ``chatpulse replay --format`` (besides ``auto``).
-FORMATS = ("irc", "twitchdownloader", "twitchdownloader-txt", "chat-downloader", "jsonl")
+FORMATS = (
+    "irc",
+    "twitchdownloader",
+    "twitchdownloader-txt",
+    "chat-downloader",
+    "twitch-gql",
+    "jsonl",
+)
 
 #: ``on_progress(bytes_read, total_bytes)``: bytes of the file on disk (compressed bytes for gzip).
 Progress = Callable[[int, int], None]
@@ -93,6 +104,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 class FormatError(ChatpulseError, ValueError):
     """The file is not (or not recognisably) in the chat log format asked for, or the caller
     must supply information the file lacks (a channel, a platform, a start time)."""
+
+
+class MissingInputError(FormatError):
+    """The file is fine but cannot be placed without something only the user can give (a
+    channel, a start time); the message names the option.  ``chatpulse replay`` exits 2."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,6 +218,11 @@ def _sniff(head: bytes) -> str | None:
             return "irc"
         if _TD_TXT_LINE.match(first_line):
             return "twitchdownloader-txt"
+        # GQL comment nodes also carry a "message" key: tell them apart before chat-downloader.
+        from collector.formats_gql import looks_like_gql
+
+        if looks_like_gql(head):
+            return "twitch-gql"
         if _looks_like_chat_downloader(head):
             return "chat-downloader"
         return None
@@ -255,6 +276,7 @@ def read_events(
     start: datetime | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     max_message_chars: int | None = None,
+    on_clock: Callable[[str], None] | None = None,
 ) -> Iterator[ChatEvent]:
     """Stream the events of one chat log file, in file order.
 
@@ -268,6 +290,10 @@ def read_events(
     here, from the first 64 KiB).  ``max_message_chars``, when given, turns a message with a
     longer text into :class:`Malformed` whose ``raw`` is the whole message as one of our JSON
     lines (:func:`write_jsonl`), so nothing of it is lost.
+    It also anchors the VOD offsets of a TwitchDownloader JSON or GQL file whose
+    ``created_at`` collapsed (a highlight: see :func:`_clocked`).  For those two formats
+    ``on_clock(note)`` is called once, at the end, with one sentence saying which clock placed
+    the comments and why.
 
     Every :class:`ChatMessage` and :class:`ModerationEvent` has ``source="replay"``; files without
     platform ids get :func:`~collector.events.deterministic_message_id`, so reading a file twice
@@ -287,8 +313,8 @@ def read_events(
     if chunk_size < 1:
         raise ValueError("chunk_size must be positive")
     chan = _norm_channel(channel) if channel else None
-    if fmt in ("twitchdownloader-txt", "chat-downloader") and not chan:
-        raise FormatError(f"{path}: {fmt} files name no channel; pass --channel")
+    if fmt in ("twitchdownloader-txt", "chat-downloader", "twitch-gql") and not chan:
+        raise MissingInputError(f"{path}: {fmt} files name no channel; pass --channel")
     if start is not None and start.utcoffset() is None:
         raise FormatError("start must be timezone-aware")
     if max_message_chars is not None and max_message_chars < 1:
@@ -313,7 +339,12 @@ def read_events(
     elif fmt == "jsonl":
         events = _read_jsonl(chunks, name, chan, platform)
     elif fmt == "twitchdownloader":
-        events = _read_td_json(chunks, name, chan, platform or "twitch")
+        events = _read_td_json(chunks, name, chan, platform or "twitch", start, on_clock)
+    elif fmt == "twitch-gql":
+        from collector.formats_gql import read_gql
+
+        assert chan is not None
+        events = read_gql(chunks, name, chan, platform or "twitch", start, on_clock)
     else:
         assert chan is not None
         events = _read_chat_downloader(chunks, name, chan, platform)
@@ -886,14 +917,56 @@ class _JsonReader:
                 return "".join(pieces), False
             i = seg = self._pos
 
+    def read_value(self) -> tuple[str, object, bool]:
+        """Consume the next value; return its text, its decoded value (an :class:`_Invalid`
+        when the text is not JSON) and whether it was complete.
+
+        An object or array is decoded in place by the C decoder (``raw_decode`` at the current
+        position), which is several times faster than scanning it here first; only when that
+        fails (the value runs into the next chunk, or is invalid) does :meth:`scan_value` find
+        its end.  A scalar always goes through the scanner: its text could be cut by a chunk.
+        """
+        if not self.peek():
+            return "", _Invalid("no value"), False
+        start = self._pos
+        if self._buf[start] in "{[":
+            try:
+                value, end = _DECODER.raw_decode(self._buf, start)
+            except ValueError:
+                pass
+            else:
+                self._pos = end
+                return self._buf[start:end], value, True
+        raw, complete = self.scan_value(keep=True)
+        if not complete:
+            return raw, _Invalid("cut off"), False
+        try:
+            return raw, json.loads(raw), True
+        except ValueError as exc:
+            return raw, _Invalid(str(exc)), True
+
+
+_DECODER = json.JSONDecoder()
+
+
+class _Invalid:
+    """A value whose text is not JSON (``reason`` is the decoder's message)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
 
 def _array_items(
     reader: _JsonReader, name: str, what: str
-) -> Iterator[tuple[int, str] | Malformed]:
-    """Yield (item number, item text) for an array whose ``[`` was just consumed.
+) -> Iterator[tuple[int, str, object] | Malformed]:
+    """Yield (item number, item text, decoded item) for an array whose ``[`` was just consumed;
+    the decoded item is an :class:`_Invalid` when its text is not JSON (see
+    :func:`_load_object`).
 
     Commas are optional and empty slots skipped: being lenient about separators costs nothing,
-    and each item is still validated by :func:`json.loads`.
+    and each item is still validated by the JSON decoder.
     """
     number = 0
     while True:
@@ -908,18 +981,18 @@ def _array_items(
             reader.take()
             continue
         number += 1
-        raw, complete = reader.scan_value(keep=True)
+        raw, value, complete = reader.read_value()
         if not complete:
             yield Malformed(raw, f"{what} item {number}: cut off at end of file", name)
             return
-        yield number, raw
+        yield number, raw, value
 
 
-def _load_object(raw: str) -> dict[str, Any]:
-    try:
-        obj = json.loads(raw)
-    except ValueError as exc:
-        raise _Bad(f"invalid JSON: {exc}") from None
+def _load_object(value: object) -> dict[str, Any]:
+    """The decoded array item as an object; :class:`_Bad` when it is not one."""
+    if isinstance(value, _Invalid):
+        raise _Bad(f"invalid JSON: {value.reason}")
+    obj = value
     if not isinstance(obj, dict):
         raise _Bad("not a JSON object")
     return obj
@@ -929,7 +1002,12 @@ def _load_object(raw: str) -> dict[str, Any]:
 
 
 def _read_td_json(
-    chunks: Iterator[bytes], name: str, channel: str | None, platform: str
+    chunks: Iterator[bytes],
+    name: str,
+    channel: str | None,
+    platform: str,
+    start: datetime | None = None,
+    on_clock: Callable[[str], None] | None = None,
 ) -> Iterator[ChatEvent]:
     reader = _JsonReader(chunks)
     if reader.take() != "{":
@@ -960,7 +1038,7 @@ def _read_td_json(
                 yield Malformed(raw[:200], "comments is not an array", name)
                 continue
             reader.take()
-            yield from _td_comments(reader, name, channel, platform, header)
+            yield from _td_comments(reader, name, channel, platform, header, start, on_clock)
         elif key in ("FileInfo", "streamer", "video", "clipper"):
             raw, _ = reader.scan_value(keep=True)
             try:
@@ -972,49 +1050,99 @@ def _read_td_json(
             reader.scan_value(keep=False)
 
 
+def _header_dict(header: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = header.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _td_channel(streamer: Mapping[str, Any], video: Mapping[str, Any]) -> str | None:
+    """The channel login a TD file names: ``streamer.login``/``streamer.name`` (current files),
+    else ``video.user_login``/``video.user_name`` (files written from Twitch's older API).  A
+    display name that is no login (localized) is skipped."""
+    for value in (
+        streamer.get("login"),
+        streamer.get("name"),
+        video.get("user_login"),
+        video.get("user_name"),
+    ):
+        if isinstance(value, str) and _LOGIN.fullmatch(value.strip().lstrip("#")):
+            return _norm_channel(value)
+    return None
+
+
+def _platform_id(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    return str(value) if value not in ("", 0) else None
+
+
 def _td_comments(
     reader: _JsonReader,
     name: str,
     channel: str | None,
     platform: str,
     header: Mapping[str, Any],
+    start: datetime | None,
+    on_clock: Callable[[str], None] | None,
 ) -> Iterator[ChatEvent]:
     # TD writes FileInfo, streamer, clipper, video, then comments (ChatRoot.cs property order),
-    # so the channel is known before the first comment.
-    streamer = header.get("streamer")
-    streamer = streamer if isinstance(streamer, dict) else {}
-    chan = channel
+    # so the channel and the video's start are known before the first comment.
+    streamer = _header_dict(header, "streamer")
+    video = _header_dict(header, "video")
+    chan = channel or _td_channel(streamer, video)
     if chan is None:
-        login = streamer.get("login") or streamer.get("name")
-        if not isinstance(login, str) or not login:
-            raise FormatError(f"{name}: no streamer login before the comments; pass --channel")
-        chan = _norm_channel(login)
-    room = streamer.get("id")
-    room_id = str(room) if isinstance(room, int | str) and room not in ("", 0) else None
-    for item in _array_items(reader, name, "comments"):
-        if isinstance(item, Malformed):
-            yield item
-            continue
-        number, raw = item
+        raise MissingInputError(
+            f"{name}: no streamer.name or video.user_login before the comments; pass --channel"
+        )
+    room_id = _platform_id(streamer.get("id")) or _platform_id(video.get("user_id"))
+    anchor: datetime | None = None
+    created = video.get("created_at")
+    if isinstance(created, str):
         try:
-            yield _td_comment(_load_object(raw), chan, platform, room_id)
-        except _Bad as exc:
-            yield Malformed(raw, f"comments item {number}: {exc}", name)
+            anchor = _utc(datetime.fromisoformat(created))
+        except ValueError:
+            anchor = None
+    video_type = video.get("type")
+
+    def comments() -> Iterator[_Comment | Malformed]:
+        for item in _array_items(reader, name, "comments"):
+            if isinstance(item, Malformed):
+                yield item
+                continue
+            number, raw, value = item
+            try:
+                yield _td_comment(_load_object(value), chan, platform, room_id, raw)
+            except _Bad as exc:
+                yield Malformed(raw, f"comments item {number}: {exc}", name)
+
+    yield from _clocked(
+        comments(),
+        name=name,
+        created_key="created_at",
+        offset_key="content_offset_seconds",
+        anchor=anchor,
+        anchor_name="video.created_at",
+        start=start,
+        video_type=video_type if isinstance(video_type, str) else None,
+        on_clock=on_clock,
+    )
+
+
+def _utc(when: datetime) -> datetime:
+    # System.Text.Json writes DateTimeKind.Utc with "Z"; an unmarked time is taken as UTC.
+    return (when.replace(tzinfo=UTC) if when.utcoffset() is None else when).astimezone(UTC)
 
 
 def _td_comment(
-    obj: Mapping[str, Any], channel: str, platform: str, room_id: str | None
-) -> ChatMessage:
+    obj: Mapping[str, Any], channel: str, platform: str, room_id: str | None, raw: str
+) -> _Comment:
     created = obj.get("created_at")
     if not isinstance(created, str):
         raise _Bad("missing created_at")
     try:
-        sent_at = datetime.fromisoformat(created)
+        sent_at = _utc(datetime.fromisoformat(created))
     except ValueError:
         raise _Bad(f"bad created_at {created[:40]!r}") from None
-    # System.Text.Json writes DateTimeKind.Utc with "Z"; an unmarked time is taken as UTC.
-    sent_at = sent_at.replace(tzinfo=UTC) if sent_at.utcoffset() is None else sent_at
-    sent_at = sent_at.astimezone(UTC)
     message = obj.get("message")
     if not isinstance(message, dict):
         raise _Bad("missing message")
@@ -1027,6 +1155,7 @@ def _td_comment(
     login = _opt_str(commenter, "name")
     display = _opt_str(commenter, "display_name")
     message_id = _opt_str(obj, "_id")
+    derived = not message_id
     if not message_id:
         message_id = deterministic_message_id(
             platform, channel, sent_at, user_id or login or display, text
@@ -1036,7 +1165,10 @@ def _td_comment(
         if isinstance(badge, dict) and isinstance(badge.get("_id"), str):
             badges[badge["_id"]] = str(badge.get("version") or "")
     notice = message.get("user_notice_params")
-    msg_id = notice.get("msg_id") if isinstance(notice, dict) else None
+    msg_id = None
+    if isinstance(notice, dict):
+        # "msg_id" in TwitchDownloader's files, "msg-id" in files from Twitch's older API.
+        msg_id = notice.get("msg_id") or notice.get("msg-id")
     extra: dict[str, str] = {}
     kind = "chat"
     if isinstance(msg_id, str) and msg_id:
@@ -1048,11 +1180,13 @@ def _td_comment(
     if isinstance(color, str) and color:
         extra["color"] = color
     offset = obj.get("content_offset_seconds")
+    offset_s: float | None = None
     if isinstance(offset, int | float) and not isinstance(offset, bool):
-        extra["content_offset_seconds"] = repr(float(offset))
+        offset_s = float(offset)
+        extra["content_offset_seconds"] = repr(offset_s)
     bits = message.get("bits_spent")
     channel_id = _opt_str(obj, "channel_id", allow_int=True) or room_id
-    return ChatMessage(
+    msg = ChatMessage(
         platform=platform,
         channel=channel,
         message_id=message_id,
@@ -1070,6 +1204,188 @@ def _td_comment(
         emotes=_td_emotes(message, text),
         source="replay",
         extra=extra,
+    )
+    return _Comment(msg, offset_s, raw, derived)
+
+
+# --- the clock of VOD comment files -------------------------------------------------------------
+
+
+class _Comment(NamedTuple):
+    """One comment of a VOD chat file, placed by its own ``created_at`` so far."""
+
+    message: ChatMessage
+    offset: float | None  # seconds into the video
+    raw: str
+    derived_id: bool  # the file gave no id: message_id came from deterministic_message_id
+
+
+# A file is decided once its offsets span this much, or after this many comments, or at its end.
+_CLOCK_DECIDE_SPAN_S = 600.0
+_CLOCK_LOOKAHEAD = 10_000
+# Below this offset span a collapse is too small to tell (unless the video says highlight).
+_CLOCK_MIN_SPAN_S = 10.0
+
+
+class _Span:
+    __slots__ = ("hi", "lo")
+
+    def __init__(self) -> None:
+        self.lo = float("inf")
+        self.hi = float("-inf")
+
+    def add(self, value: float) -> None:
+        if value < self.lo:
+            self.lo = value
+        if value > self.hi:
+            self.hi = value
+
+    @property
+    def width(self) -> float:
+        return self.hi - self.lo if self.hi >= self.lo else 0.0
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 3 * 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _clocked(
+    comments: Iterator[_Comment | Malformed],
+    *,
+    name: str,
+    created_key: str,
+    offset_key: str,
+    anchor: datetime | None,
+    anchor_name: str,
+    start: datetime | None,
+    video_type: str | None,
+    on_clock: Callable[[str], None] | None,
+) -> Iterator[ChatEvent]:
+    """Yield the comments' messages, each placed on the right clock.
+
+    A VOD comment carries two times: ``created_at`` (when it was sent) and its offset into the
+    video.  They agree (``created_at - offset`` is the video's start) except where Twitch gives
+    every comment of a *highlight* the moment the highlight was made: thousands of comments
+    over 48 minutes of offsets with ``created_at`` all within seconds.  Every file is checked:
+    when the ``created_at`` span is under half the offsets' span (and the offsets span at least
+    10 s, or ``video_type`` is ``highlight``), comments are placed at ``start`` (``--start``) or
+    else ``anchor`` (``video.created_at``) plus their offset, the file's own ``created_at``
+    kept in ``extra``; with neither, :class:`MissingInputError` asks for ``--start``.  The
+    decision is taken on a bounded look-ahead (offsets spanning 10 minutes, 10,000 comments,
+    or the file's end), so memory stays flat; ``on_clock`` gets the whole file's figures.
+    """
+    created = _Span()
+    offsets = _Span()
+    held: list[_Comment | Malformed] | None = []
+    base: datetime | None = None  # set when the offsets place the comments
+    for item in comments:
+        if isinstance(item, _Comment) and item.offset is not None:
+            created.add(item.message.sent_at.timestamp())
+            offsets.add(item.offset)
+        if held is not None:
+            held.append(item)
+            if offsets.width >= _CLOCK_DECIDE_SPAN_S or len(held) >= _CLOCK_LOOKAHEAD:
+                base = _clock_base(created, offsets, anchor, start, video_type, name, created_key)
+                for h in held:
+                    yield _placed(h, base, name, offset_key, created_key)
+                held = None
+            continue
+        yield _placed(item, base, name, offset_key, created_key)
+    if held is not None:
+        base = _clock_base(created, offsets, anchor, start, video_type, name, created_key)
+        for h in held:
+            yield _placed(h, base, name, offset_key, created_key)
+    if on_clock is not None:
+        on_clock(
+            _clock_note(
+                base, created, offsets, start, anchor_name, video_type, created_key, offset_key
+            )
+        )
+
+
+def _collapsed(created: _Span, offsets: _Span, video_type: str | None) -> bool:
+    if offsets.width <= 0:
+        return False
+    evidence = offsets.width >= _CLOCK_MIN_SPAN_S or video_type == "highlight"
+    return evidence and created.width < 0.5 * offsets.width
+
+
+def _clock_base(
+    created: _Span,
+    offsets: _Span,
+    anchor: datetime | None,
+    start: datetime | None,
+    video_type: str | None,
+    name: str,
+    created_key: str,
+) -> datetime | None:
+    if not _collapsed(created, offsets, video_type):
+        return None
+    base = start or anchor
+    if base is None:
+        raise MissingInputError(
+            f"{name}: the comments' {created_key} span {_duration(created.width)} while their "
+            f"offsets span {_duration(offsets.width)}, so {created_key} is not when they were "
+            "sent, and the file names no start; pass --start (the video's start, ISO 8601)"
+        )
+    return base.astimezone(UTC)
+
+
+def _placed(
+    item: _Comment | Malformed, base: datetime | None, name: str, offset_key: str, created_key: str
+) -> ChatEvent:
+    if isinstance(item, Malformed):
+        return item
+    msg = item.message
+    if base is None:
+        return msg
+    if item.offset is None:
+        return Malformed(
+            item.raw, f"no {offset_key}: this file's comments are placed by their offsets", name
+        )
+    sent_at = base + timedelta(seconds=item.offset)
+    message_id = msg.message_id
+    if item.derived_id:
+        message_id = deterministic_message_id(
+            msg.platform,
+            msg.channel,
+            sent_at,
+            msg.user_id or msg.user_login or msg.user_name,
+            msg.text,
+        )
+    extra = dict(msg.extra)
+    extra[created_key] = _rfc3339_out(msg.sent_at)
+    return replace(msg, sent_at=sent_at, message_id=message_id, extra=extra)
+
+
+def _clock_note(
+    base: datetime | None,
+    created: _Span,
+    offsets: _Span,
+    start: datetime | None,
+    anchor_name: str,
+    video_type: str | None,
+    created_key: str,
+    offset_key: str,
+) -> str:
+    spans = (
+        f"the comments' {created_key} span {_duration(created.width)}, their offsets "
+        f"{_duration(offsets.width)}"
+    )
+    typed = f", video.type {video_type}" if video_type else ""
+    if base is None:
+        if offsets.width <= 0:
+            return f"clock: {created_key} (no offsets to check it against)"
+        note = f"clock: {created_key}, because it follows the offsets ({spans}{typed})"
+        return note + ("; --start not needed, not used" if start is not None else "")
+    origin = "--start" if start is not None else anchor_name
+    return (
+        f"clock: {origin} + {offset_key}, because {created_key} collapsed ({spans}{typed}); "
+        f"each comment's own {created_key} is kept in extra"
     )
 
 
@@ -1261,9 +1577,9 @@ def _read_chat_downloader(
             if isinstance(item, Malformed):
                 held.append(item)
                 continue
-            number, raw = item
+            number, raw, value = item
             try:
-                obj = _load_object(raw)
+                obj = _load_object(value)
             except _Bad as exc:
                 held.append(Malformed(raw, f"item {number}: {exc}", name))
                 continue
@@ -1288,9 +1604,9 @@ def _read_chat_downloader(
         if isinstance(item, Malformed):
             yield item
             continue
-        number, raw = item
+        number, raw, value = item
         try:
-            obj = _load_object(raw)
+            obj = _load_object(value)
         except _Bad as exc:
             yield Malformed(raw, f"item {number}: {exc}", name)
             continue

@@ -272,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
             "twitchdownloader",
             "twitchdownloader-txt",
             "chat-downloader",
+            "twitch-gql",
             "jsonl",
         ],
         help="file format (default: detect)",
@@ -323,10 +324,17 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate a scoring backend on labelled data",
         _eval,
     )
-    p.add_argument("task", choices=["sentiment"], help="what to evaluate")
+    p.add_argument("task", choices=["sentiment", "toxicity"], help="what to evaluate")
     p.add_argument("file", metavar="FILE.csv", help="labelled CSV file")
     p.add_argument("--text-col", default="text", help="text column")
     p.add_argument("--label-col", default="label", help="label column")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="toxicity: toxic when toxicity >= this (default 0.5, the product's)",
+    )
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     p.add_argument(
         "--backend",
         dest="scorer_backend",

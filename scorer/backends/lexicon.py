@@ -1,9 +1,10 @@
 """The ``lexicon`` scoring backend: VADER's rules plus a Twitch-aware lexicon of our own.
 
-No model download, no GPU.  One core scores about 100,000-160,000 messages a second of the #nymn
-sample with the message cache off, millions with it on (chat repeats itself), and about 40,000 a
-second when every message brings a word never seen before (``bench/score.py``).  Token readings
-are cached (``functools.lru_cache``, 65,536 tokens), as are whole messages per backend instance.
+No model download, no GPU.  Token readings are cached (``functools.lru_cache``, 65,536 tokens), as
+are whole messages per backend instance; ``bench/score.py`` prints messages per second cold (every
+text distinct, every cache cleared), warm and cached, each beside plain VADER on the same texts.
+A new token costs about 10-20 us (its sentiment and toxicity readings), a message with known
+tokens about 25 us.
 What it fills in a ``chat.message_scores`` row:
 
 * ``sentiment``: VADER's compound score (Hutto & Gilbert 2014, "VADER: A Parsimonious Rule-based
@@ -28,7 +29,8 @@ What it fills in a ``chat.message_scores`` row:
   and ``surprise`` as 0..1 intensities (0.0 = no evidence); ``optimism``, ``pessimism`` and
   ``trust`` stay ``None``: no chat token is honest evidence of them.
 * ``toxicity``: 0..1 from the word list in ``lexicon_data/toxicity.tsv``, see that file's
-  header for the weighting and the obfuscation-resistant matching.
+  header for the weighting (offensive on its own vs only when aimed at someone, quoting, banter,
+  emphasis) and the obfuscation-resistant matching.  The product counts ``>= 0.5`` as toxic.
 
 Twitch additions (data files under ``scorer/lexicon_data/``, each documenting its sources):
 emote codes (``emotes.tsv``), emoji (``emoji.tsv``), chat slang and phrases (``slang.tsv``),
@@ -38,7 +40,10 @@ reads as the base token plus VADER's booster increment; a repeated item counts 1
 (harmonic decay), so emote spam grows stronger but saturates.  Sarcasm markers (Kappa, 4Head,
 Clueless, COPIUM, /s) turn the rest of the message's positive valence into half as much negative
 and halve its negative valence: praise next to Kappa is usually mockery, a complaint next to it is
-usually half a joke.
+usually half a joke.  "sure buddy", "/s" and a Clap right after praise ("great play Clap") are
+sarcasm markers too.  Laughter next to a put-down ("what a joke LUL", "SO BAD OMEGALUL") is
+mockery: it counts negative (``_MOCK_SCALE``) and brings no joy.  Curly apostrophes are read as
+straight ones, so "can’t" negates.
 
 ``model`` is ``lexicon@<ENGINE_VERSION>.<hash>``, the hash covering every data file, the
 installed vaderSentiment version and :data:`ENGINE_VERSION` (bump that when the rules change), so
@@ -74,7 +79,7 @@ __all__ = [
 ]
 
 #: Bump when the scoring rules in this module change (the data files are hashed separately).
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"
 
 #: |compound| at or below this is neutral: VADER's recommended threshold (vaderSentiment README,
 #: "compound score >= 0.05 positive, <= -0.05 negative").
@@ -141,7 +146,7 @@ _IGNORABLE = frozenset(
 _RUN3 = re.compile(r"(.)\1{2,}")
 _RUN2 = re.compile(r"(.)\1+")
 _LAUGH = re.compile(r"^(?:(?:[hj][aeiou]){2,}[hj]?|a?(?:ha){2,}h?|(?:lo)+l|(?:ke)+k)$")
-_PUNCT = string.punctuation
+_PUNCT = string.punctuation + "\u201c\u201d\u00ab\u00bb\u201e\u2026"
 
 # Words whose presence changes how neighbours are read (VADER's rules look for them by name).
 _RULE_WORDS = frozenset(
@@ -182,6 +187,8 @@ class _Unit:
     special: bool  # a word VADER's neighbour rules react to
     value: float | None  # valence with the elongation increment: the value when no rule applies
     evidence: tuple[tuple[int, float], ...]  # (EMOTIONS index, evidence) for one plain use
+    laugh: bool  # laughter (LUL, KEKW, lol, 😂): joy, or mockery next to a put-down
+    banter: bool  # laughter, affection (<3) or irony: what makes a mild insult teasing
 
 
 # _Token.flags bits
@@ -189,6 +196,24 @@ _PHRASE = 1  # a unit may start a phrase
 _SPECIAL = 2  # a unit VADER's neighbour rules react to ("not", "so", "but", boosters...)
 _SARCASM = 4
 _TOXIC = 8  # the token matters to toxicity (a term, a single letter, a phrase start)
+_LAUGHTER = 16  # a laughter unit
+_BANTERING = 32  # a banter marker (see _Unit.banter)
+_CLAP = 64  # a clap (sarcastic right after praise)
+_SINGLE = 128  # a single letter: three in a row may spell a term ("f u c k")
+
+# Laughter written as words (the laughter regex reduces hahaha/lololol/kekeke to these keys).
+_LAUGH_WORDS = frozenset(
+    {"lol", "lul", "lmao", "lmfao", "rofl", "haha", "hehe", "kek", "kekw", "xd"}
+)
+_JOY = _EMOTION_INDEX["joy"]
+_LOVE = _EMOTION_INDEX["love"]
+# A clap after these is celebration ("EZ Clap", "GG Clap"), after other praise it is sarcasm.
+_CLAP_KEYS = frozenset({"clap", "\U0001f44f"})
+_CELEBRATION = frozenset({"gg", "ggs", "ggwp", "wp", "ez", "ezpz", "w", "dub", "lets go"})
+# Mocking laughter: laughter in a message that also carries a put-down this negative or worse
+# ("what a joke LUL", "SO BAD OMEGALUL") laughs *at* something: it reads as contempt, not joy.
+_MOCK_JUDGEMENT = -1.5
+_MOCK_SCALE = -0.5  # the laughter's valence times this
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -230,7 +255,7 @@ class _Lexicon:
     terms: dict[str, list[_Term]]
     substrings: list[tuple[str, float, str]]
     allowed: list[str]
-    tox_phrases: dict[str, tuple[float, str]]
+    tox_phrases: dict[str, list[tuple[tuple[str, ...], float, str]]]  # by first word
     tox_phrase_starts: frozenset[str]
     version: str
 
@@ -312,15 +337,26 @@ def _needs_alias(code: str) -> bool:
 
 def _collapse(text: str) -> str:
     """Every run of a repeated character down to one ("idiooot" -> "idiot")."""
-    return _RUN2.sub(r"\1", text) if _RUN2.search(text) else text
+    # A function replacement: re's string templates are several times slower per match.
+    return _RUN2.sub(_first_group, text) if _RUN2.search(text) else text
+
+
+def _first_group(match: re.Match[str]) -> str:
+    return match[1]
+
+
+def _first_group_twice(match: re.Match[str]) -> str:
+    return match[1] * 2
 
 
 def _collapse_to_two(text: str) -> str:
     """Runs of three or more down to two ("POGGGERS" -> "POGGERS")."""
-    return _RUN3.sub(r"\1\1", text) if _RUN3.search(text) else text
+    return _RUN3.sub(_first_group_twice, text) if _RUN3.search(text) else text
 
 
 def _runs(text: str) -> tuple[str, tuple[int, ...]]:
+    if _RUN2.search(text) is None:
+        return text, (1,) * len(text)
     letters: list[str] = []
     counts: list[int] = []
     for ch in text:
@@ -436,7 +472,7 @@ def _lexicon() -> _Lexicon:
         substrings=substrings,
         allowed=allowed,
         tox_phrases=tox_phrases,
-        tox_phrase_starts=frozenset(p.split()[0] for p in tox_phrases),
+        tox_phrase_starts=frozenset(tox_phrases),
         version=version,
     )
 
@@ -447,18 +483,23 @@ def _vader_idioms() -> dict[str, float]:
     return {k: float(v) for k, v in vader.SPECIAL_CASES.items()}
 
 
-_TOX_KINDS = frozenset({"slur", "threat", "harassment", "insult", "profanity", "allow"})
+_TOX_KINDS = frozenset(
+    {"slur", "threat", "harassment", "insult", "profanity", "interjection", "allow"}
+)
 
 
 def _load_toxicity(
     text: str,
 ) -> tuple[
-    dict[str, list[_Term]], list[tuple[str, float, str]], list[str], dict[str, tuple[float, str]]
+    dict[str, list[_Term]],
+    list[tuple[str, float, str]],
+    list[str],
+    dict[str, list[tuple[tuple[str, ...], float, str]]],
 ]:
     terms: dict[str, list[_Term]] = {}
     substrings: list[tuple[str, float, str]] = []
     allowed: list[str] = []
-    phrases: dict[str, tuple[float, str]] = {}
+    phrases: dict[str, list[tuple[tuple[str, ...], float, str]]] = {}
     for n, fields in _rows("toxicity.tsv", text):
         where = f"toxicity.tsv:{n}"
         raw, severity_text, kind, match, encoding = [*fields, "", "", "", "", ""][:5]
@@ -472,18 +513,25 @@ def _load_toxicity(
             raise BackendError(f"{where}: severity {severity_text!r} is not a number") from None
         if kind not in _TOX_KINDS or not 0.0 <= severity <= 1.0:
             raise BackendError(f"{where}: bad kind {kind!r} or severity {severity}")
+        if kind == "interjection" and match != "phrase":
+            raise BackendError(f"{where}: an interjection is a phrase")
         words = [_fold_word(w)[0] for w in raw.split()]
         if match == "phrase":
-            phrases[" ".join(_collapse(w) for w in words)] = (severity, kind)
+            key = tuple(_collapse(w) for w in words)
+            phrases.setdefault(key[0], []).append((key, severity, kind))
         elif match == "substring" and kind == "allow":
             allowed.append(_collapse_to_two(words[0]))
         elif match == "substring":
             substrings.append((_collapse_to_two(words[0]), severity, kind))
+            c1, counts = _runs(words[0])  # the stem on its own is a token too ("fuck")
+            terms.setdefault(c1, []).append(_Term(counts, severity, kind))
         elif match == "token":
             c1, counts = _runs(words[0])
             terms.setdefault(c1, []).append(_Term(counts, severity, kind))
         else:
             raise BackendError(f"{where}: match must be token, substring or phrase")
+    for entries in phrases.values():
+        entries.sort(key=lambda entry: -len(entry[0]))  # longest phrase first
     return terms, substrings, allowed, phrases
 
 
@@ -528,7 +576,19 @@ def _unit(
         )
         if entry.emotions
         else (),
+        laugh=_is_laugh(key, entry, word),
+        banter=entry.sarcasm
+        or _is_laugh(key, entry, word)
+        or any(i == _LOVE and w >= 0.8 for i, w in entry.emotions),
     )
+
+
+def _is_laugh(key: str, entry: _Entry, word: bool) -> bool:
+    if entry.valence is None or entry.valence <= 0:
+        return False
+    if word:
+        return key in _LAUGH_WORDS
+    return any(i == _JOY and w >= 0.8 for i, w in entry.emotions)
 
 
 def _elongate(valence: float | None) -> float | None:
@@ -629,7 +689,9 @@ def _token(token: str) -> _Token:
 
 
 def _make_token(lex: _Lexicon, units: tuple[_Unit, ...], tox: _ToxToken) -> _Token:
-    flags = _TOXIC if tox.hits or tox.single or tox.c1 in lex.tox_phrase_starts else 0
+    flags = _TOXIC if tox.hits or tox.c1 in lex.tox_phrase_starts else 0
+    if tox.single:
+        flags |= _SINGLE
     words = uppers = 0
     for unit in units:
         if unit.key in lex.phrase_starts:
@@ -638,6 +700,12 @@ def _make_token(lex: _Lexicon, units: tuple[_Unit, ...], tox: _ToxToken) -> _Tok
             flags |= _SPECIAL
         if unit.sarcasm:
             flags |= _SARCASM
+        if unit.laugh:
+            flags |= _LAUGHTER
+        if unit.banter:
+            flags |= _BANTERING
+        if unit.key in _CLAP_KEYS:
+            flags |= _CLAP
         if unit.word:
             words += 1
             uppers += unit.upper
@@ -806,7 +874,10 @@ def _analyse(
     seen: dict[str, int] = {}
     any_emotion = False
     total = 0.0
-    if not flags & (_SPECIAL | _SARCASM) and not cap_diff:
+    mocking = bool(flags & _LAUGHTER) and any(
+        u.valence is not None and u.valence <= _MOCK_JUDGEMENT and not u.laugh for u in units
+    )
+    if not flags & (_SPECIAL | _SARCASM) and not cap_diff and not mocking:
         # Fast path: no neighbour rule can fire, so each item counts as its own value.
         for unit in units:
             value = unit.value
@@ -819,7 +890,9 @@ def _analyse(
                 for index, amount in unit.evidence:
                     evidence[index] += amount / repeat
     else:
-        total, any_emotion = _analyse_rules(units, cap_diff, bool(flags & _SARCASM), seen, evidence)
+        total, any_emotion = _analyse_rules(
+            units, cap_diff, bool(flags & _SARCASM), mocking, seen, evidence
+        )
     if total:
         emphasis = _punctuation_emphasis(text)
         total += emphasis if total > 0 else -emphasis
@@ -831,9 +904,27 @@ def _analyse(
 
 
 def _analyse_rules(
-    units: list[_Unit], cap_diff: bool, sarcasm: bool, seen: dict[str, int], evidence: list[float]
+    units: list[_Unit],
+    cap_diff: bool,
+    sarcasm: bool,
+    mocking: bool,
+    seen: dict[str, int],
+    evidence: list[float],
 ) -> tuple[float, bool]:
-    """The full rule pass; returns (sum of valences, whether any emotion evidence was added)."""
+    """The full rule pass; returns (sum of valences, whether any emotion evidence was added).
+
+    ``mocking``: the message laughs and holds a put-down; it is mockery when the put-down is
+    still one after negation ("SO BAD OMEGALUL", not "not bad LUL"), and then its laughter
+    counts as contempt (``_MOCK_SCALE``), without joy.
+    """
+    values = [
+        _modified_valence(units, i, cap_diff) if unit.valence is not None else 0.0
+        for i, unit in enumerate(units)
+    ]
+    if mocking:
+        mocking = any(
+            v <= _MOCK_JUDGEMENT and not u.laugh for u, v in zip(units, values, strict=True)
+        )
     sentiments: list[float] = []
     any_emotion = False
     but_at = -1
@@ -844,7 +935,9 @@ def _analyse_rules(
                 but_at = i
             sentiments.append(0.0)
             continue
-        value = _modified_valence(units, i, cap_diff)
+        value = values[i]
+        if mocking and unit.laugh:
+            value = abs(value) * _MOCK_SCALE
         repeat = seen[unit.key] = seen.get(unit.key, 0) + 1
         if sarcasm and not unit.sarcasm:
             value *= _SARCASM_POSITIVE if value > 0 else _SARCASM_NEGATIVE
@@ -937,6 +1030,8 @@ _TARGETS = frozenset({"you", "u", "ur", "your", "youre", "yourself", "ure", "ya"
 
 def _fold_word(token: str) -> tuple[str, ...]:
     """Letters-only lower-case readings of a token (two when a "1" may be an i or an l)."""
+    if token.isascii() and token.isalpha():
+        return (token.lower(),)  # the common case: nothing to fold
     text = token.lower().translate(_HOMOGLYPHS)
     if not text.isascii():
         text = "".join(
@@ -965,10 +1060,13 @@ def _term_hits(lex: _Lexicon, form: str) -> list[tuple[float, str]]:
                 hits.append((term.severity, term.kind))
     if len(form) >= 5 and lex.substrings:
         two = _collapse_to_two(form)
+        one = c1  # elongated stems: "motherfuuuckers"
         for benign in lex.allowed:
-            two = two.replace(benign, "")
+            if benign in two:
+                two = two.replace(benign, "")
+                one = _collapse(two)
         for needle, severity, kind in lex.substrings:
-            if needle in two and (severity, kind) not in hits:
+            if (needle in two or needle in one) and (severity, kind) not in hits:
                 hits.append((severity, kind))
     return hits
 
@@ -983,44 +1081,139 @@ def _tox_token(lex: _Lexicon, token: str) -> _ToxToken:
             if hit not in hits:
                 hits.append(hit)
     c1 = _collapse(forms[0])
-    return _ToxToken(tuple(hits), c1, forms[0] if len(forms[0]) == 1 else "", c1 in _TARGETS)
+    return _ToxToken(
+        tuple(hits) if hits else (), c1, forms[0] if len(forms[0]) == 1 else "", c1 in _TARGETS
+    )
 
 
-def _toxicity(lex: _Lexicon, infos: list[_ToxToken]) -> float:
-    """Toxicity of a message from its tokens' readings (see toxicity.tsv's header)."""
+# Toxicity weights (toxicity.tsv's header explains each rule).
+_TARGET_GAIN = 0.5  # an aimed insult/profanity: s + (1 - s) * gain
+_QUOTED = 0.3  # reported speech inside quotation marks
+_BANTER = 0.5  # a mild insult among laughter or affection
+_BANTER_MAX = 0.5  # "mild": severity below this
+_CHEER = 0.4  # unaimed profanity in a positive message
+_INTERJECTION = 0.3  # profanity inside an exclamation ("holy shit")
+
+# Quotation marks, after curly apostrophes were normalised to "'".
+_QUOTE_OPEN = frozenset("\"'\u201c\u00ab\u2018")
+_QUOTE_CLOSE = frozenset("\"'\u201d\u00bb\u2019")
+_QUOTE_CHARS = frozenset(_QUOTE_OPEN | _QUOTE_CLOSE)
+_TRAILING = ".,!?;:)]"
+_REPOST = re.compile(r"^.@\w+:")
+
+
+def _quoted_tokens(tokens: Sequence[str]) -> list[bool] | None:
+    """Which tokens stand inside a closed pair of quotation marks; None when none do.
+
+    A span opens at a token that starts with a quotation mark and closes at the first token that
+    ends with one (trailing punctuation aside); a span never closed is not a quotation (an
+    apostrophe such as "'em" or "goin'").  A span that starts with ``@name:`` is a repost
+    (Twitter's manual retweet, ``"@name: text"``), which publishes the text again: not reported
+    speech.
+    """
+    flags = [False] * len(tokens)
+    found = False
+    start = -1
+    for i, token in enumerate(tokens):
+        core = token.rstrip(_TRAILING)
+        if start < 0:
+            if len(core) > 1 and core[0] in _QUOTE_OPEN:
+                start = i
+                if len(core) > 2 and core[-1] in _QUOTE_CLOSE:
+                    flags[i] = found = True
+                    start = -1
+        elif core and core[-1] in _QUOTE_CLOSE:
+            if not _REPOST.match(tokens[start]):
+                for j in range(start, i + 1):
+                    flags[j] = True
+                found = True
+            start = -1
+    return flags if found else None
+
+
+def _toxicity(
+    lex: _Lexicon,
+    infos: list[_ToxToken],
+    quoted: list[bool] | None = None,
+    *,
+    banter: bool = False,
+    cheer: bool = False,
+) -> float:
+    """Toxicity of a message from its tokens' readings (see toxicity.tsv's header).
+
+    ``quoted``: per token, inside quotation marks; ``banter``: the message laughs or shows
+    affection; ``cheer``: its sentiment is positive.
+    """
     # Join runs of three or more single letters: "f u c k", "i d i o t".
     merged: list[_ToxToken] = []
+    inside: list[bool] = []
     i = 0
-    while i < len(infos):
+    n = len(infos)
+    while i < n:
         j = i
-        while j < len(infos) and infos[j].single:
+        while j < n and infos[j].single:
             j += 1
         if j - i >= 3:
             word = "".join(info.single for info in infos[i:j])
             hits = tuple(_term_hits(lex, word))
             c1 = _collapse(word)
             merged.append(_ToxToken(hits, c1, "", c1 in _TARGETS))
+            inside.append(quoted[i] if quoted else False)
             i = j
         else:
             merged.append(infos[i])
+            inside.append(quoted[i] if quoted else False)
             i += 1
-    mentioned = any(info.target and not info.c1 for info in merged)
     remaining = 1.0
+    cleared: set[int] = set()
+    exclaimed: set[int] = set()
+    if any(info.c1 in lex.tox_phrase_starts for info in merged):
+        # Phrases run over the tokens that have letters (emoji and punctuation are skipped).
+        seq = [(k, info.c1) for k, info in enumerate(merged) if info.c1]
+        words = [c1 for _, c1 in seq]
+        for at, (k, c1) in enumerate(seq):
+            for phrase, severity, kind in lex.tox_phrases.get(c1, ()):
+                size = len(phrase)
+                if tuple(words[at : at + size]) != phrase:
+                    continue
+                where = [seq[at + m][0] for m in range(size)]
+                if kind == "allow":
+                    cleared.update(where)
+                elif kind == "interjection":
+                    exclaimed.update(where)
+                else:
+                    quoted_here = inside[k] and kind != "slur"
+                    remaining *= 1.0 - severity * (_QUOTED if quoted_here else 1.0)
+                break
+    mentioned = False  # an @mention close by
     for position, info in enumerate(merged):
+        if not info.hits or position in cleared:
+            continue
+        in_quote = inside[position]
+        near: bool | None = None  # "you/u/ur..." close by
         for severity, kind in info.hits:
-            if kind in ("slur", "threat", "harassment"):
+            if kind == "slur":
+                weight = severity
+            elif in_quote:
+                weight = severity * _QUOTED
+            elif kind in ("threat", "harassment"):
                 weight = severity
             else:
-                window = merged[max(0, position - 4) : position + 3]
-                targeted = mentioned or any(w.target for w in window if w is not info)
-                factor = 1.3 if targeted else (0.6 if kind == "insult" else 0.4)
-                weight = min(1.0, severity * factor)
+                if near is None:
+                    window = merged[max(0, position - 4) : position + 3]
+                    near = any(w.target and w.c1 for w in window if w is not info)
+                    mentioned = any(w.target and not w.c1 for w in window)
+                if banter and kind == "insult" and severity < _BANTER_MAX:
+                    weight = severity * _BANTER
+                elif kind == "profanity" and not near and position in exclaimed:
+                    weight = severity * _INTERJECTION
+                elif kind == "profanity" and not near and cheer:
+                    weight = severity * _CHEER
+                elif near or mentioned:
+                    weight = severity + (1.0 - severity) * _TARGET_GAIN
+                else:
+                    weight = severity
             remaining *= 1.0 - weight
-    if any(info.c1 in lex.tox_phrase_starts for info in merged):
-        joined = " " + " ".join(info.c1 for info in merged if info.c1) + " "
-        for phrase, (severity, _kind) in lex.tox_phrases.items():
-            if " " + phrase + " " in joined:
-                remaining *= 1.0 - severity
     return min(1.0, max(0.0, 1.0 - remaining))
 
 
@@ -1113,7 +1306,10 @@ class LexiconBackend:
         units: list[_Unit] = []
         toxic: list[_ToxToken] = []
         flags = words = uppers = 0
-        for text_token in text.split():
+        if not text.isascii():
+            text = text.translate(_APOSTROPHES)  # "can’t" negates like "can't"
+        tokens = text.split()
+        for text_token in tokens:
             token = None
             if table is not None:
                 token = table.get(text_token) or table.get(text_token.strip(_PUNCT))
@@ -1131,6 +1327,8 @@ class LexiconBackend:
                     flags |= _SPECIAL
                 if unit.sarcasm:
                     flags |= _SARCASM
+        if flags & _CLAP and _sarcastic_claps(units):
+            flags |= _SARCASM
         compound, emotions = (
             _analyse(units, flags, words, uppers, text) if units else (0.0, _NO_EMOTIONS)
         )
@@ -1142,8 +1340,65 @@ class LexiconBackend:
             p_neutral=p_neutral,
             p_positive=p_positive,
             emotions=_emotion_map(emotions),
-            toxicity=_toxicity(lex, toxic) if flags & _TOXIC else 0.0,
+            toxicity=_toxicity(
+                lex,
+                toxic,
+                _quoted_tokens(tokens) if _QUOTE_CHARS.intersection(text) else None,
+                banter=bool(flags & _BANTERING),
+                cheer=compound > NEUTRAL_BAND,
+            )
+            if flags & _TOXIC or (flags & _SINGLE and _spelled_out(toxic))
+            else 0.0,
         )
+
+
+def _spelled_out(infos: list[_ToxToken]) -> bool:
+    """Whether three single letters stand in a row ("f u c k", "i d i o t")."""
+    run = 0
+    for info in infos:
+        run = run + 1 if info.single else 0
+        if run == 3:
+            return True
+    return False
+
+
+# Apostrophe look-alikes typed by phones and IMEs; VADER's negation list spells "can't".
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'"})
+
+
+@functools.cache
+def _clap_marker() -> _Unit:
+    return _unit(
+        "clap",
+        _Entry(valence=0.0, sarcasm=True),
+        word=False,
+        upper=False,
+        from_lower=False,
+        elongated=False,
+    )
+
+
+def _sarcastic_claps(units: list[_Unit]) -> bool:
+    """Turn a clap right after praise into a sarcasm marker ("great play Clap"), in place.
+
+    Praise is a positive word up to three items before the clap; a clap after a celebration
+    (EZ, GG, W) or an emote stays approval.  Returns whether any clap was turned.
+    """
+    turned = False
+    for i, unit in enumerate(units):
+        if unit.key not in _CLAP_KEYS:
+            continue
+        for before in units[max(0, i - 3) : i]:
+            if (
+                before.word
+                and before.valence is not None
+                and before.valence > 0
+                and before.key not in _CELEBRATION
+            ):
+                units[i] = _clap_marker()
+                turned = True
+                break
+    return turned
 
 
 @functools.lru_cache(maxsize=1 << 12)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -55,3 +56,86 @@ def test_eval_bad_label_exits_2_naming_column_and_line(tmp_path: Path) -> None:
     done = run_cli("eval", "sentiment", str(data))
     assert done.returncode == 2
     assert "label column 'label', line 3: unknown label 'mixed'" in done.stderr
+
+
+DAVIDSON = FIXTURES / "davidson-offensive" / "labeled_data_sample.csv"
+
+
+def _json_eval(*args: str) -> dict[str, object]:
+    done = run_cli("eval", *args, "--json")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1  # one JSON object, nothing else
+    figures: dict[str, object] = json.loads(lines[0])
+    return figures
+
+
+def test_eval_toxicity_on_the_davidson_sample_reaches_the_goal() -> None:
+    figures = _json_eval("toxicity", str(DAVIDSON), "--text-col", "tweet", "--label-col", "class")
+    assert figures["task"] == "toxicity" and figures["threshold"] == 0.5
+    assert figures["n"] == 3000 and figures["labels"] == ["clean", "toxic"]
+    confusion = figures["confusion"]
+    assert isinstance(confusion, list)
+    # Davidson's class: 0 hate + 1 offensive -> toxic (2,481), 2 neither -> clean (519).
+    assert [sum(row) for row in confusion] == [519, 2481]
+    macro_f1 = figures["macro_f1"]
+    assert isinstance(macro_f1, float) and macro_f1 >= 0.70  # issue 17's goal at 0.5
+    assert isinstance(figures["macro_recall"], float) and isinstance(figures["accuracy"], float)
+
+
+def test_eval_toxicity_threshold_changes_the_prediction() -> None:
+    strict = _json_eval(
+        "toxicity",
+        str(DAVIDSON),
+        "--text-col",
+        "tweet",
+        "--label-col",
+        "class",
+        "--threshold",
+        "0.99",
+    )
+    assert strict["threshold"] == 0.99
+    confusion = strict["confusion"]
+    assert isinstance(confusion, list) and confusion[1][1] < 2000  # few flagged at 0.99
+
+
+def test_eval_toxicity_accepts_words_and_prints_the_table(tmp_path: Path) -> None:
+    data = tmp_path / "words.csv"
+    data.write_text(
+        "text,label\nur so dumb,offensive\nyou suck,TOXIC\nnice play,neither\n"
+        "what a nice day,clean\nfucking idiot,hate\ngg wp,NOT\n"
+    )
+    done = run_cli("eval", "toxicity", str(data))
+    assert done.returncode == 0, done.stderr
+    assert "threshold:    toxic when toxicity >= 0.5" in done.stdout
+    assert "(6 messages)" in done.stdout
+    assert re.search(r"^macro-F1: +1\.000$", done.stdout, re.M)
+
+
+def test_eval_toxicity_bad_label_and_threshold_exit_2(tmp_path: Path) -> None:
+    data = tmp_path / "bad.csv"
+    data.write_text("text,label\nhi,clean\nmeh,spicy\n")
+    done = run_cli("eval", "toxicity", str(data))
+    assert done.returncode == 2
+    assert "label column 'label', line 3: unknown label 'spicy'" in done.stderr
+    done = run_cli(
+        "eval",
+        "toxicity",
+        str(DAVIDSON),
+        "--text-col",
+        "tweet",
+        "--label-col",
+        "class",
+        "--threshold",
+        "1.5",
+    )
+    assert done.returncode == 2 and "--threshold" in done.stderr
+
+
+def test_eval_sentiment_json_on_the_labelled_chat_set() -> None:
+    figures = _json_eval("sentiment", str(LABELLED))
+    assert figures["task"] == "sentiment" and "threshold" not in figures
+    assert figures["n"] == 164
+    macro_f1 = figures["macro_f1"]
+    assert isinstance(macro_f1, float) and macro_f1 > 0.75
+    assert set(figures) >= {"macro_f1", "macro_recall", "accuracy", "confusion", "per_class"}

@@ -238,6 +238,7 @@ def test_detect_format_recognises_every_format(tmp_path: Path) -> None:
         "twitchdownloader",
         "twitchdownloader-txt",
         "chat-downloader",
+        "twitch-gql",
         "jsonl",
     }
 

@@ -393,6 +393,137 @@ def test_slur_list_is_stored_rot13_and_decoded(backend: LexiconBackend) -> None:
     assert spaced is not None and spaced > 0.8
 
 
+# --- toxicity at the product's threshold (toxic when toxicity >= 0.5) ------------------------
+
+THRESHOLD = 0.5
+
+
+def tox(backend: LexiconBackend, text: str) -> float:
+    value = one(backend, text).toxicity
+    assert value is not None, text
+    return value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ur so dumb",
+        "you suck",
+        "fucking idiot",
+        "you are an idiot",
+        "u r trash",
+        "@someone you clown",
+        "stfu",
+        "this bitch",
+        "motherfuuuckers",
+        "you fucking idiot lol",  # strong abuse gets no banter discount
+    ],
+)
+def test_insults_and_vulgarity_reach_the_threshold(backend: LexiconBackend, text: str) -> None:
+    assert tox(backend, text) >= THRESHOLD, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ur so dumb LUL",
+        "you suck KEKW",
+        "LUL you're so bad at this game KEKW",
+        "ur trash <3",
+        "you're so stupid Kappa",
+    ],
+)
+def test_banter_among_laughter_is_not_abuse(backend: LexiconBackend, text: str) -> None:
+    assert tox(backend, text) < THRESHOLD, text
+
+
+def test_banter_discount_needs_the_laughter(backend: LexiconBackend) -> None:
+    assert tox(backend, "ur so dumb") >= THRESHOLD > tox(backend, "ur so dumb LUL")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "he said 'you idiot' lol",
+        "he said \u201cyou idiot\u201d lol",
+        'chat keeps typing "fuck you" at him',
+        "she called him a 'fucking idiot' on stream",
+    ],
+)
+def test_quoted_abuse_is_reported_speech(backend: LexiconBackend, text: str) -> None:
+    assert tox(backend, text) < THRESHOLD, text
+
+
+def test_quoting_does_not_launder_slurs_and_needs_both_marks(backend: LexiconBackend) -> None:
+    slur = codecs.decode("snttbg", "rot13")
+    assert tox(backend, f"he said '{slur}' lol") > 0.8
+    # An apostrophe is not a quotation: "goin'" opens nothing, the insult stays aimed.
+    assert tox(backend, "goin' home you idiot") >= THRESHOLD
+    # A repost ('"@name: ...') publishes the text again: not reported speech.
+    assert tox(backend, '"@bob: you fucking idiot" lol') >= THRESHOLD
+
+
+def test_unaimed_mild_words_and_exclamations_stay_below(backend: LexiconBackend) -> None:
+    for text in (
+        "this game sucks",
+        "that was stupid",
+        "that was fucking sick",
+        "@streamer that was fucking sick",
+        "holy fuck",
+        "what a trash can",
+        "maine coon cats are the best",
+    ):
+        assert tox(backend, text) < THRESHOLD, text
+
+
+# --- sentiment error groups of labelled chat --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text", ["what a joke LUL", "SO BAD OMEGALUL", "this is trash KEKW", "what a joke 😂"]
+)
+def test_mocking_laughter_is_negative(backend: LexiconBackend, text: str) -> None:
+    score = one(backend, text)
+    assert score.label == "negative", (text, score.sentiment)
+    assert emo(score, "joy") == 0.0  # laughing at something is not joy
+
+
+def test_laughter_without_a_put_down_stays_joy(backend: LexiconBackend) -> None:
+    for text in ("LUL", "OMEGALUL he actually missed", "not bad LUL"):
+        score = one(backend, text)
+        assert score.label == "positive", text
+
+
+def test_pog_alone_is_neutral_surprise_but_pogchamp_is_hype(backend: LexiconBackend) -> None:
+    for text in ("Pog", "POG", "pog"):
+        score = one(backend, text)
+        assert score.label == "neutral" and emo(score, "surprise") > 0.3, text
+    assert one(backend, "PogChamp").label == "positive"
+    assert one(backend, "Pog that was insane").label == "positive"
+
+
+@pytest.mark.parametrize("apostrophe", ["\u2019", "\u2018", "\u02bc"])
+def test_curly_apostrophe_negates_like_a_straight_one(
+    backend: LexiconBackend, apostrophe: str
+) -> None:
+    straight = one(backend, "You can't win")
+    curly = one(backend, f"You can{apostrophe}t win")
+    assert curly.label == "negative"
+    assert curly.sentiment == pytest.approx(straight.sentiment)
+
+
+@pytest.mark.parametrize(
+    "text", ["great play Clap", "nice job /s", "sure buddy", "wow amazing strategy Clap"]
+)
+def test_sarcasm_markers_turn_praise_negative(backend: LexiconBackend, text: str) -> None:
+    assert one(backend, text).label == "negative", text
+
+
+def test_clap_after_a_celebration_stays_positive(backend: LexiconBackend) -> None:
+    for text in ("EZ Clap", "GG Clap", "Clap"):
+        assert one(backend, text).label == "positive", text
+
+
 # --- probabilities, labels, model version ---------------------------------------------------
 
 

@@ -11,7 +11,13 @@ import pytest
 from chatpulse.core.errors import ConfigError
 from scorer.backends import BackendError, Score
 from scorer.backends.lexicon import LexiconBackend
-from scorer.evaluate import evaluate, normalise_labels
+from scorer.evaluate import (
+    TOXICITY_LABELS,
+    evaluate,
+    normalise_labels,
+    normalise_toxicity_labels,
+    report_json,
+)
 from scorer.loop import _Row, score_rows
 
 
@@ -104,3 +110,32 @@ def test_a_backend_failing_on_everything_raises() -> None:
     # ...but a batch of genuinely bad messages is recorded when the backend still works.
     scored, failures = score_rows(_Picky({"x", "y"}), _rows(["x", "y"]))
     assert scored == [] and len(failures) == 2
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (["0", "1", "2", "1"], ["toxic", "toxic", "clean", "toxic"]),  # Davidson's class
+        (["0", "1", "1"], ["clean", "toxic", "toxic"]),  # binary 0/1
+        (["OFF", "NOT", "Offensive", "neither"], ["toxic", "clean", "toxic", "clean"]),
+        (["hate", "toxic", "clean", "non-toxic", "Not Offensive"], ["toxic"] * 2 + ["clean"] * 3),
+    ],
+)
+def test_toxicity_label_variants(raw: list[str], expected: list[str]) -> None:
+    assert normalise_toxicity_labels(raw, "label") == expected
+
+
+def test_unknown_toxicity_label_names_column_and_line() -> None:
+    with pytest.raises(ConfigError, match=r"label column 'y', line 2: unknown label 'meh'"):
+        normalise_toxicity_labels(["meh"], "y")
+
+
+def test_binary_evaluation_and_json_report() -> None:
+    gold = ["toxic", "toxic", "clean", "clean"]
+    result = evaluate(gold, ["toxic", "clean", "clean", "clean"], TOXICITY_LABELS)
+    assert result.confusion == [[2, 0], [1, 1]]
+    report = report_json(result, "m@1", "f.csv", "toxicity", threshold=0.5)
+    assert report["threshold"] == 0.5 and report["accuracy"] == pytest.approx(0.75)
+    # clean: p 2/3 r 1 f1 0.8; toxic: p 1 r 1/2 f1 2/3
+    assert report["macro_f1"] == pytest.approx((0.8 + 2 / 3) / 2)
+    assert report["macro_recall"] == pytest.approx(0.75)

@@ -191,6 +191,8 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
         f"{summary.seconds:.1f} s, {summary.rate:,.0f} messages/s"
     )
     _print_emote_lines(summary.emote_uses_backfilled, summary.emote_warnings)
+    for note in summary.clocks:
+        print(note)
     sys.stdout.flush()
     failed = [r for r in summary.per_file if r.nothing_loaded]
     for report in failed:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from pathlib import Path
@@ -21,7 +22,16 @@ from chatpulse.core.metrics import serve_metrics
 from chatpulse.core.settings import Settings, redact_url
 from scorer.backends import ScoringBackend, import_backend, load_backend
 from scorer.backends.base import BackendError
-from scorer.evaluate import evaluate, format_report, read_labelled_csv
+from scorer.evaluate import (
+    LABELS,
+    TOXICITY_LABELS,
+    TOXICITY_THRESHOLD,
+    evaluate,
+    format_report,
+    read_labelled_csv,
+    read_toxicity_csv,
+    report_json,
+)
 from scorer.loop import LoopConfig, ScorerStats, loop_config, run_scorer
 from scorer.metrics import ScorerMetrics
 from scorer.models import default_export_dir, export_models
@@ -100,18 +110,45 @@ def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
-    """``chatpulse eval sentiment FILE.csv``: print macro-F1, recall, accuracy, confusion."""
+    """``chatpulse eval sentiment|toxicity FILE.csv``: macro-F1, recall, accuracy, confusion.
+
+    Toxicity: a message is predicted toxic when ``toxicity >= --threshold`` (default the
+    product's 0.5).  ``--json`` prints the figures as one JSON object instead of the table.
+    """
     path = Path(args.file)
     if not path.is_file():
         raise ConfigError(f"eval: no such file: {path}")
-    texts, gold = read_labelled_csv(path, args.text_col, args.label_col)
+    task = getattr(args, "task", "sentiment")
+    threshold: float | None = None
+    if task == "toxicity":
+        threshold = getattr(args, "threshold", None)
+        threshold = TOXICITY_THRESHOLD if threshold is None else threshold
+        if not 0.0 <= threshold <= 1.0:
+            raise ConfigError(f"--threshold: {threshold} is outside 0..1")
+        texts, gold = read_toxicity_csv(path, args.text_col, args.label_col)
+    else:
+        texts, sentiment_gold = read_labelled_csv(path, args.text_col, args.label_col)
+        gold = list(sentiment_gold)
     name = settings.scorer_backend
     backend = load_backend(name, **backend_options(settings, name))
-    predicted = []
+    predicted: list[str] = []
     batch = max(1, settings.scorer_batch_size)
     for i in range(0, len(texts), batch):
-        predicted += [s.label for s in backend.score(texts[i : i + batch])]
-    print(format_report(evaluate(gold, predicted), backend.model, str(path)))
+        for score in backend.score(texts[i : i + batch]):
+            if threshold is None:
+                predicted.append(score.label)
+            elif score.toxicity is None:
+                raise ConfigError(
+                    f"eval toxicity: backend {name!r} ({backend.model}) scores no toxicity; "
+                    "configure an offensive model or use the lexicon backend"
+                )
+            else:
+                predicted.append("toxic" if score.toxicity >= threshold else "clean")
+    result = evaluate(gold, predicted, TOXICITY_LABELS if threshold is not None else LABELS)
+    if getattr(args, "json", False):
+        print(json.dumps(report_json(result, backend.model, str(path), task, threshold=threshold)))
+    else:
+        print(format_report(result, backend.model, str(path), threshold=threshold))
     sys.stdout.flush()
     return 0
 
