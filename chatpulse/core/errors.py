@@ -21,6 +21,7 @@ derive from :class:`ValueError`, so that code that catches that keeps working.
     ├── IrcParseError            a malformed IRC line or body             collector.irc
     │   └── RecentMessagesError  a recent-messages error body             collector.irc
     ├── FormatError              a chat log file not in the asked format  collector.formats
+    │   └── MissingInputError    the file lacks what only the user gives  collector.formats
     ├── EmoteFormatError         an emote provider answer of bad shape    collector.emotes
     ├── TwitchAuthError          Twitch rejected the login                collector.sources.twitch
     ├── BackendError             a scoring backend cannot load or run     scorer.backends.base

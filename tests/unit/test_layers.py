@@ -10,11 +10,13 @@ from __future__ import annotations
 import ast
 import inspect
 import pkgutil
+import re
 from importlib import import_module
 from pathlib import Path
 
 import pytest
 
+import chatpulse.core.errors as errors_module
 from chatpulse.core.errors import ChatpulseError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -151,8 +153,10 @@ def test_imports_inside_functions_are_seen() -> None:
 
 
 def test_every_exception_class_is_in_the_one_tree() -> None:
-    """Every public exception class of the packages derives from ChatpulseError."""
-    strays = []
+    """Every public exception class of the packages derives from ChatpulseError and is drawn in
+    the tree of chatpulse.core.errors' docstring."""
+    strays, undrawn = [], []
+    tree = errors_module.__doc__ or ""
     for top in ("chatpulse", *SERVICES):
         package = import_module(top)
         for info in pkgutil.walk_packages(package.__path__, top + "."):
@@ -169,7 +173,10 @@ def test_every_exception_class_is_in_the_one_tree() -> None:
                     and issubclass(obj, BaseException)
                     and obj.__module__ == info.name
                     and not name.startswith("_")
-                    and not issubclass(obj, ChatpulseError)
                 ):
-                    strays.append(f"{info.name}.{name}")
+                    if not issubclass(obj, ChatpulseError):
+                        strays.append(f"{info.name}.{name}")
+                    elif not re.search(rf"(?m)^[ │├└─]*{name}\b", tree):
+                        undrawn.append(f"{info.name}.{name}")
     assert not strays, f"derive these from chatpulse.core.errors.ChatpulseError: {strays}"
+    assert not undrawn, f"draw these in chatpulse/core/errors.py's tree: {undrawn}"
