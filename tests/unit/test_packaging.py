@@ -44,6 +44,14 @@ def test_every_data_directory_is_listed_in_pyproject() -> None:
     assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
 
 
+def test_named_query_files_ship_in_the_wheel() -> None:
+    # sql/queries/ has no __init__.py: it ships only as a listed package of the mapped sql/.
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "chatpulse.sql.queries" in config["packages"]
+    assert "**/*.sql" in config["package-data"]["chatpulse.sql"]
+    assert list((ROOT / "sql" / "queries").glob("*.sql"))
+
+
 def test_license_is_an_spdx_string_with_its_file() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["license"] == "Apache-2.0"
