@@ -12,6 +12,7 @@ COPY chatpulse ./chatpulse
 COPY bus ./bus
 COPY collector ./collector
 COPY scorer ./scorer
+COPY detector ./detector
 COPY clipper ./clipper
 COPY grafana ./grafana
 COPY sql ./sql

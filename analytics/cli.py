@@ -9,9 +9,9 @@ import logging
 import sys
 from datetime import timedelta
 
-from chatpulse.db import connect, database
-from chatpulse.errors import ConfigError
-from chatpulse.settings import Settings
+from chatpulse.core.db import connect, database
+from chatpulse.core.errors import ConfigError
+from chatpulse.core.settings import Settings
 
 __all__ = ["clustering_available", "cmd_analyze", "cmd_compare"]
 
@@ -37,7 +37,7 @@ def cmd_analyze(settings: Settings, args: argparse.Namespace) -> int:
     if not clustering_available():
         log.info(CLUSTERING_NEEDS)
     with database(settings) as url:
-        from chatpulse.commands import migrate
+        from chatpulse.app.commands.database import migrate
 
         asyncio.run(migrate(settings, url))
         total = asyncio.run(

@@ -273,7 +273,7 @@ async def run_analyze(
     rules: SegmentRules | None = None,
 ) -> AnalyzeSummary:
     """Passes until nothing is new (``until_idle``) or until ``stop`` is set."""
-    from chatpulse.db import connect
+    from chatpulse.core.db import connect
 
     total = AnalyzeSummary()
     stop = stop or asyncio.Event()

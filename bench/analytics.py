@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))  # run as a script: make the repository's packages
 import psycopg  # noqa: E402
 
 from analytics.runner import analyze_pass  # noqa: E402
-from chatpulse.db import connect  # noqa: E402
-from chatpulse.migrate import run_migrations  # noqa: E402
+from chatpulse.core.db import connect  # noqa: E402
+from chatpulse.core.migrate import run_migrations  # noqa: E402
 
 ADMIN = os.environ.get(
     "CHATPULSE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -14,8 +14,8 @@ import time
 
 from bus.common import connect
 from bus.leases import Lease, list_channels
-from chatpulse.errors import ConfigError
-from chatpulse.settings import Settings
+from chatpulse.core.errors import ConfigError
+from chatpulse.core.settings import Settings
 
 __all__ = ["cmd_channels", "normalize_channel"]
 

@@ -28,9 +28,9 @@ from bus.common import connect
 from bus.leases import Lease, LeaseTable
 from bus.metrics import BusMetrics
 from bus.publisher import BusPublisher
-from chatpulse.errors import ConfigError
-from chatpulse.metrics import serve_metrics
-from chatpulse.settings import Settings
+from chatpulse.core.errors import ConfigError
+from chatpulse.core.metrics import serve_metrics
+from chatpulse.core.settings import Settings
 from collector.app import Pipeline, _OpenGap, dead_letter_path
 from collector.deadletter import DeadLetters
 from collector.events import ControlEvent

@@ -7,8 +7,8 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from chatpulse.errors import ChatpulseError
-from chatpulse.settings import Settings
+from chatpulse.core.errors import ChatpulseError
+from chatpulse.core.settings import Settings
 from collector.events import ChatEvent, ChatMessage, ControlEvent, ModerationEvent
 
 if TYPE_CHECKING:

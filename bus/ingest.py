@@ -32,10 +32,10 @@ from prometheus_client import CollectorRegistry
 
 from bus.common import Bus, connect, consumer_name
 from bus.metrics import BusMetrics
-from chatpulse.commands import migrate_when_reachable
-from chatpulse.db import database
-from chatpulse.metrics import serve_metrics
-from chatpulse.settings import Settings
+from chatpulse.app.commands.database import migrate_when_reachable
+from chatpulse.core.db import database
+from chatpulse.core.metrics import serve_metrics
+from chatpulse.core.settings import Settings
 from collector.app import dead_letter_path
 from collector.codec import CodecError, decode_events
 from collector.deadletter import DeadLetters

@@ -15,7 +15,6 @@ import dataclasses
 import logging
 import multiprocessing
 import os
-import signal
 import socket
 import time
 import uuid
@@ -30,10 +29,10 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry
 
-from chatpulse.aggregates import backend_of, refresh_range
-from chatpulse.db import connect
-from chatpulse.errors import ChatpulseError, ConfigError
-from chatpulse.settings import Settings
+from chatpulse.core.aggregates import backend_of, refresh_range
+from chatpulse.core.db import connect
+from chatpulse.core.errors import ChatpulseError, ConfigError
+from chatpulse.core.settings import Settings
 from collector import irc
 from collector.codec import decode_events, encode_events
 from collector.deadletter import DeadLetters
@@ -510,7 +509,7 @@ async def run_collector(
     stop: asyncio.Event | None = None,
     prepare: Callable[[], Awaitable[object]] | None = None,
 ) -> BatchResult:
-    """Run live sources until ``stop`` is set (or SIGTERM/SIGINT); returns the write totals.
+    """Run live sources until ``stop`` is set; returns the write totals.
 
     On stop the sources close, the queue is flushed to the database or the spool, then it
     returns.  A fatal source error (rejected credentials) stops everything and is raised.
@@ -524,10 +523,6 @@ async def run_collector(
     registry = registry or CollectorRegistry()
     metrics = CollectorMetrics(registry)
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=settings.queue_size)
     ready = asyncio.Event() if prepare is not None else None
     with _writer(settings, conninfo, queue, metrics, "collect", ready) as writer:

@@ -30,6 +30,7 @@ from typing import Any, Final
 import psycopg
 from psycopg_pool import PoolTimeout
 
+from chatpulse.core.errors import DatabaseError
 from collector.codec import decode_events, encode_events
 from collector.deadletter import DeadLetters
 from collector.events import ChatEvent, ChatMessage, ControlEvent, Malformed, ModerationEvent
@@ -56,7 +57,7 @@ GAP_FILLED: Final = "gap_filled"
 _GAP_KINDS = (GAP_OPEN, GAP_CLOSE, GAP_FILLED)
 
 
-class DatabaseUnavailable(Exception):
+class DatabaseUnavailable(DatabaseError):
     """The database cannot be reached (or is read-only): spool and retry, the data is fine."""
 
 

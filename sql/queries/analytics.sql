@@ -3,12 +3,15 @@
 -- psycopg's %(name)s.  Chatters are counted by chat.chatter_key() everywhere.
 
 -- name: snapshot
+-- The current snapshot: rows committed after it are what the next pass reads.
 SELECT pg_current_snapshot()::text;
 
 -- name: state
+-- The snapshot the last pass saw.
 SELECT seen_snapshot::text FROM chat.analytics_state;
 
 -- name: save_state
+-- Remember the snapshot this pass saw.
 INSERT INTO chat.analytics_state (id, seen_snapshot, updated_at)
 VALUES (true, %(snap)s::pg_snapshot, now())
 ON CONFLICT (id) DO UPDATE SET seen_snapshot = EXCLUDED.seen_snapshot, updated_at = now();
@@ -35,6 +38,7 @@ WHERE added_xid >= pg_snapshot_xmin(%(snap)s::pg_snapshot)
   AND NOT pg_visible_in_snapshot(added_xid, %(snap)s::pg_snapshot);
 
 -- name: streams_near
+-- The streams of a channel that a changed range may touch.
 SELECT id, started_at, ended_at FROM chat.streams
 WHERE channel_id = %(channel)s AND ended_at >= %(lo)s::timestamptz - %(gap)s::interval
   AND started_at <= %(hi)s::timestamptz + %(gap)s::interval
@@ -55,6 +59,7 @@ FROM (
 GROUP BY island ORDER BY 1;
 
 -- name: hints
+-- Stream starts that replays and VOD files recorded (stream_hints).
 SELECT h.at, h.found_by, h.title, h.category,
        (SELECT max(m.sent_at) FROM chat.messages m
         WHERE m.channel_id = h.channel_id AND m.sent_at < h.at AND m.sent_at >= %(lo)s) AS before
@@ -64,15 +69,18 @@ WHERE h.channel_id = %(channel)s AND h.at >= %(lo)s::timestamptz - %(gap)s::inte
 ORDER BY h.at;
 
 -- name: delete_streams
+-- Drop streams that a recomputation merged into others.
 DELETE FROM chat.streams WHERE id = ANY(%(ids)s);
 
 -- name: update_stream
+-- Rewrite one stream found again, keeping its id.
 UPDATE chat.streams
 SET started_at = %(started_at)s, ended_at = %(ended_at)s, found_by = %(found_by)s,
     title = %(title)s, category = %(category)s
 WHERE id = %(id)s;
 
 -- name: insert_stream
+-- A new stream.
 INSERT INTO chat.streams (channel_id, started_at, ended_at, found_by, title, category, messages,
                           chatters)
 VALUES (%(channel)s, %(started_at)s, %(ended_at)s, %(found_by)s, %(title)s, %(category)s,
@@ -80,6 +88,7 @@ VALUES (%(channel)s, %(started_at)s, %(ended_at)s, %(found_by)s, %(title)s, %(ca
 RETURNING id;
 
 -- name: clear_stream_rows
+-- Forget one stream's chatter rows before they are filled again.
 DELETE FROM chat.stream_chatters WHERE stream_id = %(id)s;
 
 -- name: fill_stream_chatters
@@ -162,6 +171,7 @@ WHERE t.stream_id = j.stream_id AND t.chatter = j.chatter
   AND (t.segment, t.first_time) IS DISTINCT FROM (j.segment, j.first_time);
 
 -- name: fill_shape
+-- One stream's deciles: messages, chatters, emote uses and mood per tenth of its duration.
 INSERT INTO chat.stream_shape (stream_id, channel_id, decile, messages, chatters, emote_uses,
                                share, per_min, emote_share, mood)
 WITH m AS (
@@ -188,6 +198,7 @@ FROM d LEFT JOIN m USING (decile) LEFT JOIN mood USING (decile)
 GROUP BY d.decile;
 
 -- name: fill_emotes
+-- One stream's emote uses.
 INSERT INTO chat.stream_emotes (stream_id, channel_id, emote_name, uses)
 SELECT %(id)s, %(channel)s, emote_name, sum(count)
 FROM chat.emote_uses
@@ -195,6 +206,7 @@ WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s
 GROUP BY emote_name;
 
 -- name: summarize_stream
+-- One stream's summary: chatters, new and returning, peak rate, mood, bursts, hype moments.
 WITH sc AS (
     SELECT count(*) AS chatters, count(*) FILTER (WHERE first_time) AS new_chatters
     FROM chat.stream_chatters WHERE stream_id = %(id)s
@@ -240,6 +252,7 @@ FROM sc, msg, peak, mood, em, ev
 WHERE s.id = %(id)s;
 
 -- name: streams_after
+-- A channel's streams that start after a time (retention).
 SELECT id, started_at, ended_at, messages FROM chat.streams
 WHERE channel_id = %(channel)s AND started_at >= %(since)s ORDER BY started_at;
 
@@ -252,5 +265,6 @@ JOIN (SELECT channel_id, max(ended_at) AS last FROM chat.streams GROUP BY 1) l U
 WHERE s.scored < s.messages AND s.ended_at >= l.last - INTERVAL '1 day';
 
 -- name: count_scored
+-- How many messages of a stream are scored.
 SELECT count(*) FROM chat.message_scores
 WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s;

@@ -14,8 +14,8 @@ import httpx
 import psycopg
 import pytest
 
-from chatpulse.db import EMBEDDED_DBNAME, embedded_server
-from chatpulse.errors import DatabaseError
+from chatpulse.core.db import EMBEDDED_DBNAME, embedded_server
+from chatpulse.core.errors import DatabaseError
 from tests.e2e.cli import chatpulse_exe, run_cli
 from tests.integration.test_replay import nymn_irc_log
 

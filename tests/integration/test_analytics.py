@@ -19,8 +19,8 @@ import pytest
 
 from analytics.runner import AnalyzeSummary, analyze_pass, stream_signatures
 from analytics.signatures import compare
-from chatpulse.db import connect
-from chatpulse.settings import load_settings
+from chatpulse.core.db import connect
+from chatpulse.core.settings import load_settings
 from collector import irc
 from collector.app import replay_files
 from tests.conftest import FIXTURES
@@ -378,7 +378,7 @@ def test_analyze_and_compare_commands(
     """``chatpulse analyze --until-idle`` works on the base install and says that clustering
     needs the extra; ``chatpulse compare`` prints both channels and their distance."""
     from analytics.cli import clustering_available
-    from chatpulse.cli import main
+    from chatpulse.app.cli import main
 
     replay(db_url, tmp_path, [nymn_log(tmp_path)])
     with psycopg.connect(db_url) as conn:
@@ -407,7 +407,7 @@ def test_analyze_and_compare_commands(
 
 
 def test_forget_removes_the_user_from_stream_chatters(db_url: str) -> None:
-    from chatpulse.commands import forget_user
+    from chatpulse.app.commands.database import forget_user
 
     _constructed(db_url)
     analyze(db_url)

@@ -29,7 +29,7 @@ from bus.ingest import run_ingest
 from bus.leases import Lease, LeaseTable
 from bus.metrics import BusMetrics
 from bus.publisher import BusPublisher
-from chatpulse.settings import Settings, load_settings
+from chatpulse.core.settings import Settings, load_settings
 from collector.deadletter import DeadLetters
 from collector.deadletter import read as read_dead
 from collector.events import ChatMessage

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import psycopg
 
-from chatpulse.aggregates import refresh_pending
-from chatpulse.db import connect
-from chatpulse.report import load_report, render_report
-from scorer.detect_store import run_detector
-from scorer.detector import DetectorConfig
+from chatpulse.app.report import load_report, render_report
+from chatpulse.core.aggregates import refresh_pending
+from chatpulse.core.db import connect
+from detector.model import DetectorConfig
+from detector.runner import run_detector
 from tests.e2e.cli import run_cli
 from tests.emote_api_stub import NYMN_ID, EmoteApiStub, nymn_routes
 from tests.integration.test_emote_rematch import settings_for as rematch_settings

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from chatpulse.settings import Settings
+from chatpulse.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -60,7 +60,7 @@ def test_image_is_slim_non_root_with_ffmpeg_and_doctor_healthcheck() -> None:
 
 
 def test_every_compose_command_is_a_real_chatpulse_command() -> None:
-    from chatpulse.cli import build_parser
+    from chatpulse.app.cli import build_parser
 
     parser = build_parser()
     for name, svc in COMPOSE["services"].items():

@@ -6,20 +6,22 @@ import argparse
 import asyncio
 import functools
 import logging
-import signal
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from chatpulse.commands import migrate, migrate_when_reachable
-from chatpulse.db import database
-from chatpulse.errors import ConfigError
-from chatpulse.metrics import serve_metrics
-from chatpulse.settings import Settings
+from chatpulse.app.commands.database import migrate, migrate_when_reachable
+from chatpulse.app.signals import stop_on_signals
+from chatpulse.core.db import database
+from chatpulse.core.errors import ConfigError
+from chatpulse.core.metrics import serve_metrics
+from chatpulse.core.settings import Settings
 from collector.app import FileReport, plan_replay, replay_files, run_collector
 from collector.sources.base import ChatSource
+from collector.writer import BatchResult
 
 __all__ = ["build_sources", "cmd_collect", "cmd_replay"]
 
@@ -67,16 +69,27 @@ def build_sources(settings: Settings, kind: str) -> list[ChatSource]:
 
 
 async def _idle_until_stopped() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    # Said once the signals are handled: a stop right after the line exits 0.
-    log.warning(
-        "no channel to collect (CHATPULSE_CHANNELS is empty): the collector stays idle; "
-        "set CHATPULSE_CHANNELS (e.g. in .env) and restart it"
-    )
-    await stop.wait()
+    with stop_on_signals() as stop:
+        # Said once the signals are handled: a stop right after the line exits 0.
+        log.warning(
+            "no channel to collect (CHATPULSE_CHANNELS is empty): the collector stays idle; "
+            "set CHATPULSE_CHANNELS (e.g. in .env) and restart it"
+        )
+        await stop.wait()
+
+
+async def _collect(
+    settings: Settings,
+    url: str,
+    sources: list[ChatSource],
+    *,
+    registry: CollectorRegistry,
+    prepare: Callable[[], Awaitable[object]],
+) -> BatchResult:
+    with stop_on_signals() as stop:
+        return await run_collector(
+            settings, url, sources, registry=registry, stop=stop, prepare=prepare
+        )
 
 
 def cmd_collect(settings: Settings, args: argparse.Namespace) -> int:
@@ -96,7 +109,7 @@ def cmd_collect(settings: Settings, args: argparse.Namespace) -> int:
         # once and spools until the database is there (a restart during an outage loses
         # nothing).
         totals = asyncio.run(
-            run_collector(
+            _collect(
                 settings,
                 url,
                 sources,

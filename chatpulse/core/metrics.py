@@ -6,8 +6,8 @@ import logging
 
 from prometheus_client import CollectorRegistry, start_http_server
 
-from chatpulse.errors import ConfigError
-from chatpulse.settings import Settings
+from chatpulse.core.errors import ConfigError
+from chatpulse.core.settings import Settings
 
 __all__ = ["metrics_port_explicit", "serve_metrics"]
 

@@ -26,12 +26,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from chatpulse.commands import migrate
-from chatpulse.db import connect, database
-from chatpulse.errors import ChatpulseError
-from chatpulse.metrics import serve_metrics
-from chatpulse.report import load_report, write_report
-from chatpulse.settings import Settings
+from chatpulse.app.commands.database import migrate
+from chatpulse.app.report import load_report, write_report
+from chatpulse.core.db import connect, database
+from chatpulse.core.errors import ChatpulseError
+from chatpulse.core.metrics import serve_metrics
+from chatpulse.core.settings import Settings
 
 __all__ = ["DemoSummary", "cmd_demo", "cmd_up", "run_demo", "run_up"]
 
@@ -99,13 +99,13 @@ def _bundled_emotes(seventv_user: dict[str, Any]) -> Any:
 
 async def run_demo(settings: Settings, url: str, report_out: Path) -> DemoSummary:
     """The demo's steps on database ``url``; see the module docstring."""
+    from chatpulse.app.commands.detect import detect_options, detector_config
     from clipper.jobs import enqueue_clip
     from clipper.testsource import generate_segments
     from clipper.worker import run_worker
     from collector.app import replay_files
+    from detector.runner import run_detector
     from scorer.backends import load_backend
-    from scorer.detect_cli import detect_options, detector_config
-    from scorer.detect_store import run_detector
     from scorer.loop import loop_config, run_scorer
 
     started = time.perf_counter()
@@ -285,14 +285,14 @@ async def run_up(settings: Settings, url: str, stop: asyncio.Event | None = None
     import uvicorn
 
     from analytics.runner import run_analyze
+    from chatpulse.app.commands.collect import build_sources
+    from chatpulse.app.commands.detect import detect_options, detector_config
+    from chatpulse.app.commands.score import backend_options
     from clipper.api import create_app
     from clipper.worker import run_worker
     from collector.app import run_collector
-    from collector.cli import build_sources
+    from detector.runner import run_detector
     from scorer.backends import load_backend
-    from scorer.cli import backend_options
-    from scorer.detect_cli import detect_options, detector_config
-    from scorer.detect_store import run_detector
     from scorer.loop import loop_config, run_scorer
     from scorer.metrics import ScorerMetrics
 

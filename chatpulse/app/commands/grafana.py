@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from chatpulse.errors import ChatpulseError, ConfigError
-from chatpulse.settings import Settings
+from chatpulse.core.errors import ChatpulseError, ConfigError
+from chatpulse.core.settings import Settings
 from grafana import alerts, build
 from grafana.dashboards import all_dashboards
 

@@ -21,6 +21,8 @@ from typing import Any
 import psycopg
 import tenacity
 
+from chatpulse.core.contract import SUBSCRIPTION_KINDS
+
 __all__ = [
     "CONTINUOUS_AGGREGATES",
     "SUBSCRIPTION_KINDS",
@@ -44,24 +46,6 @@ CONTINUOUS_AGGREGATES = (
     "emotes_1m",
 )
 
-#: ``chat.messages.kind`` values that the aggregates' ``subs`` column counts (one per notice,
-#: as the platform sends them: a mystery gift of five is one ``submysterygift`` and five
-#: ``subgift``).  The same list is written out in sql/0012_chatter_key.*.sql.
-SUBSCRIPTION_KINDS = (
-    "sub",
-    "resub",
-    "extendsub",
-    "subgift",
-    "anonsubgift",
-    "submysterygift",
-    "anonsubmysterygift",
-    "giftpaidupgrade",
-    "anongiftpaidupgrade",
-    "primepaidupgrade",
-    "membership",
-    "membership_gift",
-    "membership_gift_received",
-)
 
 _HOUR = timedelta(hours=1)
 _REFRESH_WIDTH = {"chatters_6h": timedelta(hours=6), "chatters_1d": timedelta(days=1)}

@@ -18,10 +18,10 @@ from typing import Any, Literal
 
 import httpx
 
-from chatpulse.db import connect, database
-from chatpulse.errors import ChatpulseError
-from chatpulse.migrate import load_migrations
-from chatpulse.settings import Settings, redact_url
+from chatpulse.core.db import connect, database
+from chatpulse.core.errors import ChatpulseError
+from chatpulse.core.migrate import load_migrations
+from chatpulse.core.settings import Settings, redact_url
 
 __all__ = ["Check", "cmd_doctor", "run_checks"]
 

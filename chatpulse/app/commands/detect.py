@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 from typing import Any
 
-from chatpulse.commands import migrate
-from chatpulse.db import database
-from chatpulse.settings import Settings
-from scorer.detect_store import DetectOptions, run_detector
-from scorer.detector import DetectorConfig
+from chatpulse.app.commands.database import migrate
+from chatpulse.app.signals import stop_on_signals
+from chatpulse.core.db import database
+from chatpulse.core.settings import Settings
+from detector.model import DetectorConfig
+from detector.runner import DetectOptions, run_detector
 
 __all__ = ["cmd_detect", "detect_options", "detector_config"]
 
@@ -84,9 +83,5 @@ def cmd_detect(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _run(url: str, config: DetectorConfig, options: DetectOptions, until_idle: bool) -> Any:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    return await run_detector(url, config, options, until_idle=until_idle, stop=stop)
+    with stop_on_signals() as stop:
+        return await run_detector(url, config, options, until_idle=until_idle, stop=stop)

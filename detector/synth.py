@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scorer.detector import ChannelSeries
+from detector.model import ChannelSeries
 
 __all__ = ["SynthMessage", "inject_burst", "retime", "to_series"]
 

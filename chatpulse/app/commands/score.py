@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,13 +13,15 @@ from typing import Any
 import psycopg
 from prometheus_client import CollectorRegistry
 
-from chatpulse.commands import migrate
-from chatpulse.db import database
-from chatpulse.errors import ConfigError, DatabaseError
-from chatpulse.metrics import serve_metrics
-from chatpulse.settings import Settings, redact_url
+from chatpulse.app.commands.database import migrate
+from chatpulse.app.commands.detect import cmd_detect
+from chatpulse.app.signals import stop_on_signals
+from chatpulse.core.db import database
+from chatpulse.core.errors import ConfigError, DatabaseError
+from chatpulse.core.metrics import serve_metrics
+from chatpulse.core.settings import Settings, redact_url
 from scorer.backends import ScoringBackend, import_backend, load_backend
-from scorer.detect_cli import cmd_detect
+from scorer.backends.base import BackendError
 from scorer.evaluate import (
     LABELS,
     TOXICITY_LABELS,
@@ -33,7 +34,7 @@ from scorer.evaluate import (
 )
 from scorer.loop import LoopConfig, ScorerStats, loop_config, run_scorer
 from scorer.metrics import ScorerMetrics
-from scorer.models import cmd_models_export, default_export_dir
+from scorer.models import default_export_dir, export_models
 
 __all__ = ["backend_options", "cmd_detect", "cmd_eval", "cmd_models_export", "cmd_score"]
 
@@ -78,17 +79,10 @@ async def _score(
     until_idle: bool,
     metrics: ScorerMetrics,
 ) -> ScorerStats:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
+    with stop_on_signals() as stop:
         return await run_scorer(
             url, backend, config=config, until_idle=until_idle, stop=stop, metrics=metrics
         )
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
 
 
 def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
@@ -156,4 +150,37 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     else:
         print(format_report(result, backend.model, str(path), threshold=threshold))
     sys.stdout.flush()
+    return 0
+
+
+def cmd_models_export(settings: Settings, args: argparse.Namespace) -> int:
+    """``chatpulse models export [--out DIR]``: export the configured models to int8 ONNX.
+
+    Sources: ``model_dir`` (role subdirectories) when set, else the three model names (hub names
+    need the Hugging Face cache or network).  ``--out`` defaults to :func:`default_export_dir`.
+    Returns 0, or 1 with the reason on stderr when a model cannot be exported.
+    """
+    out = Path(args.out) if getattr(args, "out", None) else default_export_dir(settings)
+    model_dir = settings.model_dir
+    if model_dir is not None and Path(model_dir).expanduser().resolve() == out.resolve():
+        print("chatpulse: models export: --out must differ from model_dir", file=sys.stderr)
+        return 1
+    try:
+        manifest = export_models(
+            out,
+            sentiment=settings.sentiment_model,
+            emotion=settings.emotion_model,
+            offensive=settings.offensive_model,
+            model_dir=model_dir,
+            max_length=int(settings.model_max_length),
+        )
+    except (BackendError, ImportError) as exc:
+        print(f"chatpulse: models export: {exc}", file=sys.stderr)
+        return 1
+    for role, info in manifest["roles"].items():
+        diff = info["max_abs_logit_diff"]
+        print(
+            f"{role}: {info['name']}@{info['version']} -> {out / role} "
+            f"(max |logit diff| fp32 {diff['fp32']:.1e}, int8 {diff['int8']:.1e})"
+        )
     return 0

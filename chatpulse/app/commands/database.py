@@ -11,10 +11,10 @@ import sys
 import psycopg
 import tenacity
 
-from chatpulse.db import database
-from chatpulse.errors import ConfigError, DatabaseError, MigrationError
-from chatpulse.migrate import MigrationReport, run_migrations
-from chatpulse.settings import Settings, redact_url
+from chatpulse.core.db import database
+from chatpulse.core.errors import ConfigError, DatabaseError, MigrationError
+from chatpulse.core.migrate import MigrationReport, run_migrations
+from chatpulse.core.settings import Settings, redact_url
 
 __all__ = ["cmd_forget", "cmd_migrate", "forget_user", "migrate", "migrate_when_reachable"]
 
@@ -49,7 +49,7 @@ def _unreachable(exc: BaseException) -> bool:
         if isinstance(seen, (psycopg.OperationalError, psycopg.InterfaceError, OSError)):
             return True
         if isinstance(seen, DatabaseError) and not isinstance(seen, MigrationError):
-            return True  # chatpulse.db.connect: "cannot connect to …"
+            return True  # chatpulse.core.db.connect: "cannot connect to …"
         seen = seen.__cause__
     return False
 
@@ -106,8 +106,8 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def forget_user(conninfo: str, login: str, platform: str | None = None) -> dict[str, int]:
-    """The database part of ``forget`` (see :mod:`chatpulse.forget`); removed rows per place."""
-    from chatpulse.forget import forget_in_database
+    """The database part of ``forget`` (see :mod:`chatpulse.app.forget`); removed rows per place."""
+    from chatpulse.app.forget import forget_in_database
 
     removed, _ = await forget_in_database(conninfo, login, platform)
     return removed
@@ -118,7 +118,7 @@ def cmd_forget(settings: Settings, args: argparse.Namespace) -> int:
 
     Exits 1 when a place could not be done now (a spool held by a running process).
     """
-    from chatpulse.forget import forget_files, forget_in_database, normalize_login
+    from chatpulse.app.forget import forget_files, forget_in_database, normalize_login
 
     login = normalize_login(args.user)
     if not login:

@@ -35,7 +35,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from scorer.detector import BurstEvent, ChannelSeries, DetectorConfig, HypeEvent, detect
+from detector.model import BurstEvent, ChannelSeries, DetectorConfig, HypeEvent, detect
 
 __all__ = ["DetectOptions", "DetectSummary", "Detector", "run_detector"]
 
@@ -727,7 +727,7 @@ async def run_detector(
     """Run passes every ``poll_interval_s`` until ``stop`` is set (live), or until a pass finds
     no new messages (``until_idle``).  Returns the totals.  Raises psycopg errors as they come.
     """
-    from chatpulse.db import connect
+    from chatpulse.core.db import connect
 
     options = options or DetectOptions()
     detector = Detector(config, options)

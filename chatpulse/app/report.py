@@ -29,10 +29,10 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
-from chatpulse.aggregates import backend_of, refresh_pending
-from chatpulse.db import connect, database
-from chatpulse.errors import ConfigError
-from chatpulse.settings import Settings
+from chatpulse.core.aggregates import backend_of, refresh_pending
+from chatpulse.core.db import connect, database
+from chatpulse.core.errors import ConfigError
+from chatpulse.core.settings import Settings
 
 __all__ = ["ReportData", "cmd_report", "load_report", "render_report", "write_report"]
 

@@ -8,15 +8,21 @@ import logging
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from chatpulse.commands import migrate
-from chatpulse.db import connect, database
-from chatpulse.errors import ConfigError
-from chatpulse.settings import Settings
+from chatpulse.app.commands.database import migrate
+from chatpulse.app.signals import stop_on_signals
+from chatpulse.core.db import connect, database
+from chatpulse.core.errors import ConfigError, CutError
+from chatpulse.core.settings import Settings
 from clipper.config import clipper_config
-from clipper.errors import CutError
 from clipper.webhook import CHANNEL_RE
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from clipper.worker import WorkerTotals
 
 __all__ = ["cmd_add_vod", "cmd_record", "cmd_serve", "cmd_worker"]
 
@@ -79,13 +85,21 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _work(
+    settings: Settings, url: str, registry: CollectorRegistry, until_idle: bool
+) -> WorkerTotals:
+    from clipper.worker import run_worker
+
+    with stop_on_signals() as stop:
+        return await run_worker(settings, url, registry=registry, stop=stop, until_idle=until_idle)
+
+
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """``chatpulse clipper worker``: cut clips until SIGTERM/Ctrl-C (then stop cleanly)."""
     from prometheus_client import CollectorRegistry
 
-    from chatpulse.metrics import serve_metrics
+    from chatpulse.core.metrics import serve_metrics
     from clipper.ffmpeg import require_ffmpeg
-    from clipper.worker import run_worker
 
     settings = require_ffmpeg(settings)
     registry = CollectorRegistry()
@@ -93,12 +107,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     with database(settings) as url:
         _migrate(settings, url)
         totals = asyncio.run(
-            run_worker(
-                settings,
-                url,
-                registry=registry,
-                until_idle=bool(getattr(args, "until_idle", False)),
-            )
+            _work(settings, url, registry, bool(getattr(args, "until_idle", False)))
         )
     print(
         f"clip worker stopped: {totals.done} done, {totals.retried} retried, "
@@ -172,8 +181,18 @@ def cmd_record(settings: Settings, args: argparse.Namespace) -> int:
     settings = require_ffmpeg(settings)
     channel = _channel(args.channel)
     config = clipper_config(settings)
-    sessions = asyncio.run(
-        run_recorder(settings.media_path, channel, args.url, ffmpeg=settings.ffmpeg, config=config)
-    )
+
+    async def record() -> int:
+        with stop_on_signals() as stop:
+            return await run_recorder(
+                settings.media_path,
+                channel,
+                args.url,
+                ffmpeg=settings.ffmpeg,
+                config=config,
+                stop=stop,
+            )
+
+    sessions = asyncio.run(record())
     print(f"recording of {channel} stopped after {sessions} session(s)")
     return 0

@@ -1,30 +1,29 @@
 """The ``chatpulse`` command.
 
-Every flag maps onto a setting (see :mod:`chatpulse.settings`); settings are parsed once,
+Every flag maps onto a setting (see :mod:`chatpulse.core.settings`); settings are parsed once,
 then the command's handler runs.  Exit codes: 0 success, 1 failure, 2 bad settings or usage,
-3 a command whose implementation has not landed yet, 130 interrupted.
-Command implementations live in their packages and are imported lazily, so ``--help`` is fast.
+130 interrupted.  The handlers live in :mod:`chatpulse.app.commands` (and ``stack``,
+``doctor``, ``report``); each is imported only when its command runs, so ``--help`` is fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from chatpulse import __version__
-from chatpulse.errors import ChatpulseError, ConfigError, NotReadyError
-from chatpulse.logs import configure_logging
-from chatpulse.settings import Settings, load_settings
+from chatpulse.core.errors import ChatpulseError, ConfigError
+from chatpulse.core.logs import configure_logging
+from chatpulse.core.settings import Settings, load_settings
 
 __all__ = ["build_parser", "main"]
 
 log = logging.getLogger("chatpulse")
 
-EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_NOT_READY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 Handler = Callable[[Settings, argparse.Namespace], int]
 
@@ -51,32 +50,146 @@ def _common_parser() -> argparse.ArgumentParser:
     return common
 
 
-def _lazy(target: str) -> Handler:
-    """Return a handler that imports ``module:function`` only when the command runs."""
-
-    def run(settings: Settings, args: argparse.Namespace) -> int:
-        module_name, func_name = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                raise NotReadyError(
-                    f"'chatpulse {args.command_path}' is not implemented yet"
-                ) from None
-            raise
-        func: Handler | None = getattr(module, func_name, None)
-        if func is None:
-            raise NotReadyError(f"'chatpulse {args.command_path}' is not implemented yet")
-        return func(settings, args)
-
-    return run
+# The handlers, each importing its command module only when it runs: `chatpulse --help` and
+# a bad setting never pay for the services' imports (FastAPI, psycopg, the scorer).
 
 
-def _not_ready(issue: str) -> Handler:
-    def run(settings: Settings, args: argparse.Namespace) -> int:
-        raise NotReadyError(f"'chatpulse {args.command_path}' is not implemented yet ({issue})")
+def _add_vod(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.commands.clipper import cmd_add_vod
 
-    return run
+    return cmd_add_vod(settings, args)
+
+
+def _record(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.commands.clipper import cmd_record
+
+    return cmd_record(settings, args)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.commands.clipper import cmd_serve
+
+    return cmd_serve(settings, args)
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.commands.clipper import cmd_worker
+
+    return cmd_worker(settings, args)
+
+
+def _collect(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.commands.collect import cmd_collect
+
+    return cmd_collect(settings, args)
+
+
+def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.commands.collect import cmd_replay
+
+    return cmd_replay(settings, args)
+
+
+def _forget(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.commands.database import cmd_forget
+
+    return cmd_forget(settings, args)
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.commands.database import cmd_migrate
+
+    return cmd_migrate(settings, args)
+
+
+def _rematch(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.commands.emotes import cmd_rematch
+
+    return cmd_rematch(settings, args)
+
+
+def _build(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.commands.grafana import cmd_build
+
+    return cmd_build(settings, args)
+
+
+def _push(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.commands.grafana import cmd_push
+
+    return cmd_push(settings, args)
+
+
+def _detect(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.commands.detect import cmd_detect
+
+    return cmd_detect(settings, args)
+
+
+def _eval(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.commands.score import cmd_eval
+
+    return cmd_eval(settings, args)
+
+
+def _models_export(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.commands.score import cmd_models_export
+
+    return cmd_models_export(settings, args)
+
+
+def _score(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.commands.score import cmd_score
+
+    return cmd_score(settings, args)
+
+
+def _doctor(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.doctor import cmd_doctor
+
+    return cmd_doctor(settings, args)
+
+
+def _report(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.report import cmd_report
+
+    return cmd_report(settings, args)
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.stack import cmd_demo
+
+    return cmd_demo(settings, args)
+
+
+def _up(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.stack import cmd_up
+
+    return cmd_up(settings, args)
+
+
+def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from bus.ingest import cmd_ingest
+
+    return cmd_ingest(settings, args)
+
+
+def _channels(settings: Settings, args: argparse.Namespace) -> int:
+    from bus.channels import cmd_channels
+
+    return cmd_channels(settings, args)
+
+
+def _analyze(settings: Settings, args: argparse.Namespace) -> int:
+    from analytics.cli import cmd_analyze
+
+    return cmd_analyze(settings, args)
+
+
+def _compare(settings: Settings, args: argparse.Namespace) -> int:
+    from analytics.cli import cmd_compare
+
+    return cmd_compare(settings, args)
 
 
 class _Commands:
@@ -92,9 +205,8 @@ class _Commands:
         self,
         name: str,
         help_: str,
-        handler: Handler,
+        handler: Handler | None,
         *,
-        path: str | None = None,
         description: str | None = None,
     ) -> argparse.ArgumentParser:
         parser = self._parent.add_parser(
@@ -104,7 +216,9 @@ class _Commands:
             parents=[self._common],
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        parser.set_defaults(handler=handler, command_path=path or name)
+        # A group (``clipper``, ``grafana``, ...) has no handler: its action is required.
+        if handler is not None:
+            parser.set_defaults(handler=handler)
         return parser
 
 
@@ -125,11 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     cmds.add(
         "migrate",
         "create or upgrade the schema (idempotent)",
-        _lazy("chatpulse.commands:cmd_migrate"),
+        _migrate,
     )
 
     p = cmds.add(
-        "collect", "collect live chat into the database", _lazy("collector.cli:cmd_collect")
+        "collect",
+        "collect live chat into the database",
+        _collect,
     )
     p.add_argument(
         "--channel",
@@ -169,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmds.add(
         "ingest",
         "write the NATS bus into the database (one of any number of writers)",
-        _lazy("bus.ingest:cmd_ingest"),
+        _ingest,
     )
     p.add_argument(
         "--metrics-port",
@@ -179,28 +295,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="port of /metrics (0: off)",
     )
 
-    p = cmds.add(
-        "channels", "the channel list bus collectors share", _lazy("bus.channels:cmd_channels")
-    )
+    p = cmds.add("channels", "the channel list bus collectors share", _channels)
     csub = p.add_subparsers(dest="channels_action", metavar="ACTION", required=True)
     ccmds = _Commands(csub, common)
     for action, help_ in (
         ("add", "add channels (collected within lease_ttl_s, no restart)"),
         ("remove", "remove channels (their collector leaves them)"),
     ):
-        cp = ccmds.add(action, help_, _lazy("bus.channels:cmd_channels"), path=f"channels {action}")
+        cp = ccmds.add(action, help_, _channels)
         cp.add_argument("names", nargs="+", metavar="NAME", help="channel login")
     ccmds.add(
         "list",
         "print the channels and their owners",
-        _lazy("bus.channels:cmd_channels"),
-        path="channels list",
+        _channels,
     )
 
     p = cmds.add(
         "replay",
         "load chat log files (a second run adds nothing)",
-        _lazy("collector.cli:cmd_replay"),
+        _replay,
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="chat log files")
     p.add_argument(
@@ -246,7 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = cmds.add(
-        "score", "score messages (sentiment, emotions, toxicity)", _lazy("scorer.cli:cmd_score")
+        "score",
+        "score messages (sentiment, emotions, toxicity)",
+        _score,
     )
     p.add_argument(
         "--backend",
@@ -257,11 +372,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--until-idle", action="store_true", help="exit when nothing is left")
 
-    p = cmds.add("detect", "detect emote bursts and hype moments", _lazy("scorer.cli:cmd_detect"))
+    p = cmds.add(
+        "detect",
+        "detect emote bursts and hype moments",
+        _detect,
+    )
     p.add_argument("--until-idle", action="store_true", help="exit when nothing is left")
 
     p = cmds.add(
-        "eval", "evaluate a scoring backend on labelled data", _lazy("scorer.cli:cmd_eval")
+        "eval",
+        "evaluate a scoring backend on labelled data",
+        _eval,
     )
     p.add_argument("task", choices=["sentiment", "toxicity"], help="what to evaluate")
     p.add_argument("file", metavar="FILE.csv", help="labelled CSV file")
@@ -281,37 +402,36 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
     )
 
-    p = cmds.add("models", "manage scoring models", _not_ready("issue 5"), path="models")
+    p = cmds.add("models", "manage scoring models", None)
     msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     mcmds = _Commands(msub, common)
     mp = mcmds.add(
         "export",
         "export transformers models to int8 ONNX",
-        _lazy("scorer.cli:cmd_models_export"),
-        path="models export",
+        _models_export,
     )
     mp.add_argument("--out", metavar="DIR", help="output directory")
 
-    p = cmds.add("clipper", "clip API and worker", _not_ready("issue 8"))
+    p = cmds.add("clipper", "clip API and worker", None)
     csub = p.add_subparsers(dest="clipper_command", metavar="ACTION", required=True)
     ccmds = _Commands(csub, common)
     cp = ccmds.add(
         "serve",
         "run the webhook/clip API (default 127.0.0.1:8095)",
-        _lazy("clipper.cli:cmd_serve"),
-        path="clipper serve",
+        _serve,
     )
     cp.add_argument("--host", dest="clipper_host", default=argparse.SUPPRESS, help="address")
     cp.add_argument("--port", dest="clipper_port", type=int, default=argparse.SUPPRESS, help="port")
     cp = ccmds.add(
-        "worker", "run the clip worker", _lazy("clipper.cli:cmd_worker"), path="clipper worker"
+        "worker",
+        "run the clip worker",
+        _worker,
     )
     cp.add_argument("--until-idle", action="store_true", help="exit when no clip is left")
     cp = ccmds.add(
         "add-vod",
         "register a VOD file or URL with its channel and UTC start",
-        _lazy("clipper.cli:cmd_add_vod"),
-        path="clipper add-vod",
+        _add_vod,
     )
     cp.add_argument("location", help="file path or URL")
     cp.add_argument("--channel", required=True, help="channel login")
@@ -320,19 +440,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmds.add(
         "record",
         "keep a rolling recording of a live stream for clips",
-        _lazy("clipper.cli:cmd_record"),
+        _record,
     )
     p.add_argument("--channel", required=True, metavar="NAME", help="channel login")
     p.add_argument("--url", help="stream URL (default: the channel's Twitch URL)")
 
-    p = cmds.add("grafana", "Grafana provisioning", _not_ready("issue 7"))
+    p = cmds.add("grafana", "Grafana provisioning", None)
     gsub = p.add_subparsers(dest="grafana_command", metavar="ACTION", required=True)
     gcmds = _Commands(gsub, common)
     gp = gcmds.add(
         "build",
         "write grafana/provisioning files",
-        _lazy("grafana.cli:cmd_build"),
-        path="grafana build",
+        _build,
     )
     gp.add_argument(
         "--check",
@@ -343,34 +462,31 @@ def build_parser() -> argparse.ArgumentParser:
     gcmds.add(
         "push",
         "push dashboards and alert rules to a running Grafana",
-        _lazy("grafana.cli:cmd_push"),
-        path="grafana push",
+        _push,
     )
 
     p = cmds.add(
         "analyze",
         "find streams, audience segments, stream shapes and signatures (incremental)",
-        _lazy("analytics.cli:cmd_analyze"),
+        _analyze,
     )
     p.add_argument("--until-idle", action="store_true", help="exit when nothing is left")
     p = cmds.add(
         "compare",
         "compare the chat signatures of channels (emotes, words, pace, mood, audience)",
-        _lazy("analytics.cli:cmd_compare"),
+        _compare,
     )
     p.add_argument("channels", nargs="+", metavar="CHANNEL", help="channel logins (two or more)")
     p.add_argument("--json", action="store_true", help="print JSON (for scripts)")
 
-    cmds.add("up", "run every service in one process", _lazy("chatpulse.stack:cmd_up"))
+    cmds.add("up", "run every service in one process", _up)
     p = cmds.add(
         "demo",
         "the whole pipeline on bundled real chat (embedded database)",
-        _lazy("chatpulse.stack:cmd_demo"),
+        _demo,
     )
     p.add_argument("--report", metavar="FILE", help="where to write the HTML report")
-    p = cmds.add(
-        "report", "write a self-contained HTML report", _lazy("chatpulse.report:cmd_report")
-    )
+    p = cmds.add("report", "write a self-contained HTML report", _report)
     p.add_argument("--channel", required=True, metavar="NAME", help="channel login")
     p.add_argument(
         "--from",
@@ -392,14 +508,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="HTML file to write (default: report.html in the current directory)",
     )
 
-    p = cmds.add("emotes", "third-party emotes", _not_ready("issue 13"), path="emotes")
+    p = cmds.add("emotes", "third-party emotes", None)
     esub = p.add_subparsers(dest="emotes_command", metavar="ACTION", required=True)
     ecmds = _Commands(esub, common)
     ep = ecmds.add(
         "rematch",
         "match emotes again in stored messages (adds what is missing, once)",
-        _lazy("collector.rematch:cmd_rematch"),
-        path="emotes rematch",
+        _rematch,
         description="Load the channel's 7TV/BTTV/FFZ sets and match them in the messages "
         "already stored: missing chat.emote_uses rows are added, chat.messages.emote_count "
         "is made to agree, and the aggregates of the affected range are recomputed.  A second "
@@ -419,12 +534,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmds.add(
         "doctor",
         "check database, TimescaleDB, FFmpeg, models, Grafana",
-        _lazy("chatpulse.doctor:cmd_doctor"),
+        _doctor,
     )
     p.add_argument("--json", action="store_true", help="print the checks as JSON")
 
     p = cmds.add(
-        "forget", "delete one user's data everywhere", _lazy("chatpulse.commands:cmd_forget")
+        "forget",
+        "delete one user's data everywhere",
+        _forget,
     )
     p.add_argument("--user", required=True, metavar="LOGIN", help="user login")
     p.add_argument("--platform", default=None, help="only on this platform")
@@ -449,9 +566,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(settings, args)
-    except NotReadyError as exc:
-        print(f"chatpulse: {exc}", file=sys.stderr)
-        return EXIT_NOT_READY
     except ConfigError as exc:
         print(f"chatpulse: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -25,8 +25,9 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
-from chatpulse.db import connect
-from chatpulse.errors import MigrationError
+from chatpulse.core.contract import READER_RELATIONS, READER_ROLE
+from chatpulse.core.db import connect
+from chatpulse.core.errors import MigrationError
 
 __all__ = [
     "READER_RELATIONS",
@@ -43,40 +44,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Backend = Literal["timescaledb", "postgres"]
-READER_ROLE = "chatpulse_reader"
-#: What ``chatpulse_reader`` may read: the relations of README's SQL contract, nothing else
-#: (not detector state, scorer claims, invalidation logs, migrations or tombstones).  A new
-#: contract relation goes into README's table and here (tests check both agree).
-READER_RELATIONS = (
-    "channels",
-    "messages",
-    "emote_uses",
-    "moderation_events",
-    "gaps",
-    "message_scores",
-    "activity_1m",
-    "activity_1h",
-    "chatters_1m",
-    "chatters_1h",
-    "chatters_6h",
-    "chatters_1d",
-    "sentiment_1m",
-    "emotes_10s",
-    "emotes_1m",
-    "emote_bursts",
-    "hype_moments",
-    "clips",
-    "toxic_messages",
-    "moderation_1m",
-    "moderation_streams",
-    "streams",
-    "stream_chatters",
-    "stream_shape",
-    "stream_emotes",
-    "channel_shape",
-    "chatter_segments",
-)
-#: pg_advisory_lock key: the first 8 bytes of sha256("chatpulse.migrate"), fixed forever.
+#: pg_advisory_lock key: the first 8 bytes of sha256("chatpulse.migrate"), fixed forever (the
+#: module moved to chatpulse.core; the key did not, so old and new versions still exclude each other).
 _LOCK_KEY = int.from_bytes(hashlib.sha256(b"chatpulse.migrate").digest()[:8], "big", signed=True)
 _NAME_RE = re.compile(r"^(\d{4})_([a-z0-9_]+?)(?:\.(timescaledb|postgres))?\.sql$")
 _NO_TX = "-- chatpulse:no-transaction"
@@ -125,7 +94,8 @@ def load_migrations(directory: Any = None) -> list[Migration]:
     root = directory if directory is not None else _sql_dir()
     found: list[Migration] = []
     for entry in root.iterdir():
-        if not entry.name.endswith(".sql"):
+        # sql/queries/ holds named queries (chatpulse.core.queries), not migrations.
+        if not entry.is_file() or not entry.name.endswith(".sql"):
             continue
         match = _NAME_RE.match(entry.name)
         if match is None:

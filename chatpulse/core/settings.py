@@ -3,7 +3,7 @@
 Each setting comes, in order of precedence, from a command-line flag, a ``CHATPULSE_*``
 environment variable, an optional TOML file (``--config`` or ``CHATPULSE_CONFIG``), or its
 default.  :func:`load_settings` parses them once at start; an invalid or missing value raises
-:class:`~chatpulse.errors.ConfigError` whose message names the setting the way the user set it
+:class:`~chatpulse.core.errors.ConfigError` whose message names the setting the way the user set it
 (environment variable and TOML key).  Secrets are :class:`pydantic.SecretStr` and never printed.
 """
 
@@ -29,7 +29,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from chatpulse.errors import ConfigError
+from chatpulse.core.errors import ConfigError
 
 __all__ = ["ENV_PREFIX", "Settings", "describe_settings", "load_settings", "redact_url"]
 
@@ -542,7 +542,7 @@ class Settings(BaseSettings):
     @classmethod
     def _check_mapping(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None:
-            from collector.sources.websocket import FieldMapping
+            from chatpulse.core.mapping import FieldMapping
 
             FieldMapping.from_dict(value)
         return value
@@ -730,5 +730,5 @@ def settings_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":  # python -m chatpulse.settings > table.md
+if __name__ == "__main__":  # python -m chatpulse.core.settings > table.md
     print(settings_table(), end="")

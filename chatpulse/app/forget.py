@@ -32,8 +32,8 @@ from typing import Any
 
 from psycopg import sql
 
-from chatpulse.aggregates import backend_of, refresh_range
-from chatpulse.db import connect
+from chatpulse.core.aggregates import backend_of, refresh_range
+from chatpulse.core.db import connect
 from collector.codec import decode_events, encode_events
 from collector.forgotten import Forgotten
 from collector.spool import Spool, SpoolLockedError

@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from chatpulse.errors import DatabaseError
-from chatpulse.settings import Settings, redact_url
+from chatpulse.core.errors import DatabaseError
+from chatpulse.core.settings import Settings, redact_url
 
 __all__ = ["EMBEDDED_DBNAME", "connect", "database", "embedded_server", "open_pool"]
 
