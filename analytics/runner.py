@@ -32,6 +32,7 @@ from analytics.queries import query
 from analytics.segments import SegmentRules
 from analytics.signatures import Signature, count_words
 from analytics.streams import Hint, Island, Stream, infer_streams, match_streams, merge_ranges
+from chatpulse.core.hints import add_stream_hint
 
 __all__ = [
     "AnalyzeSummary",
@@ -79,24 +80,6 @@ Conn = psycopg.AsyncConnection[Any]
 async def _rows(conn: Conn, name: str, params: dict[str, Any] | None = None) -> list[Any]:
     cur = await conn.execute(query(name), params or {})
     return await cur.fetchall() if cur.description else []
-
-
-async def add_stream_hint(
-    conn: Conn,
-    channel_id: int,
-    at: datetime,
-    found_by: str = "replay",
-    title: str | None = None,
-    category: str | None = None,
-) -> None:
-    """Record a known stream start (a replay's start, Helix); the next pass uses it."""
-    await conn.execute(
-        "INSERT INTO chat.stream_hints (channel_id, at, found_by, title, category) "
-        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (channel_id, at) DO UPDATE SET "
-        "title = coalesce(EXCLUDED.title, chat.stream_hints.title), "
-        "category = coalesce(EXCLUDED.category, chat.stream_hints.category)",
-        (channel_id, at, found_by, title, category),
-    )
 
 
 async def _window(

@@ -6,8 +6,6 @@ channel is leased and joined by one of them, a removed one is left by its owner.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
 import re
 import time
@@ -17,7 +15,7 @@ from bus.leases import Lease, list_channels
 from chatpulse.core.errors import ConfigError
 from chatpulse.core.settings import Settings
 
-__all__ = ["cmd_channels", "normalize_channel"]
+__all__ = ["edit_channels", "normalize_channel"]
 
 _LOGIN = re.compile(r"[a-z0-9_]{1,25}")
 
@@ -30,7 +28,8 @@ def normalize_channel(name: str) -> str:
     return login
 
 
-async def _run(settings: Settings, action: str, names: list[str]) -> list[str]:
+async def edit_channels(settings: Settings, action: str, names: list[str]) -> list[str]:
+    """Apply ``action`` (add, remove, list) to the shared channel list; the lines to print."""
     from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
     bus = await connect(settings, name="chatpulse-channels")
@@ -66,12 +65,3 @@ async def _run(settings: Settings, action: str, names: list[str]) -> list[str]:
         return lines
     finally:
         await bus.close()
-
-
-def cmd_channels(settings: Settings, args: argparse.Namespace) -> int:
-    """Edit or print the shared channel list."""
-    action: str = args.channels_action
-    names = [normalize_channel(n) for n in getattr(args, "names", None) or []]
-    for line in asyncio.run(_run(settings, action, names)):
-        print(line)
-    return 0

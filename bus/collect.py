@@ -10,12 +10,10 @@ single-process collector's own :class:`collector.app.Pipeline`.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
 import uuid
 from datetime import UTC, datetime
@@ -29,7 +27,6 @@ from bus.leases import Lease, LeaseTable
 from bus.metrics import BusMetrics
 from bus.publisher import BusPublisher
 from chatpulse.core.errors import ConfigError
-from chatpulse.core.metrics import serve_metrics
 from chatpulse.core.settings import Settings
 from collector.app import Pipeline, _OpenGap, dead_letter_path
 from collector.deadletter import DeadLetters
@@ -37,7 +34,7 @@ from collector.events import ControlEvent
 from collector.metrics import CollectorMetrics
 from collector.writer import GAP_CLOSE, GAP_OPEN
 
-__all__ = ["LeasedPipeline", "cmd_collect_bus", "run_bus_collector"]
+__all__ = ["LeasedPipeline", "run_bus_collector"]
 
 log = logging.getLogger(__name__)
 
@@ -99,18 +96,14 @@ async def run_bus_collector(
     stop: asyncio.Event | None = None,
     collector_id: str | None = None,
 ) -> int:
-    """Lease channels and publish them until ``stop`` (or SIGTERM/SIGINT); returns the events
-    published."""
+    """Lease channels and publish them until ``stop`` is set (``chatpulse collect --sink nats``
+    sets it on SIGTERM); returns the events published."""
     from collector.sources.twitch import TwitchIrcSource
 
     registry = registry or CollectorRegistry()
     metrics = CollectorMetrics(registry)
     bus_metrics = BusMetrics(registry)
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
     me = collector_id or _collector_id()
     bus = await connect(settings, name=f"chatpulse-collect {me}")
     try:
@@ -216,14 +209,3 @@ def _emotes(settings: Settings, http: httpx.AsyncClient) -> Any:
     from collector.app import _emote_providers
 
     return _emote_providers(settings, http)
-
-
-def cmd_collect_bus(settings: Settings, args: argparse.Namespace) -> int:
-    """``chatpulse collect --sink nats``."""
-    if args.source != "twitch":
-        raise ConfigError("--sink nats: only --source twitch shares a channel list")
-    registry = CollectorRegistry()
-    serve_metrics(settings, registry)
-    published = asyncio.run(run_bus_collector(settings, registry=registry))
-    print(f"collector stopped: {published} events published to {settings.nats_stream}")
-    return 0

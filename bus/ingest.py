@@ -16,14 +16,13 @@ isolated and dead-lettered as in single-process mode.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +31,6 @@ from prometheus_client import CollectorRegistry
 
 from bus.common import Bus, connect, consumer_name
 from bus.metrics import BusMetrics
-from chatpulse.app.commands.database import migrate_when_reachable
-from chatpulse.core.db import database
-from chatpulse.core.metrics import serve_metrics
 from chatpulse.core.settings import Settings
 from collector.app import dead_letter_path
 from collector.codec import CodecError, decode_events
@@ -44,7 +40,7 @@ from collector.metrics import CollectorMetrics
 from collector.spool import Spool
 from collector.writer import BatchResult, DatabaseUnavailable, Writer
 
-__all__ = ["IngestTotals", "cmd_ingest", "run_ingest"]
+__all__ = ["IngestTotals", "run_ingest"]
 
 log = logging.getLogger(__name__)
 
@@ -182,21 +178,23 @@ async def run_ingest(
     registry: CollectorRegistry | None = None,
     stop: asyncio.Event | None = None,
     retry_s: float = 1.0,
+    prepare: Callable[[], Awaitable[object]] | None = None,
 ) -> IngestTotals:
-    """Consume the stream into the database until ``stop`` (or SIGTERM/SIGINT)."""
+    """Consume the stream into the database until ``stop`` is set.
+
+    ``prepare`` (the application's schema check) runs once the bus is reachable, before the
+    first write.  Signals are the caller's: ``chatpulse ingest`` sets ``stop`` on SIGTERM.
+    """
     registry = registry or CollectorRegistry()
     metrics = BusMetrics(registry)
     collector_metrics = CollectorMetrics(registry)
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
     bus = await connect(settings, name=f"chatpulse-ingest {_writer_id()}")
     try:
         await bus.ensure_stream()
         await bus.ensure_consumer()
-        await migrate_when_reachable(settings, conninfo)
+        if prepare is not None:
+            await prepare()
         # The writer's spool is never used here (the stream is the buffer): a scratch one.
         with (
             tempfile.TemporaryDirectory(prefix="chatpulse-ingest-") as scratch,
@@ -239,19 +237,3 @@ async def run_ingest(
             return ingest.totals
     finally:
         await bus.close()
-
-
-def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
-    """``chatpulse ingest``: write the bus into the database until SIGTERM/Ctrl-C."""
-    registry = CollectorRegistry()
-    serve_metrics(settings, registry)
-    with database(settings) as url:
-        totals = asyncio.run(run_ingest(settings, url, registry=registry))
-    written = totals.written.written if totals.written else 0
-    dup = totals.written.duplicates if totals.written else 0
-    print(
-        f"writer stopped: {totals.acked} stream messages acknowledged, {written} messages "
-        f"written, {dup} duplicates, {totals.redelivered} redelivered, {totals.poison} poison "
-        "messages dead-lettered"
-    )
-    return 0

@@ -867,7 +867,7 @@ async def _record_stream_starts(
 ) -> None:
     """A replay's start (``--start``, a TwitchDownloader JSON's ``video.created_at``) marks a
     stream start for ``chatpulse analyze`` (chat.stream_hints)."""
-    from analytics.runner import add_stream_hint
+    from chatpulse.core.hints import add_stream_hint
 
     starts: list[tuple[str, datetime]] = []
     for item in plan:

@@ -169,25 +169,25 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
-    from bus.ingest import cmd_ingest
+    from chatpulse.app.commands.bus import cmd_ingest
 
     return cmd_ingest(settings, args)
 
 
 def _channels(settings: Settings, args: argparse.Namespace) -> int:
-    from bus.channels import cmd_channels
+    from chatpulse.app.commands.bus import cmd_channels
 
     return cmd_channels(settings, args)
 
 
 def _analyze(settings: Settings, args: argparse.Namespace) -> int:
-    from analytics.cli import cmd_analyze
+    from chatpulse.app.commands.analytics import cmd_analyze
 
     return cmd_analyze(settings, args)
 
 
 def _compare(settings: Settings, args: argparse.Namespace) -> int:
-    from analytics.cli import cmd_compare
+    from chatpulse.app.commands.analytics import cmd_compare
 
     return cmd_compare(settings, args)
 

@@ -28,6 +28,7 @@ derive from :class:`ValueError`, so that code that catches that keeps working.
     │   └── MissingExtraError    (also a ConfigError, see above)          scorer.backends
     ├── QueryFileError           a named-query file of bad layout         chatpulse.core.queries
     ├── MacroError               SQL Grafana would reject                 grafana.macros
+    ├── BusUnavailable           NATS cannot be reached or has no JetStream  bus.common
     └── ClipperError             anything the clipper raises on purpose
         ├── WebhookError         a request the API refuses (carries the HTTP status and reason)
         ├── MediaNotReady        the clip's end is not recorded yet: retry later, no attempt used

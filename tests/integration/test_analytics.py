@@ -377,8 +377,8 @@ def test_analyze_and_compare_commands(
 ) -> None:
     """``chatpulse analyze --until-idle`` works on the base install and says that clustering
     needs the extra; ``chatpulse compare`` prints both channels and their distance."""
-    from analytics.cli import clustering_available
     from chatpulse.app.cli import main
+    from chatpulse.app.commands.analytics import clustering_available
 
     replay(db_url, tmp_path, [nymn_log(tmp_path)])
     with psycopg.connect(db_url) as conn:

@@ -95,7 +95,7 @@ async def _collect(
 def cmd_collect(settings: Settings, args: argparse.Namespace) -> int:
     """``chatpulse collect``: live collection until SIGTERM/Ctrl-C (then flush and exit 0)."""
     if getattr(args, "sink", "database") == "nats":
-        from bus.collect import cmd_collect_bus
+        from chatpulse.app.commands.bus import cmd_collect_bus
 
         return cmd_collect_bus(settings, args)
     if args.source == "twitch" and not settings.channels and args.idle_without_channels:
