@@ -69,6 +69,7 @@ READER_RELATIONS = (
     "toxic_messages",
     "moderation_1m",
     "moderation_streams",
+    "hype_forecasts",
 )
 #: pg_advisory_lock key: the first 8 bytes of sha256("chatpulse.migrate"), fixed forever.
 _LOCK_KEY = int.from_bytes(hashlib.sha256(b"chatpulse.migrate").digest()[:8], "big", signed=True)
