@@ -24,10 +24,10 @@ from forecast.features import (
 
 pytest.importorskip("sklearn", reason="the forecast needs the 'forecast' extra")
 
-from forecast.model import evaluate_split, training_rows  # noqa: E402
-from scorer.detect_synth import to_series  # noqa: E402
-from scorer.detector import DetectorConfig, detect  # noqa: E402
-from tests.hype_stream import build_stream  # noqa: E402
+from forecast.model import evaluate_split, training_rows
+from scorer.detect_synth import to_series
+from scorer.detector import DetectorConfig, detect
+from tests.hype_stream import build_stream
 
 CFG = DetectorConfig()
 FC = ForecastConfig()
