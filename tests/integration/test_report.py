@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from chatpulse.aggregates import refresh_pending
 from chatpulse.db import connect
@@ -122,3 +124,33 @@ def test_report_renders_in_headless_chromium(db_url: str, tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr[-2000:]
     data = shot.read_bytes()
     assert data.startswith(b"\x89PNG") and len(data) > 20_000  # a painted page, not a blank one
+
+
+def test_report_moderation_section(db_url: str) -> None:
+    """Real CLEARMSG/CLEARCHAT lines (tests/integration/test_moderation.py): four toxic
+    messages, one deleted 4 s after it was sent, one whose author was timed out 30 s later, one
+    banned too late (11 min) and one never acted on; a moderator wrote once."""
+    from tests.integration.test_moderation import _setup
+
+    _setup(db_url)
+    data = asyncio.run(load_report(db_url, "pajlada"))
+    m = data.moderation
+    assert (m["toxic"], m["acted"], m["never_acted"]) == (4, 2, 2)
+    assert m["median_latency_s"] == pytest.approx(17.0)  # median of 4 s and 30 s
+    assert (m["deletions"], m["timeouts"], m["bans"]) == (1, 1, 1)
+    assert m["mod_messages"] == 1
+    assert data.moderators == [{"moderator": "modperson", "messages": 1}]
+    page = render_report(data)
+    assert "<h2>Moderation</h2>" in page
+    assert "2 (50%)" in page and "17.0 s" in page and "1 / 1 / 1" in page and "modperson" in page
+    # A range with no toxic message: zeros, no division by zero, no median.
+    quiet = asyncio.run(
+        load_report(
+            db_url,
+            "pajlada",
+            data.start - timedelta(days=1),
+            data.start - timedelta(hours=23),
+        )
+    )
+    assert quiet.moderation["toxic"] == 0 and quiet.moderation["median_latency_s"] is None
+    assert "<h2>Moderation</h2>" in render_report(quiet)
