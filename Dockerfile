@@ -9,8 +9,10 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY chatpulse ./chatpulse
+COPY bus ./bus
 COPY collector ./collector
 COPY scorer ./scorer
+COPY detector ./detector
 COPY clipper ./clipper
 COPY grafana ./grafana
 COPY sql ./sql
@@ -18,9 +20,9 @@ RUN python -m venv /opt/chatpulse \
  && /opt/chatpulse/bin/pip install --upgrade pip \
  && if [ "$VARIANT" = "ml" ]; then \
       /opt/chatpulse/bin/pip install torch --index-url https://download.pytorch.org/whl/cpu \
-      && /opt/chatpulse/bin/pip install '.[ml]'; \
+      && /opt/chatpulse/bin/pip install '.[ml,bus]'; \
     else \
-      /opt/chatpulse/bin/pip install .; \
+      /opt/chatpulse/bin/pip install '.[bus]'; \
     fi
 
 FROM python:${PYTHON_VERSION}-slim AS runtime

@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))  # run as a script: make the repository's packages
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
 
-from chatpulse.migrate import run_migrations  # noqa: E402
-from chatpulse.settings import load_settings  # noqa: E402
+from chatpulse.core.migrate import run_migrations  # noqa: E402
+from chatpulse.core.settings import load_settings  # noqa: E402
 from clipper.testsource import generate_segments  # noqa: E402
 from clipper.webhook import sign_body  # noqa: E402
 
@@ -53,13 +53,17 @@ ADMIN = os.environ.get(
 )
 _WORKER = """
 import asyncio, sys
-from chatpulse.logs import configure_logging
-from chatpulse.settings import load_settings
+from chatpulse.core.logs import configure_logging
+from chatpulse.core.settings import load_settings
 from clipper.worker import run_worker
+from chatpulse.app.signals import stop_on_signals
 import json
 o = json.loads(sys.argv[1])
 configure_logging("warning", "json")
-asyncio.run(run_worker(load_settings(overrides=o), o["database_url"]))
+async def main():
+    with stop_on_signals() as stop:
+        await run_worker(load_settings(overrides=o), o["database_url"], stop=stop)
+asyncio.run(main())
 """
 
 
@@ -173,7 +177,15 @@ def main() -> int:
         env["CHATPULSE_LOG_LEVEL"] = "warning"
         workers.append(
             subprocess.Popen(
-                [sys.executable, "-m", "chatpulse.cli", "clipper", "serve", "--port", str(port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "chatpulse.app.cli",
+                    "clipper",
+                    "serve",
+                    "--port",
+                    str(port),
+                ],
                 cwd=ROOT,
                 env=env,
             )

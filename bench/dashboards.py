@@ -38,8 +38,8 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chatpulse.aggregates import refresh_range  # noqa: E402
-from chatpulse.migrate import run_migrations  # noqa: E402
+from chatpulse.core.aggregates import refresh_range  # noqa: E402
+from chatpulse.core.migrate import run_migrations  # noqa: E402
 from collector import irc  # noqa: E402
 from grafana.build import PROVISIONING_DIR  # noqa: E402
 from grafana.macros import TimeRange, expand, grafana_interval  # noqa: E402

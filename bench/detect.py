@@ -2,7 +2,7 @@
 
 Run from the repository root: ``.venv/bin/python bench/detect.py [--rate 30] [--hours 10]``.
 The chat is the real #nymn sample (Chatterino, MIT) re-timed by
-:func:`scorer.detect_synth.retime` with a slowly wandering rate, written with COPY straight
+:func:`detector.synth.retime` with a slowly wandering rate, written with COPY straight
 into ``chat.messages`` and ``chat.emote_uses`` of a fresh database on
 ``CHATPULSE_TEST_DATABASE_URL`` (plain PostgreSQL).  Prints: history seconds, events per hour,
 median spike ratio; then CPU of the detector process per live poll cycle for 100 channels.
@@ -25,13 +25,13 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from chatpulse.db import connect  # noqa: E402
-from chatpulse.migrate import run_migrations  # noqa: E402
+from chatpulse.core.db import connect  # noqa: E402
+from chatpulse.core.migrate import run_migrations  # noqa: E402
 from collector.events import ChatMessage  # noqa: E402
 from collector.irc import parse_event, parse_recent_messages  # noqa: E402
-from scorer.detect_store import DetectOptions, Detector, run_detector  # noqa: E402
-from scorer.detect_synth import SynthMessage, retime  # noqa: E402
-from scorer.detector import DetectorConfig  # noqa: E402
+from detector.model import DetectorConfig  # noqa: E402
+from detector.runner import DetectOptions, Detector, run_detector  # noqa: E402
+from detector.synth import SynthMessage, retime  # noqa: E402
 
 __all__ = ["main"]
 

@@ -28,8 +28,8 @@ from prometheus_client import CollectorRegistry
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chatpulse.migrate import run_migrations  # noqa: E402
-from chatpulse.settings import load_settings  # noqa: E402
+from chatpulse.core.migrate import run_migrations  # noqa: E402
+from chatpulse.core.settings import load_settings  # noqa: E402
 from collector import irc  # noqa: E402
 from collector.app import run_collector  # noqa: E402
 from collector.sources.twitch import TwitchIrcSource  # noqa: E402

@@ -163,7 +163,7 @@ def _load_messages(url: str, texts: list[str]) -> None:
 
 def _worker(url: str, batch: int) -> None:
     """Child process: the scoring loop until idle; prints its stats as JSON."""
-    from chatpulse.migrate import run_migrations  # noqa: F401 (already migrated)
+    from chatpulse.core.migrate import run_migrations  # noqa: F401 (already migrated)
     from scorer.loop import LoopConfig, run_scorer
 
     config = LoopConfig(batch_size=batch, poll_interval_s=0.05, progress_interval_s=3600)
@@ -172,7 +172,7 @@ def _worker(url: str, batch: int) -> None:
 
 
 def _loop_bench(admin_url: str, texts: list[str], batch: int) -> None:
-    from chatpulse.migrate import run_migrations
+    from chatpulse.core.migrate import run_migrations
 
     url = _scratch_db(admin_url)
     try:

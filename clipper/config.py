@@ -1,7 +1,7 @@
 """The clipper's tunables, read from the settings object in one place.
 
 The dataclass defaults serve code and tests that build a config without settings; a running
-service takes every value from :class:`chatpulse.settings.Settings`.
+service takes every value from :class:`chatpulse.core.settings.Settings`.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from chatpulse.errors import ConfigError
-from chatpulse.settings import Settings
+from chatpulse.core.errors import ConfigError
+from chatpulse.core.settings import Settings
 
 __all__ = ["ClipperConfig", "clipper_config"]
 

@@ -27,12 +27,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chatpulse.errors import ConfigError
-from clipper.errors import CutError, CutStopped
+from chatpulse.core.errors import ConfigError, CutError, CutStopped
 from clipper.segments import CutPlan
 
 if TYPE_CHECKING:
-    from chatpulse.settings import Settings
+    from chatpulse.core.settings import Settings
 
 __all__ = [
     "CUT_NICENESS",
@@ -386,7 +385,7 @@ async def cut_segments(
                 seek_s = part.inpoint
             else:
                 # Start on the keyframe at or before the wanted start: a copy cannot start
-                # between keyframes without broken pictures (FACTS.md, concat demuxer).
+                # between keyframes without broken pictures ([MEDIA], concat demuxer).
                 keys = [k for k in info.keyframes if k <= wanted + 1e-3]
                 lines.append(f"inpoint {keys[-1] if keys else wanted:.6f}")
         if part is last and part.outpoint is not None:

@@ -1,10 +1,13 @@
 """The clip queue: ``chat.clips`` rows, written by the API and claimed by workers.
 
-The database is the queue (STYLE.md 4).  :func:`claim_job` takes one due job with
+The database is the queue (docs/architecture.md, "The clip queue").  :func:`claim_job` takes one due job with
 ``FOR UPDATE SKIP LOCKED`` so that workers never share one; a running job whose heartbeat is
 older than ``stall_after_s`` is taken again (its worker died).  Every later write names the
 worker that holds the job, so a worker that lost its job (it stalled and another took over)
 cannot finish it a second time.
+
+The statements are named queries in ``sql/queries/clipper.sql``; rows come back as the
+dataclasses below (psycopg ``class_row``).
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.rows import class_row, dict_row
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
+
+from chatpulse.core.queries import load_queries
 
 __all__ = [
     "AlertJob",
     "ClipRow",
+    "HypeRef",
+    "VodRow",
     "claim_job",
     "enqueue_alert_clips",
     "enqueue_clip",
@@ -65,135 +72,37 @@ class ClipRow:
     request: dict[str, Any] | None
 
 
-_COLS = (
-    "id, dedup_key, channel, channel_id, requested_at, trigger, start_at, end_at, status, "
-    "attempts, location, thumbnail, duration_s, error, finished_at, not_before, heartbeat_at, "
-    "worker, hype_moment_id, reencode, media, request"
-)
+@dataclass(slots=True)
+class _EnqueuedRow(ClipRow):
+    """A ``chat.clips`` row from ``enqueue_alert_clips``: ``created`` when this call inserted it."""
 
-_ENQUEUE = f"""
-INSERT INTO chat.clips (dedup_key, channel, channel_id, trigger, start_at, end_at, not_before,
-                        hype_moment_id, request, reencode)
-VALUES (%(dedup_key)s, %(channel)s,
-        (SELECT id FROM chat.channels WHERE name = %(channel)s ORDER BY id LIMIT 1),
-        %(trigger)s, %(start_at)s, %(end_at)s, %(end_at)s, %(hype_moment_id)s, %(request)s,
-        %(reencode)s)
-ON CONFLICT (dedup_key) DO NOTHING
-RETURNING {_COLS}
-"""  # noqa: S608 (a constant column list)
+    created: bool
 
-# One statement for a whole webhook delivery: the hype-moment lookup, the window, the insert and
-# the existing rows of repeated alerts.  A delivery under a burst of alerts used to make four
-# round trips per alert (BEGIN, lookup, insert, COMMIT); each waited its turn on the API's busy
-# event loop.  ``peak_at`` is written as Python's ``isoformat`` with ``Z`` writes it (the
-# worker and clients read it back with ``datetime.fromisoformat``).
-_ENQUEUE_ALERTS = f"""
-WITH a AS (
-    SELECT * FROM unnest(%(keys)s::text[], %(channels)s::text[], %(starts)s::timestamptz[],
-                         %(requests)s::jsonb[])
-        WITH ORDINALITY AS a(dedup_key, channel, starts_at, request, ord)
-), p AS (
-    SELECT a.*, h.id AS hype_id, coalesce(h.peak_at, a.starts_at) AS peak
-    FROM a LEFT JOIN LATERAL (
-        SELECT h.id, h.peak_at
-        FROM chat.hype_moments h JOIN chat.channels c ON c.id = h.channel_id
-        WHERE c.name = a.channel AND h.peak_at <= a.starts_at
-          AND h.peak_at >= a.starts_at - make_interval(secs => %(lookback)s)
-        ORDER BY h.peak_at DESC, h.id DESC
-        LIMIT 1) h ON true
-), w AS (
-    SELECT p.*, p.peak AT TIME ZONE 'UTC' AS peak_utc,
-           p.peak - make_interval(secs => %(pre)s) AS start_at,
-           p.peak + make_interval(secs => %(post)s) AS end_at
-    FROM p
-), ins AS (
-    INSERT INTO chat.clips (dedup_key, channel, channel_id, trigger, start_at, end_at,
-                            not_before, hype_moment_id, request, reencode)
-    SELECT w.dedup_key, w.channel,
-           (SELECT id FROM chat.channels WHERE name = w.channel ORDER BY id LIMIT 1),
-           'alert', w.start_at, w.end_at, w.end_at, w.hype_id,
-           w.request || jsonb_build_object(
-               'peak_at',
-               to_char(w.peak_utc, 'YYYY-MM-DD"T"HH24:MI:SS')
-               || CASE WHEN extract(microseconds FROM w.peak_utc)::bigint %% 1000000 = 0
-                       THEN '' ELSE to_char(w.peak_utc, '.US') END
-               || 'Z'),
-           %(reencode)s
-    FROM w ORDER BY w.ord
-    ON CONFLICT (dedup_key) DO NOTHING
-    RETURNING {_COLS}
-)
-SELECT {_COLS}, true AS created FROM ins
-UNION ALL
-SELECT {_COLS}, false AS created FROM chat.clips
-WHERE dedup_key = ANY(%(keys)s::text[]) AND dedup_key NOT IN (SELECT dedup_key FROM ins)
-"""  # noqa: S608 (a constant column list)
 
-# A stalled job (its worker stopped heartbeating) is claimed like a queued one; the error
-# column keeps who lost it.
-_CLAIM = f"""
-UPDATE chat.clips
-SET status = 'running', attempts = attempts + 1, heartbeat_at = now(), worker = %(worker)s,
-    error = CASE WHEN status = 'running' THEN 'stalled on worker ' || coalesce(worker, '?')
-                 ELSE error END
-WHERE id = (
-    SELECT id FROM chat.clips
-    WHERE (status = 'queued' AND not_before <= now())
-       OR (status = 'running' AND heartbeat_at < now() - make_interval(secs => %(stall)s))
-    ORDER BY not_before, id
-    FOR UPDATE SKIP LOCKED
-    LIMIT 1)
-RETURNING {_COLS}
-"""  # noqa: S608 (a constant column list)
+@dataclass(frozen=True, slots=True)
+class HypeRef:
+    """A hype moment a clip is cut around: its ``chat.hype_moments`` id and peak time."""
 
-_HEARTBEAT = """
-UPDATE chat.clips SET heartbeat_at = now()
-WHERE id = %(id)s AND worker = %(worker)s AND status = 'running'
-"""
+    id: int
+    peak_at: datetime
 
-_FINISH = """
-UPDATE chat.clips
-SET status = 'done', location = %(location)s, thumbnail = %(thumbnail)s,
-    duration_s = %(duration_s)s, media = %(media)s, error = NULL, finished_at = now(),
-    heartbeat_at = now()
-WHERE id = %(id)s AND worker = %(worker)s AND status = 'running'
-"""
 
-_FAIL = """
-UPDATE chat.clips
-SET status = CASE WHEN %(final)s THEN 'failed' ELSE 'queued' END,
-    error = %(error)s,
-    not_before = now() + make_interval(secs => %(delay)s),
-    finished_at = CASE WHEN %(final)s THEN now() END,
-    heartbeat_at = NULL
-WHERE id = %(id)s AND worker = %(worker)s AND status = 'running'
-"""
+@dataclass(frozen=True, slots=True)
+class VodRow:
+    """A registered VOD (``chat.vods``): where it is, when it starts, how long (None: unknown)."""
 
-# Not the job's fault (media not recorded yet, worker shutting down): no attempt is used.
-_RELEASE = """
-UPDATE chat.clips
-SET status = 'queued', attempts = greatest(attempts - 1, 0), error = %(error)s,
-    not_before = now() + make_interval(secs => %(delay)s), heartbeat_at = NULL
-WHERE id = %(id)s AND worker = %(worker)s AND status = 'running'
-"""
+    location: str
+    start_at: datetime
+    duration_s: float | None
 
-_HYPE = """
-SELECT h.id, h.peak_at
-FROM chat.hype_moments h JOIN chat.channels c ON c.id = h.channel_id
-WHERE c.name = %(channel)s AND h.peak_at <= %(at)s
-  AND h.peak_at >= %(at)s - make_interval(secs => %(lookback)s)
-ORDER BY h.peak_at DESC, h.id DESC
-LIMIT 1
-"""
 
-_VOD = """
-SELECT v.location, v.start_at, v.duration_s
-FROM chat.vods v JOIN chat.channels c ON c.id = v.channel_id
-WHERE c.name = %(channel)s AND v.start_at <= %(end)s
-  AND (v.duration_s IS NULL OR v.start_at + make_interval(secs => v.duration_s) > %(start)s)
-ORDER BY v.start_at DESC
-LIMIT 1
-"""
+@dataclass(frozen=True, slots=True)
+class _StatusCount:
+    status: str
+    clips: int
+
+
+_Q = load_queries("clipper")
 
 
 async def enqueue_clip(
@@ -223,15 +132,12 @@ async def enqueue_clip(
         "reencode": reencode,
     }
     async with conn.cursor(row_factory=class_row(ClipRow)) as cur:
-        await cur.execute(_ENQUEUE, params)
+        await cur.execute(_Q["enqueue_clip"], params)
         row = await cur.fetchone()
         if row is not None:
             await conn.commit()
             return row, True
-        await cur.execute(
-            f"SELECT {_COLS} FROM chat.clips WHERE dedup_key = %s",  # noqa: S608
-            (dedup_key,),
-        )
+        await cur.execute(_Q["get_clip_by_key"], {"dedup_key": dedup_key})
         existing = await cur.fetchone()
     await conn.commit()
     if existing is None:  # deleted between the two statements: vanishingly rare, say so
@@ -282,20 +188,15 @@ async def enqueue_alert_clips(
         "post": post_roll_s,
         "reencode": reencode,
     }
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_ENQUEUE_ALERTS, params)
-        rows = await cur.fetchall()
-        by_key = {r["dedup_key"]: r for r in rows}
+    async with conn.cursor(row_factory=class_row(_EnqueuedRow)) as cur:
+        await cur.execute(_Q["enqueue_alert_clips"], params)
+        by_key = {r.dedup_key: r for r in await cur.fetchall()}
         missing = [a.dedup_key for a in alerts if a.dedup_key not in by_key]
         if missing:
             # Another delivery of the same alert committed after this statement's snapshot
             # was taken: ON CONFLICT skipped the row, and only a new statement sees it.
-            await cur.execute(
-                f"SELECT {_COLS}, false AS created FROM chat.clips "  # noqa: S608
-                "WHERE dedup_key = ANY(%s::text[])",
-                (missing,),
-            )
-            by_key.update((r["dedup_key"], r) for r in await cur.fetchall())
+            await cur.execute(_Q["clips_by_keys"], {"keys": missing})
+            by_key.update((r.dedup_key, r) for r in await cur.fetchall())
     if not conn.autocommit:
         await conn.commit()
     result: list[tuple[ClipRow, bool]] = []
@@ -304,19 +205,21 @@ async def enqueue_alert_clips(
         r = by_key.get(a.dedup_key)
         if r is None:  # deleted between the two statements: vanishingly rare, say so
             raise LookupError(f"clip {a.dedup_key} vanished while queueing")
-        fields = {k: v for k, v in r.items() if k != "created"}
-        result.append((ClipRow(**fields), bool(r["created"]) and a.dedup_key not in reported))
+        fields = {k: getattr(r, k) for k in ClipRow.__dataclass_fields__}
+        result.append((ClipRow(**fields), r.created and a.dedup_key not in reported))
         reported.add(a.dedup_key)
     return result
 
 
 async def latest_hype_moment(
     conn: AsyncConnection[Any], channel: str, at: datetime, lookback_s: float
-) -> tuple[int, datetime] | None:
-    """The (id, peak_at) of the channel's latest hype moment peaking at or before ``at``."""
-    cur = await conn.execute(_HYPE, {"channel": channel, "at": at, "lookback": lookback_s})
-    row = await cur.fetchone()
-    return (int(row[0]), row[1]) if row else None
+) -> HypeRef | None:
+    """The channel's latest hype moment peaking at or before ``at`` (within ``lookback_s``)."""
+    async with conn.cursor(row_factory=class_row(HypeRef)) as cur:
+        await cur.execute(
+            _Q["latest_hype_moment"], {"channel": channel, "at": at, "lookback": lookback_s}
+        )
+        return await cur.fetchone()
 
 
 async def claim_job(
@@ -324,21 +227,21 @@ async def claim_job(
 ) -> ClipRow | None:
     """Claim one due (or stalled) job for ``worker`` and commit; None when there is none."""
     async with conn.cursor(row_factory=class_row(ClipRow)) as cur:
-        await cur.execute(_CLAIM, {"worker": worker, "stall": stall_after_s})
+        await cur.execute(_Q["claim_job"], {"worker": worker, "stall": stall_after_s})
         row = await cur.fetchone()
     await conn.commit()
     return row
 
 
-async def _update(conn: AsyncConnection[Any], query: str, params: dict[str, Any]) -> bool:
-    cur = await conn.execute(query, params)
+async def _update(conn: AsyncConnection[Any], name: str, params: dict[str, Any]) -> bool:
+    cur = await conn.execute(_Q[name], params)
     await conn.commit()
     return cur.rowcount == 1
 
 
 async def heartbeat(conn: AsyncConnection[Any], job_id: int, worker: str) -> bool:
     """Refresh the job's heartbeat; False when ``worker`` no longer holds it."""
-    return await _update(conn, _HEARTBEAT, {"id": job_id, "worker": worker})
+    return await _update(conn, "heartbeat", {"id": job_id, "worker": worker})
 
 
 async def finish_job(
@@ -354,7 +257,7 @@ async def finish_job(
     """Mark the job done; False when ``worker`` lost it (another worker finishes it)."""
     return await _update(
         conn,
-        _FINISH,
+        "finish_job",
         {
             "id": job_id,
             "worker": worker,
@@ -378,7 +281,7 @@ async def fail_job(
     """Record a failed attempt: queued again after ``delay_s``, or failed for good."""
     return await _update(
         conn,
-        _FAIL,
+        "fail_job",
         {"id": job_id, "worker": worker, "error": error[:2000], "final": final, "delay": delay_s},
     )
 
@@ -388,14 +291,14 @@ async def release_job(
 ) -> bool:
     """Put the job back without using an attempt (media not ready, shutdown)."""
     return await _update(
-        conn, _RELEASE, {"id": job_id, "worker": worker, "error": reason, "delay": delay_s}
+        conn, "release_job", {"id": job_id, "worker": worker, "error": reason, "delay": delay_s}
     )
 
 
 async def get_clip(conn: AsyncConnection[Any], clip_id: int) -> ClipRow | None:
     """One clip by id, or None."""
     async with conn.cursor(row_factory=class_row(ClipRow)) as cur:
-        await cur.execute(f"SELECT {_COLS} FROM chat.clips WHERE id = %s", (clip_id,))  # noqa: S608
+        await cur.execute(_Q["get_clip"], {"id": clip_id})
         return await cur.fetchone()
 
 
@@ -408,28 +311,21 @@ async def list_clips(
     limit: int = 50,
 ) -> list[ClipRow]:
     """Clips, newest first, optionally of one channel and/or status; ``before_id`` pages."""
-    query = f"""
-    SELECT {_COLS} FROM chat.clips
-    WHERE (%(channel)s::text IS NULL OR channel = %(channel)s)
-      AND (%(status)s::text IS NULL OR status = %(status)s)
-      AND (%(before)s::bigint IS NULL OR id < %(before)s)
-    ORDER BY id DESC LIMIT %(limit)s
-    """  # noqa: S608 (a constant column list)
     async with conn.cursor(row_factory=class_row(ClipRow)) as cur:
         await cur.execute(
-            query, {"channel": channel, "status": status, "before": before_id, "limit": limit}
+            _Q["list_clips"],
+            {"channel": channel, "status": status, "before": before_id, "limit": limit},
         )
         return await cur.fetchall()
 
 
 async def queue_stats(conn: AsyncConnection[Any]) -> tuple[dict[str, int], int]:
     """(clips per status, jobs due now) for the metrics."""
-    cur = await conn.execute("SELECT status, count(*) FROM chat.clips GROUP BY status")
-    by_status = {str(s): int(n) for s, n in await cur.fetchall()}
-    cur = await conn.execute(
-        "SELECT count(*) FROM chat.clips WHERE status = 'queued' AND not_before <= now()"
-    )
-    row = await cur.fetchone()
+    async with conn.cursor(row_factory=class_row(_StatusCount)) as cur:
+        await cur.execute(_Q["clips_per_status"])
+        by_status = {r.status: int(r.clips) for r in await cur.fetchall()}
+    due = await conn.execute(_Q["jobs_due"])
+    row = await due.fetchone()
     return by_status, int(row[0]) if row else 0
 
 
@@ -443,18 +339,17 @@ async def register_vod(
     duration_s: float | None,
 ) -> int:
     """Register (or update) a VOD of ``channel``, creating the channel row if needed."""
-    cur = await conn.execute(
-        "INSERT INTO chat.channels (platform, name) VALUES (%s, %s) "
-        "ON CONFLICT (platform, name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
-        (platform, channel),
-    )
+    cur = await conn.execute(_Q["upsert_channel"], {"platform": platform, "name": channel})
     row = await cur.fetchone()
     assert row is not None
     cur = await conn.execute(
-        "INSERT INTO chat.vods (channel_id, location, start_at, duration_s) VALUES (%s, %s, %s, %s) "
-        "ON CONFLICT (channel_id, location) DO UPDATE "
-        "SET start_at = EXCLUDED.start_at, duration_s = EXCLUDED.duration_s RETURNING id",
-        (row[0], location, start_at, duration_s),
+        _Q["upsert_vod"],
+        {
+            "channel_id": row[0],
+            "location": location,
+            "start_at": start_at,
+            "duration_s": duration_s,
+        },
     )
     vod = await cur.fetchone()
     await conn.commit()
@@ -464,9 +359,10 @@ async def register_vod(
 
 async def find_vod(
     conn: AsyncConnection[Any], channel: str, start: datetime, end: datetime
-) -> tuple[str, datetime, float | None] | None:
-    """The newest VOD of ``channel`` overlapping ``[start, end)``: (location, start, duration)."""
-    cur = await conn.execute(_VOD, {"channel": channel, "start": start, "end": end})
-    row = await cur.fetchone()
+) -> VodRow | None:
+    """The newest VOD of ``channel`` overlapping ``[start, end)``, or None."""
+    async with conn.cursor(row_factory=class_row(VodRow)) as cur:
+        await cur.execute(_Q["find_vod"], {"channel": channel, "start": start, "end": end})
+        row = await cur.fetchone()
     await conn.commit()
-    return (str(row[0]), row[1], row[2]) if row else None
+    return row

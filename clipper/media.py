@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from clipper.errors import MediaError
+from chatpulse.core.errors import MediaError
 from clipper.ffmpeg import probe
 from clipper.segments import CutPlan, Segment, parse_segment_name, plan_cut
 from clipper.webhook import CHANNEL_RE
@@ -55,7 +55,7 @@ async def plan_from_segments(
 ) -> CutPlan:
     """The cut plan of ``[start, end)`` from the channel's segments.
 
-    Raises :class:`~clipper.errors.MediaNotReady` while the recording has not passed ``end``
+    Raises :class:`~chatpulse.core.errors.MediaNotReady` while the recording has not passed ``end``
     and :class:`MediaError` when no segment overlaps the window.
     """
     segs = list_segments(channel_dir(media_dir, channel))

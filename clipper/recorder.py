@@ -5,7 +5,7 @@ The input is pluggable (:func:`input_for`): a channel page or any URL Streamlink
 into FFmpeg (a file is read at its native rate, ``-re``); ``lavfi:<graph>`` is an FFmpeg test
 source (encoded, keyframe every second).  FFmpeg's segment muxer writes
 ``MEDIA_DIR/<channel>/%Y%m%dT%H%M%SZ.ts`` (``-strftime 1`` under ``TZ=UTC``: the name is the
-moment the segment was opened, FACTS.md Part F).  Old segments are deleted by age, then by
+moment the segment was opened, [MEDIA]).  Old segments are deleted by age, then by
 total size.  When the stream ends the recorder retries with backoff until stopped.
 """
 
@@ -16,7 +16,6 @@ import contextlib
 import logging
 import os
 import shutil
-import signal
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -156,7 +155,7 @@ async def run_recorder(
     stop: asyncio.Event | None = None,
     max_restarts: int | None = None,
 ) -> int:
-    """Record until ``stop`` is set or SIGTERM/SIGINT; returns how many sessions ran.
+    """Record until ``stop`` is set; returns how many sessions ran.
 
     When the input ends (stream offline, network error) it starts again after a capped
     backoff; ``max_restarts`` bounds that (None: forever).
@@ -165,10 +164,6 @@ async def run_recorder(
     out_dir.mkdir(parents=True, exist_ok=True)
     source = input_for(url, channel)
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
     sweeper = asyncio.create_task(_retention_loop(out_dir, config, stop))
     sessions, delay = 0, 1.0
     try:
@@ -187,7 +182,4 @@ async def run_recorder(
     finally:
         stop.set()
         await sweeper
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(sig)
     return sessions

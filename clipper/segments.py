@@ -1,9 +1,9 @@
 """Wall-clock media segments and the cut plan: the pure core (no I/O, no clock).
 
 A segment is any file ``<start>.ts`` where ``<start>`` is its UTC wall-clock start as
-``YYYYMMDDTHHMMSSZ`` or ``YYYYMMDDTHHMMSS.fffZ`` (DESIGN.md, "Media for clips").  A segment lasts
-until the next one starts; the newest lasts its probed duration, or is still being written
-(``duration=None``).  :func:`plan_cut` maps a wall-clock window onto those files.
+``YYYYMMDDTHHMMSSZ`` or ``YYYYMMDDTHHMMSS.fffZ`` (docs/architecture.md, "Media for clips").
+A segment lasts until the next one starts; the newest lasts its probed duration, or is still
+being written (``duration=None``).  :func:`plan_cut` maps a wall-clock window onto those files.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from clipper.errors import MediaError, MediaNotReady
+from chatpulse.core.errors import MediaError, MediaNotReady
 
 __all__ = [
     "CutPlan",

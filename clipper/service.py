@@ -41,7 +41,7 @@ async def queue_alert_clips(
 
     The clip is cut around the channel's latest hype moment that peaked at or before the
     alert's ``startsAt`` (within ``hype_lookback_s``), else around ``startsAt``.
-    Raises :class:`~clipper.errors.WebhookError` 422 for an invalid channel label.
+    Raises :class:`~chatpulse.core.errors.WebhookError` 422 for an invalid channel label.
     """
     requests, ignored = firing_clip_requests(payload)
     result = QueuedAlerts(ignored=ignored)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from clipper.errors import StorageError
+from chatpulse.core.errors import StorageError
 from clipper.webhook import CHANNEL_RE
 
 __all__ = ["LocalStorage", "S3Storage", "Storage", "clip_key", "open_storage"]

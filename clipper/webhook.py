@@ -2,10 +2,11 @@
 
 :func:`verify_request` checks the bearer token and/or the HMAC signature over the raw body
 (before anything parses it), :func:`parse_payload` turns the body into typed alerts, and
-:func:`firing_clip_requests` says which alerts become clips.  Facts from GRAFANA.md: the
-signature is lowercase hex HMAC-SHA256 of the body, or of ``"<unix seconds>:" + body`` when
-Grafana sends a timestamp header (required unless ``webhook_allow_signature_without_timestamp``:
-a signature without one could be replayed forever); alerts are keyed on (fingerprint, startsAt), because every
+:func:`firing_clip_requests` says which alerts become clips.  Facts from Grafana's webhook
+notifier docs ([GRAFANA], docs/architecture.md "Sources"): the signature is lowercase hex
+HMAC-SHA256 of the body, or of ``"<unix seconds>:" + body`` when Grafana sends a timestamp
+header (required unless ``webhook_allow_signature_without_timestamp``: a signature without one
+could be replayed forever); alerts are keyed on (fingerprint, startsAt), because every
 notification carries the whole group again and again.
 """
 
@@ -22,8 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from chatpulse.core.errors import WebhookError
 from clipper.config import ClipperConfig
-from clipper.errors import WebhookError
 
 __all__ = [
     "CHANNEL_RE",

@@ -3,9 +3,10 @@
 Jobs come from ``chat.clips`` (:mod:`clipper.jobs`).  While a job runs, a heartbeat keeps it
 ours; a worker that dies stops heartbeating and its job is claimed again after
 ``stall_after_s``.  Failures are retried with exponential backoff up to ``max_attempts``; a
-clip whose end is not recorded yet goes back to the queue without using an attempt.  On
-SIGTERM/SIGINT the worker claims nothing more, gives the running cut ``shutdown_grace_s``,
-then stops FFmpeg cleanly and puts the job back for another worker.
+clip whose end is not recorded yet goes back to the queue without using an attempt.  When
+its stop event is set (the command sets it on SIGTERM/SIGINT) the worker claims nothing more,
+gives the running cut ``shutdown_grace_s``, then stops FFmpeg cleanly and puts the job back
+for another worker.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import contextlib
 import logging
 import os
 import shutil
-import signal
 import socket
 import tempfile
 import time
@@ -28,12 +28,12 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from psycopg import AsyncConnection
 
-from chatpulse.db import connect
-from chatpulse.settings import Settings
+from chatpulse.core.db import connect
+from chatpulse.core.errors import CutError, CutStopped, MediaError, MediaNotReady
+from chatpulse.core.settings import Settings
 from clipper import jobs
 from clipper.annotate import annotate_clip
 from clipper.config import ClipperConfig, clipper_config
-from clipper.errors import CutError, CutStopped, MediaError, MediaNotReady
 from clipper.ffmpeg import cut_segments, cut_vod, ffprobe_for, probe, write_thumbnail
 from clipper.media import plan_from_segments
 from clipper.metrics import ClipperMetrics
@@ -137,11 +137,10 @@ class _Worker:
                 vod = await jobs.find_vod(self.conn, channel, job.start_at, job.end_at)
                 if vod is None:
                     raise
-                location, vod_start, vod_duration = vod
-                offset, length = plan_vod(vod_start, vod_duration, job.start_at, job.end_at)
-                media, real_start = "vod", vod_start + timedelta(seconds=offset)
+                offset, length = plan_vod(vod.start_at, vod.duration_s, job.start_at, job.end_at)
+                media, real_start = "vod", vod.start_at + timedelta(seconds=offset)
                 await cut_vod(
-                    location,
+                    vod.location,
                     offset,
                     length,
                     out,
@@ -313,16 +312,12 @@ async def run_worker(
     worker_id: str | None = None,
     storage: Storage | None = None,
 ) -> WorkerTotals:
-    """Work jobs until ``stop`` is set or SIGTERM/SIGINT (or, ``until_idle``, until no job is
+    """Work jobs until ``stop`` is set (or, ``until_idle``, until no job is
     queued or running).  Returns what this worker did.  Raises DatabaseError when the
     database cannot be reached at start."""
     config = config or clipper_config(settings)
     metrics = ClipperMetrics(registry or CollectorRegistry())
     shutdown = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, shutdown.set)
     storage = storage or open_storage(settings.clip_target, settings.s3_endpoint_url)
     conn = await connect(conninfo)
     hb_conn = await connect(conninfo, autocommit=False)
@@ -334,7 +329,4 @@ async def run_worker(
     finally:
         await conn.close()
         await hb_conn.close()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(sig)
         log.info("clip worker stopped", extra={"worker": wid})

@@ -15,7 +15,6 @@ import dataclasses
 import logging
 import multiprocessing
 import os
-import signal
 import socket
 import time
 import uuid
@@ -30,10 +29,10 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry
 
-from chatpulse.aggregates import backend_of, refresh_range
-from chatpulse.db import connect
-from chatpulse.errors import ChatpulseError, ConfigError
-from chatpulse.settings import Settings
+from chatpulse.core.aggregates import backend_of, refresh_range
+from chatpulse.core.db import connect
+from chatpulse.core.errors import ChatpulseError, ConfigError
+from chatpulse.core.settings import Settings
 from collector import irc
 from collector.codec import decode_events, encode_events
 from collector.deadletter import DeadLetters
@@ -510,7 +509,7 @@ async def run_collector(
     stop: asyncio.Event | None = None,
     prepare: Callable[[], Awaitable[object]] | None = None,
 ) -> BatchResult:
-    """Run live sources until ``stop`` is set (or SIGTERM/SIGINT); returns the write totals.
+    """Run live sources until ``stop`` is set; returns the write totals.
 
     On stop the sources close, the queue is flushed to the database or the spool, then it
     returns.  A fatal source error (rejected credentials) stops everything and is raised.
@@ -524,10 +523,6 @@ async def run_collector(
     registry = registry or CollectorRegistry()
     metrics = CollectorMetrics(registry)
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=settings.queue_size)
     ready = asyncio.Event() if prepare is not None else None
     with _writer(settings, conninfo, queue, metrics, "collect", ready) as writer:
@@ -862,7 +857,39 @@ async def replay_files(
                 await refresh_range(conn, totals.min_sent_at, totals.max_sent_at)
             else:
                 await refresh_range(conn, None, None)
+    if not left_in_spool:
+        await _record_stream_starts(conninfo, plan, platform)
     return summary
+
+
+async def _record_stream_starts(
+    conninfo: str, plan: Sequence[ReplayFile], platform: str | None
+) -> None:
+    """A replay's start (``--start``, a TwitchDownloader JSON's ``video.created_at``) marks a
+    stream start for ``chatpulse analyze`` (chat.stream_hints)."""
+    from chatpulse.core.hints import add_stream_hint
+
+    starts: list[tuple[str, datetime]] = []
+    for item in plan:
+        at, channel = item.start, item.channel
+        if item.fmt == "twitchdownloader":
+            with contextlib.suppress(FormatError, OSError):
+                head = td_json_head(item.path)
+                at = at or head.offset_origin
+                channel = channel or head.channel
+        if at is not None and channel:
+            starts.append((channel, at))
+    if not starts:
+        return
+    async with await connect(conninfo, autocommit=True) as conn:
+        for channel, at in starts:
+            cur = await conn.execute(
+                "SELECT id FROM chat.channels WHERE name = %s AND platform = %s",
+                (channel, platform or "twitch"),
+            )
+            row = await cur.fetchone()
+            if row is not None:
+                await add_stream_hint(conn, row[0], at, "replay")
 
 
 _BATCH = 1024

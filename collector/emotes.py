@@ -8,10 +8,10 @@ Three layers, from pure to I/O:
 * :class:`EmoteProviders` fetches the sets through a caller-supplied ``fetch_json`` coroutine,
   caches them per channel with a TTL (and optionally on disk), and never raises out of
   :meth:`EmoteProviders.refresh` or :meth:`EmoteProviders.current`: ingestion goes on when a
-  provider is down (DESIGN.md, collector).
+  provider is down (docs/architecture.md, "Collector").
 
-Endpoints and JSON shapes are those in FACTS.md Part C.  Every channel endpoint is keyed by the
-Twitch user id (the IRC ``room-id`` tag), never the login.
+Endpoints and JSON shapes are those of [EMOTES] (docs/architecture.md, "Sources").  Every
+channel endpoint is keyed by the Twitch user id (the IRC ``room-id`` tag), never the login.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 from urllib.parse import quote
 
-from chatpulse.errors import ChatpulseError
+from chatpulse.core.errors import ChatpulseError
 from collector.events import EmoteUse, Provider
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ Level = Literal["channel", "global"]
 #: and raises for anything else (network error, other status, undecodable body).
 FetchJson: TypeAlias = Callable[[str], Awaitable[Any]]
 
-# FACTS.md Part C.
+# [EMOTES].
 BTTV_GLOBAL_URL = "https://api.betterttv.net/3/cached/emotes/global"
 BTTV_CHANNEL_URL = "https://api.betterttv.net/3/cached/users/twitch/{channel_id}"
 FFZ_GLOBAL_URL = "https://api.frankerfacez.com/v1/set/global"
@@ -90,7 +90,7 @@ SEVENTV_SET_URL = "https://7tv.io/v3/emote-sets/{set_id}"
 class EmoteUrls:
     """Base URLs of the provider APIs (settings ``bttv_api_url`` …; tests point them at a fake).
 
-    The paths below each base are those of FACTS.md Part C.
+    The paths below each base are those of [EMOTES].
     """
 
     bttv: str = "https://api.betterttv.net/3"
@@ -120,19 +120,19 @@ class EmoteUrls:
 
 
 #: BTTV has no zero-width flag in its API; Chatterino and TwitchDownloader both hard-code these
-#: names [FACTS C: CH BttvEmotes.cpp L37-40; TD TwitchHelper.cs L38].
+#: names [EMOTES: CH BttvEmotes.cpp L37-40; TD TwitchHelper.cs L38].
 BTTV_ZERO_WIDTH = frozenset(
     {"SoSnowy", "IceCold", "SantaHat", "TopHat", "ReinDeer", "CandyCane", "cvMask", "cvHazmat"}
 )
 
-# 7TV bit flags [FACTS C: CH SeventvEmotes.hpp L34-56; TD StvEmoteFlags.cs].
+# 7TV bit flags [EMOTES: CH SeventvEmotes.hpp L34-56; TD StvEmoteFlags.cs].
 _7TV_ACTIVE_ZERO_WIDTH = 1 << 0  # on the set entry; what Chatterino renders by
 _7TV_DATA_ZERO_WIDTH = 1 << 8  # on the emote itself; only "recommended as zero-width"
 _7TV_DATA_TWITCH_DISALLOWED = 1 << 24
 
 #: Chatterino's order, read in its source (``tryAppendEmote`` / ``parseEmote``, comment "Emote
 #: order": FFZ channel, BTTV channel, 7TV channel, FFZ global, BTTV global, 7TV global) at CH
-#: ``src/messages/MessageBuilder.cpp`` and the older ``TwitchMessageBuilder.cpp``.  FACTS.md does
+#: ``src/messages/MessageBuilder.cpp`` and the older ``TwitchMessageBuilder.cpp``.  [EMOTES] does
 #: not state a precedence.
 PRECEDENCE_CHATTERINO: tuple[tuple[Level, ThirdParty], ...] = (
     ("channel", "ffz"),
@@ -178,7 +178,7 @@ class Emote:
 
 
 def _as_id(value: Any) -> str | None:
-    # FFZ ids are ints, the others strings [FACTS C]; bool is an int subclass and never an id.
+    # FFZ ids are ints, the others strings [EMOTES]; bool is an int subclass and never an id.
     if isinstance(value, str) and value:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
@@ -255,7 +255,7 @@ def parse_ffz_global(data: Any) -> list[Emote]:
     """Parse FFZ ``/v1/set/global``: the emoticons of the sets listed in ``default_sets``.
 
     The other sets in that answer are not shown to everyone, so they are left out, as Chatterino
-    does [FACTS C: CH FfzEmotes.cpp].  When ``default_sets`` is missing, every set is used.  A JSON
+    does [EMOTES: CH FfzEmotes.cpp].  When ``default_sets`` is missing, every set is used.  A JSON
     array is read as the BTTV proxy's flat shape (``{id, code, modifier}``).  Raises
     :class:`EmoteFormatError` for any other shape.
     """
@@ -297,7 +297,7 @@ def parse_7tv_set(data: Any) -> list[Emote]:
 
     For a user object the embedded ``emote_set`` is read; a user with ``emote_set: null`` has no
     active set and yields ``[]``.  The name is the channel alias (``name``), not ``data.name``
-    [FACTS C].  ``zero_width`` is the set entry's bit 0, which Chatterino renders by; only when the
+    [EMOTES].  ``zero_width`` is the set entry's bit 0, which Chatterino renders by; only when the
     entry has no ``flags`` does the emote's own bit 8 (a recommendation, TwitchDownloader's choice)
     decide.  Emotes flagged ContentTwitchDisallowed are skipped (both clients do).  Private and
     unlisted emotes are kept: the channel enabled them and chatters type them, which is what we
@@ -594,7 +594,7 @@ class EmoteProviders:
     each provider's global set is kept for ``ttl_s`` seconds; after a failure the next try is
     allowed after ``retry_s``.  A failed, undecodable or malformed answer keeps the last good set
     (or none) and logs a warning; HTTP 404 means "this channel has no set" and empties it
-    [FACTS C].  With ``cache_dir``, every good set is also written there as JSON and read back
+    [EMOTES].  With ``cache_dir``, every good set is also written there as JSON and read back
     before the first fetch, so a restart while a provider is down still matches its emotes.
 
     Typical use: ``await providers.refresh(room_id)`` when joining a channel and then from a
@@ -762,7 +762,7 @@ class EmoteProviders:
         if set_id is None:
             return embedded or []
         # 7TV announced that the user endpoint will stop embedding every emote of the active
-        # set, so the set itself is fetched, as TwitchDownloader does [FACTS C, pending change].
+        # set, so the set itself is fetched, as TwitchDownloader does [EMOTES, pending change].
         try:
             full = await self._fetch_json(self._urls.seventv_set(quote(set_id, safe="")))
             if full is None:

@@ -1,7 +1,7 @@
 """Users that ``chatpulse forget`` removed, as the writer and the forget command match them.
 
 A user is matched by case-folded login or by user id, on one platform or (``platform`` None)
-on every platform.  The rows live in ``chat.forgotten_users`` (sql/0014_forget.sql).
+on every platform.  The rows live in ``chat.forgotten_users`` (sql/0013_forget.sql).
 """
 
 from __future__ import annotations

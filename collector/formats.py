@@ -1,6 +1,6 @@
 """Chat log files for replay: format detection, streaming readers, and our JSON-lines writer.
 
-Formats (``FORMATS``; the facts behind each are in FACTS.md Part D):
+Formats (``FORMATS``; the sources behind each are [FORMATS], docs/architecture.md "Sources"):
 
 ``irc``
     One raw IRC line per line, as justlog and rustlog store them; an optional leading
@@ -20,7 +20,7 @@ Formats (``FORMATS``; the facts behind each are in FACTS.md Part D):
     A JSON array of Twitch GQL ``VideoComment`` nodes, as twitch-archiver and similar tools save
     a VOD's chat (:mod:`collector.formats_gql`).
 ``jsonl``
-    Our own JSON lines (DESIGN.md "Formats that tools and tests produce by hand"), written by
+    Our own JSON lines (README, "Collecting chat"), written by
     :func:`write_jsonl`.
 
 Every reader streams: line formats hold one line at a time, and the two single-document JSON
@@ -50,6 +50,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple, TextIO, cast
 
+from chatpulse.core.errors import ChatpulseError
 from collector.events import (
     ChatEvent,
     ChatMessage,
@@ -100,7 +101,7 @@ _SNIFF_BYTES = 64 * 1024
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class FormatError(ValueError):
+class FormatError(ChatpulseError, ValueError):
     """The file is not (or not recognisably) in the chat log format asked for, or the caller
     must supply information the file lacks (a channel, a platform, a start time)."""
 
@@ -114,7 +115,7 @@ class MissingInputError(FormatError):
 # Format detection
 # --------------------------------------------------------------------------------------------
 
-# Raw IRC: IRCv3 tags, a nick!user@host or server prefix, or a bare PING (FACTS A framing).
+# Raw IRC: IRCv3 tags, a nick!user@host or server prefix, or a bare PING ([IRC] framing).
 _IRC_LINE = re.compile(r"(?:@\S+ :\S+ [A-Z0-9]+|:\S+ [A-Z0-9]+(?: |$)|PING(?: |$))")
 # Optional log stamp before a raw line: ``[2024-01-06 16:19:44] `` (taken as UTC).
 _IRC_STAMP = re.compile(
@@ -566,6 +567,7 @@ def _td_txt_event(
         if _TD_TXT_PLAIN.fullmatch(line):
             return Malformed(line, "no timestamp: the line cannot be placed in time")
         return Malformed(line, "not a TwitchDownloader text line '[time] name: message'")
+    extra: dict[str, str] = {}
     if m["utc"]:
         try:
             sent_at = datetime.fromisoformat(m["utc"]).replace(tzinfo=UTC)
@@ -578,6 +580,8 @@ def _td_txt_event(
     else:
         offset = timedelta(hours=int(m["h"]), minutes=int(m["m"]), seconds=int(m["s"]))
         sent_at = start.astimezone(UTC) + offset
+        # As a TwitchDownloader JSON does: the report reads the stream's start back from it.
+        extra["content_offset_seconds"] = repr(offset.total_seconds())
     display = m["name"]
     text = m["body"] or ""
     login = display.lower() if _LOGIN.fullmatch(display) else None
@@ -590,6 +594,7 @@ def _td_txt_event(
         user_login=login,
         user_name=display,
         source="replay",
+        extra=extra,
     )
 
 
@@ -662,7 +667,7 @@ def _rfc3339(value: str, key: str) -> datetime:
 
 
 def _jsonl_time(value: object, key: str) -> datetime:
-    # DESIGN.md: RFC 3339 text, or integer epoch milliseconds.
+    # README, "Collecting chat": RFC 3339 text, or integer epoch milliseconds.
     if isinstance(value, str):
         return _rfc3339(value, key)
     if isinstance(value, int) and not isinstance(value, bool):
@@ -1501,7 +1506,7 @@ def _td_emotes(message: Mapping[str, Any], text: str) -> tuple[EmoteUse, ...]:
                     counts[(str(emote_id), frag_text)] += 1
     else:
         # Fallback for files without fragments.  TD writes end = begin + UTF-16 length + 1
-        # (FACTS D, TD ChatDownloader.cs L213-221); we read begin as a UTF-16 offset too
+        # ([FORMATS], TD ChatDownloader.cs L213-221); we read begin as a UTF-16 offset too
         # (an inference) and clamp out-of-range values.
         units = text.encode("utf-16-le")
         for emote in message.get("emoticons") or ():
@@ -1768,7 +1773,7 @@ def _cd_emotes(value: object, platform: str) -> tuple[EmoteUse, ...]:
         emote_id, name = emote.get("id"), emote.get("name")
         if not isinstance(emote_id, str | int) or not isinstance(name, str) or not name:
             continue
-        # CD keeps the IRC ranges as "b-e,b-e": one use per range (FACTS D).
+        # CD keeps the IRC ranges as "b-e,b-e": one use per range ([FORMATS]).
         locations = emote.get("locations")
         count = len(locations.split(",")) if isinstance(locations, str) and locations else 1
         out.append(EmoteUse(str(emote_id), name, "twitch", count))

@@ -5,7 +5,7 @@ Pure: text in, :mod:`collector.events` out; no sockets, no clock.  The WebSocket
 :func:`format_line` builds.  The gap filler feeds :func:`parse_recent_messages` output to
 :func:`parse_event` with ``source="gapfill"``.
 
-Protocol facts cited below are in ``shared/FACTS.md`` Part A (IRC) and Part B (recent-messages).
+Protocol sources cited below as [IRC] and [RM] are listed in docs/architecture.md, "Sources".
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from chatpulse.core.errors import ChatpulseError
 from collector.events import (
     ChatEvent,
     ChatMessage,
@@ -53,7 +54,7 @@ __all__ = [
 ]
 
 
-class IrcParseError(ValueError):
+class IrcParseError(ChatpulseError, ValueError):
     """A line (or a recent-messages body) that is not well-formed; the message says why."""
 
 
@@ -126,7 +127,7 @@ def unescape_tag_value(value: str) -> str:
     """Undo IRCv3 tag-value escaping.
 
     ``\\:`` -> ``;``, ``\\s`` -> space, ``\\\\`` -> ``\\``, ``\\r`` -> CR, ``\\n`` -> LF, any
-    other ``\\X`` -> ``X``, a trailing lone ``\\`` is dropped (FACTS A "IRCv3 tag-value
+    other ``\\X`` -> ``X``, a trailing lone ``\\`` is dropped ([IRC] "IRCv3 tag-value
     unescape", TIRS ``decode_tag_value``).  One pass, left to right, so ``\\s\\s`` is two spaces
     (Chatterino PR #3711 broke on that).
     """
@@ -163,7 +164,7 @@ def _parse_tags(raw: str) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not key:
             raise IrcParseError(f"tag without a key: {item!r}")
-        # ``k=`` and a bare ``k`` both mean the empty value (FACTS A "Message framing").
+        # ``k=`` and a bare ``k`` both mean the empty value ([IRC] "Message framing").
         # A repeated key: the last one wins.
         tags[key] = unescape_tag_value(value) if sep else ""
     return tags
@@ -267,7 +268,7 @@ def _has_forbidden(text: str) -> bool:
 def split_frame(data: str) -> list[str]:
     """Split one WebSocket text frame into IRC lines, dropping empty ones.
 
-    A frame can hold several lines separated by CR LF (FACTS A "Endpoints"; tmi.js, TIRS).
+    A frame can hold several lines separated by CR LF ([IRC] "Endpoints"; tmi.js, TIRS).
     A lone LF also ends a line, so a server that omits the CR does not glue lines together.
     """
     return [line for line in data.replace("\r\n", "\n").split("\n") if line.strip(" \r")]
@@ -280,7 +281,7 @@ def split_frame(data: str) -> list[str]:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ACTION_PREFIX = "\x01ACTION "
 # Messages in which these appear tell the client its login failed (seen as NOTICE * :...;
-# FACTS A "Login"; TwitchIO 2.x and other clients match the same two texts).
+# [IRC] "Login"; TwitchIO 2.x and other clients match the same two texts).
 _AUTH_FAILED_TEXTS = ("Login authentication failed", "Improperly formatted auth")
 # Tags kept in ChatMessage.extra besides every ``msg-param-*`` / ``source-*`` / paid-chat tag.
 _EXTRA_TAGS = (
@@ -300,7 +301,7 @@ _EXTRA_TAGS = (
 _EXTRA_PREFIXES = ("msg-param-", "source-", "pinned-chat-paid-")
 # Badges that carry moderator powers in the channel: ``is_mod`` includes the broadcaster.
 _MOD_BADGES = frozenset({"broadcaster", "moderator", "lead_moderator"})
-# ``badge-info`` items that hold the exact subscription months (FACTS A PRIVMSG tags).
+# ``badge-info`` items that hold the exact subscription months ([IRC] PRIVMSG tags).
 _MONTHS_BADGES = ("subscriber", "founder")
 
 
@@ -406,12 +407,12 @@ def parse_emote_ranges(tag: str, text: str) -> EmoteRanges:
     """Turn a Twitch ``emotes`` tag into emote uses, repairing the ranges Twitch gets wrong.
 
     The tag is ``id:start-end,start-end/id2:...``; offsets are 0-based, inclusive, in Unicode
-    code points of ``text`` (for ``/me``, of the text without the ACTION wrapper) (FACTS A
+    code points of ``text`` (for ``/me``, of the text without the ACTION wrapper) ([IRC]
     "Emote range semantics").  Real lines break this in two ways, and a misaligned slice is
     never taken as an emote's name (it would be a fake emote such as ``" Kapp"``):
 
     * a range runs past the end of the text (twitchdev/issues#104): its end is clamped to the
-      text (FACTS A says to clamp) and used when the clamped slice lines up, else repaired as
+      text ([IRC] says to clamp) and used when the clamped slice lines up, else repaired as
       below;
     * a range does not line up with the text (a ``/me`` sub notice counts from ``ACTION``;
       twitchdev/issues#175; or a range is off by one): the emote is named from another use of
@@ -495,7 +496,7 @@ def _is_number(text: str) -> bool:
 def _parse_badges(tag: str) -> dict[str, str]:
     badges: dict[str, str] = {}
     for item in tag.split(","):
-        # ``name/version``; split on the first ``/`` only (FACTS A PRIVMSG tags, ``badge-info``).
+        # ``name/version``; split on the first ``/`` only ([IRC] PRIVMSG tags, ``badge-info``).
         # An item without ``/`` is dropped, as Chatterino does (snapshot badges-invalid.json).
         name, sep, version = item.partition("/")
         if name and sep:
@@ -681,7 +682,7 @@ def _privmsg(
         raise _Reject("PRIVMSG without text")
     text = msg.params[1]
     kind = "chat"
-    # ``/me``: ``\x01ACTION <text>\x01``; emote offsets refer to the inner text (FACTS A,
+    # ``/me``: ``\x01ACTION <text>\x01``; emote offsets refer to the inner text ([IRC],
     # Chatterino snapshot action.json; TIRS sets is_action on exactly this shape).
     if text.startswith(_ACTION_PREFIX) and text.endswith("\x01"):
         kind = "action"
@@ -701,7 +702,7 @@ def _usernotice(
     msg: IrcMessage, received_at: datetime | None, source: Source, platform: str
 ) -> ChatMessage:
     # The prefix is the server; the user is in the tags.  ``msg-id`` is an open set
-    # (sub, resub, subgift, raid, announcement, viewermilestone, ...; FACTS A USERNOTICE).
+    # (sub, resub, subgift, raid, announcement, viewermilestone, ...; [IRC] USERNOTICE).
     text = msg.params[1] if len(msg.params) >= 2 else ""
     notes: dict[str, str] = {}
     if text.startswith(_ACTION_PREFIX) and text.endswith("\x01"):
@@ -761,7 +762,7 @@ def _clearchat(
     msg: IrcMessage, received_at: datetime | None, source: Source, platform: str
 ) -> ModerationEvent:
     # ``CLEARCHAT #chan :login`` with ban-duration = timeout (s), without = ban; no target at all
-    # = whole chat cleared (FACTS A "CLEARCHAT", TIRS clearchat.rs).
+    # = whole chat cleared ([IRC] "CLEARCHAT", TIRS clearchat.rs).
     target_login = (msg.params[1] if len(msg.params) >= 2 else "").lower() or None
     target_user_id = _opt(msg.tags, "target-user-id")
     kept: dict[str, str] = {}
@@ -922,7 +923,7 @@ class RecentMessagesResponse:
     """A recent-messages 200 response: raw lines, oldest first, and the service's warning.
 
     ``error_code`` is ``channel_not_joined`` while the service is not (yet) joined: the lines
-    may then be incomplete (FACTS B "Errors"; RM2 get_recent_messages.rs still returns them).
+    may then be incomplete ([RM] "Errors"; RM2 get_recent_messages.rs still returns them).
     """
 
     messages: tuple[str, ...]

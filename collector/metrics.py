@@ -19,7 +19,7 @@ __all__ = ["CollectorMetrics"]
 
 
 class CollectorMetrics:
-    """Counters and gauges named ``chatpulse_*`` as DESIGN.md lists them."""
+    """Counters and gauges named ``chatpulse_*`` as the README's metrics table lists them."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.received = Counter(

@@ -1,4 +1,4 @@
-"""``chatpulse emotes rematch``: match third-party emotes again in messages already stored.
+"""Match third-party emotes again in messages already stored (``chatpulse emotes rematch``).
 
 A replay of a file that carries no room id (a TwitchDownloader TXT export) stored its
 messages before the channel's 7TV/BTTV/FFZ sets were known, so they count only emoji.  Once
@@ -19,24 +19,22 @@ runs for the range.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
 
-from chatpulse.aggregates import refresh_range
-from chatpulse.db import connect, database
-from chatpulse.errors import ConfigError
-from chatpulse.settings import Settings
+from chatpulse.core.aggregates import refresh_range
+from chatpulse.core.db import connect
+from chatpulse.core.errors import ConfigError
+from chatpulse.core.settings import Settings
 from collector.app import _emote_providers, room_resolver
 from collector.emotes import EmoteProviders, EmoteSet
 from collector.events import EmoteUse
 
-__all__ = ["RematchResult", "cmd_rematch", "rematch_channel"]
+__all__ = ["RematchResult", "rematch_channel"]
 
 log = logging.getLogger(__name__)
 
@@ -299,50 +297,3 @@ async def _rematch_rows(
         params["after_t"], params["after_id"] = rows[-1][0], rows[-1][1]
         if len(rows) < chunk:
             return
-
-
-def _parse_time(value: str | None, flag: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(
-            f"{flag}: not an ISO 8601 time (e.g. 2024-01-06T16:00:00Z): {value!r}"
-        ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def cmd_rematch(settings: Settings, args: argparse.Namespace) -> int:
-    """``chatpulse emotes rematch --channel NAME [--from T] [--to T] [--channel-id ID]``."""
-    import sys
-
-    from chatpulse.commands import migrate
-
-    start = _parse_time(args.time_from, "--from")
-    end = _parse_time(args.time_to, "--to")
-    if start is not None and end is not None and end <= start:
-        raise ConfigError("--to: must be after --from")
-    with database(settings) as url:
-        asyncio.run(migrate(settings, url))
-        result = asyncio.run(
-            rematch_channel(
-                settings,
-                url,
-                args.channel,
-                platform=args.platform,
-                start=start,
-                end=end,
-                channel_id=args.rematch_channel_id,
-            )
-        )
-    for line in result.warnings:
-        print(f"warning: {line}", file=sys.stderr)
-    pid = f" (id {result.platform_id})" if result.platform_id else ""
-    print(
-        f"emotes rematched for #{result.channel}{pid}: {result.messages} messages read, "
-        f"{result.uses_added} emote uses added ({result.rows_added} rows), emote_count "
-        f"corrected on {result.counts_fixed} messages"
-    )
-    sys.stdout.flush()
-    return 0

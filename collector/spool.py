@@ -57,7 +57,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
 
-from chatpulse.errors import ChatpulseError
+from chatpulse.core.errors import ChatpulseError
 
 __all__ = [
     "DEFAULT_SEGMENT_BYTES",

@@ -30,6 +30,7 @@ from typing import Any, Final
 import psycopg
 from psycopg_pool import PoolTimeout
 
+from chatpulse.core.errors import DatabaseError
 from collector.codec import decode_events, encode_events
 from collector.deadletter import DeadLetters
 from collector.events import ChatEvent, ChatMessage, ControlEvent, Malformed, ModerationEvent
@@ -56,7 +57,7 @@ GAP_FILLED: Final = "gap_filled"
 _GAP_KINDS = (GAP_OPEN, GAP_CLOSE, GAP_FILLED)
 
 
-class DatabaseUnavailable(Exception):
+class DatabaseUnavailable(DatabaseError):
     """The database cannot be reached (or is read-only): spool and retry, the data is fine."""
 
 
@@ -566,6 +567,16 @@ class Writer:
     async def stop(self) -> None:
         """Ask the writer to flush what is queued and return from :meth:`run`."""
         await self._queue.put(self.STOP)
+
+    async def write_now(self, events: Sequence[ChatEvent], lane: int = 0) -> BatchResult:
+        """Write ``events`` now on ``lane``'s connection, never to the spool (the bus writer:
+        the stream holds what is not written yet).  Malformed events go to the dead letters,
+        rows the database rejects are isolated as usual; raises :class:`DatabaseUnavailable`
+        when nothing could be committed."""
+        for e in events:
+            if isinstance(e, Malformed):
+                self._dead.write(e)
+        return await self._write([e for e in events if not isinstance(e, Malformed)], lane)
 
     # -- connection ----------------------------------------------------------------------------
     async def _connection(self, lane: int = 0) -> psycopg.AsyncConnection[Any]:

@@ -2,7 +2,7 @@
 
 scikit-learn and numpy come with the ``forecast`` extra and are imported inside the functions
 here, so importing this module needs neither; :func:`require_sklearn` turns a missing extra
-into a :class:`~chatpulse.errors.ConfigError` (exit 2) that names it.
+into a :class:`~chatpulse.core.errors.ConfigError` (exit 2) that names it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chatpulse.errors import ConfigError
+from chatpulse.core.errors import ConfigError
 from forecast.features import (
     Counts,
     ForecastConfig,

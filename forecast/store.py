@@ -5,22 +5,21 @@ history up to where the detector has judged it (``chat.detector_state.processed_
 moment peaking later is not known yet, so no hop whose horizon reaches past it is a training
 row), retrain when the channel's moment count changes, and write one row per complete hop to
 ``chat.hype_forecasts``: from the hop after the last one written (at first: the last hour),
-up to the last complete hop with chat.  SQL lives in ``queries.sql``.
+up to the last complete hop with chat.  SQL lives in ``sql/queries/forecast.sql``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
 import psycopg
 
+from chatpulse.core.queries import load_queries
 from forecast.features import (
     Counts,
     ForecastConfig,
@@ -38,7 +37,6 @@ __all__ = [
     "evaluate_channels",
     "load_counts",
     "load_moments",
-    "queries",
     "run_forecast",
 ]
 
@@ -47,17 +45,7 @@ log = logging.getLogger(__name__)
 _FIRST_LOOKBACK_S = 3600  # a channel's first forecast pass predicts its last hour of chat
 
 
-def queries() -> dict[str, str]:
-    """The named statements of ``queries.sql``."""
-    text = resources.files("forecast").joinpath("queries.sql").read_text(encoding="utf-8")
-    out: dict[str, str] = {}
-    for part in re.split(r"^-- name: ", text, flags=re.M)[1:]:
-        name, _, body = part.partition("\n")
-        out[name.strip()] = body.strip().rstrip(";")
-    return out
-
-
-_Q = queries()
+_Q = load_queries("forecast")
 
 
 def _hop(ts: datetime, step: int) -> int:
@@ -294,7 +282,7 @@ async def run_forecast(
 ) -> ForecastSummary:
     """Run passes every ``poll_interval_s`` until ``stop`` is set, or (``until_idle``) until a
     pass writes nothing."""
-    from chatpulse.db import connect
+    from chatpulse.core.db import connect
 
     forecaster = Forecaster(config)
     total = ForecastSummary()

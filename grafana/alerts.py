@@ -1,6 +1,6 @@
 """Grafana-managed alert rules, the clipper's contact point and the notification policy.
 
-The file format is Grafana's alerting provisioning (GRAFANA.md, "Alerting provisioning").  Each
+The file format is Grafana's alerting provisioning ([GRAFANA], "Alerting provisioning").  Each
 rule is query ``A`` (SQL or PromQL) -> ``B`` reduce (last, drop non-numbers) -> ``C``
 threshold, with ``C`` the condition.  SQL alert queries are in table format and return one row
 per channel: a text column ``channel`` (it becomes the alert's ``channel`` label, which the

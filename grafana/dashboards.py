@@ -1,10 +1,10 @@
 """The six chatpulse dashboards, as data.
 
-Every SQL here reads the documented relations of schema ``chat`` (DESIGN.md, "The data
+Every SQL here reads the documented relations of schema ``chat`` (README, "The SQL
 contract"): the coarsest aggregate that answers a panel exactly (``activity_1m``,
 ``chat.unique_chatters()`` over ``chatters_1d/6h/1h/1m``, ``sentiment_1m``, ``emotes_1m`` or
 ``emotes_10s`` by interval), raw ``messages``/``message_scores`` only where a panel lists
-individual messages.  Rules that keep them right on both backends (GRAFANA.md):
+individual messages.  Rules that keep them right on both backends ([GRAFANA]):
 
 - time series select ``$__timeGroupAlias(col, $__interval)`` first and ``GROUP BY 1``, never a
   bare ``$__timeGroup`` (Grafana would alias every copy of it when the first macro is followed
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatpulse.core.contract import EMOTIONS
 from grafana.dashboards_forecast import UID as HYPE_FORECAST_UID
 from grafana.dashboards_forecast import hype_forecast
 from grafana.dashboards_moderation import UID as MODERATION_RESPONSE_UID
@@ -37,7 +38,6 @@ from grafana.panels import (
     sql_variable,
     textbox_variable,
 )
-from scorer.backends.base import EMOTIONS
 
 __all__ = ["DASHBOARDS", "UIDS", "all_dashboards"]
 

@@ -1,6 +1,6 @@
 """The "Moderation & toxicity: response" dashboard: does moderation keep up with toxicity?
 
-Built on the views of migration 0018 (``chat.toxic_messages``, ``chat.moderation_1m``,
+Built on the views of migration 0015 (``chat.toxic_messages``, ``chat.moderation_1m``,
 ``chat.moderation_streams``).  Imports only :mod:`grafana.panels`, so :mod:`grafana.dashboards`
 can register it without an import cycle.
 """

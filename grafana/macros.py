@@ -1,7 +1,7 @@
 """Expand a panel's SQL exactly as Grafana does before PostgreSQL sees it.
 
 No Grafana server runs in our tests, so this module reproduces, step by step, what Grafana's
-PostgreSQL datasource does to ``rawSql`` (GRAFANA.md, "How Grafana expands panel SQL"):
+PostgreSQL datasource does to ``rawSql`` ([GRAFANA], "Macros"):
 
 1. :func:`interpolate_variables` - the browser: template variables and ``$__interval``
    (dashboards only, never alert rules).
@@ -20,6 +20,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+from chatpulse.core.errors import ChatpulseError
 
 __all__ = [
     "MacroError",
@@ -52,7 +54,7 @@ _UNIT_S = {
 }
 
 
-class MacroError(ValueError):
+class MacroError(ChatpulseError, ValueError):
     """Grafana would reject this SQL (unknown macro, missing argument, bad interval)."""
 
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chatpulse.errors import ConfigError
+from chatpulse.core.errors import ConfigError
 from scorer.backends import Label
 
 __all__ = [

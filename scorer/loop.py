@@ -56,10 +56,10 @@ holds ``xmin`` back, so rows committed after it started wait until it ends: scor
 never lost; the lag metric shows it.  A row is settled only once ``xmin`` passes it, so a model
 that starts on an existing database backfills every old message first (cursor starts at 0).
 
-**Aggregates.**  On plain PostgreSQL the loop calls :func:`chatpulse.aggregates.refresh_pending`
+**Aggregates.**  On plain PostgreSQL the loop calls :func:`chatpulse.core.aggregates.refresh_pending`
 every ``refresh_interval_s`` while it writes, at idle, and at exit (at most one worker refreshes at
 a time; the others skip instead of waiting).  On TimescaleDB the refresh policies cover the last
-7 days; scores of older messages get :func:`chatpulse.aggregates.refresh_range` for their range.
+7 days; scores of older messages get :func:`chatpulse.core.aggregates.refresh_range` for their range.
 """
 
 from __future__ import annotations
@@ -80,9 +80,9 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from chatpulse.aggregates import backend_of, refresh_pending, refresh_range
-from chatpulse.db import connect
-from chatpulse.settings import Settings
+from chatpulse.core.aggregates import backend_of, refresh_pending, refresh_range
+from chatpulse.core.db import connect
+from chatpulse.core.settings import Settings
 from scorer.backends import EMOTIONS, BackendError, Score, ScoringBackend
 from scorer.metrics import ScorerMetrics
 
@@ -682,7 +682,7 @@ async def run_scorer(
     "None left" means: no claim of this model can be adopted, and no committed message lies
     after the model's cursor (messages of transactions still open are not waited for; committed
     messages held back by an older open transaction are).  The batch in hand is always written
-    before returning.  Raises :class:`~chatpulse.errors.DatabaseError` when the database
+    before returning.  Raises :class:`~chatpulse.core.errors.DatabaseError` when the database
     cannot be reached, :class:`BackendError` when the backend is broken, ``psycopg.Error`` when
     the database fails mid-run (a claim in hand is then adopted by another worker).
     """

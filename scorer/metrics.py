@@ -95,7 +95,7 @@ class ScorerLagCollector(Collector):
 
 
 class ScorerMetrics:
-    """Counters named ``chatpulse_scorer_*`` (DESIGN.md: scorer lag and throughput).
+    """Counters named ``chatpulse_scorer_*``: scorer lag and throughput (README, "Collecting chat").
 
     With ``url`` and ``model``, also registers a :class:`ScorerLagCollector`.
     """

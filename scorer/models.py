@@ -1,6 +1,6 @@
 """Model management: export the transformers models to ONNX (fp32 + int8).
 
-``chatpulse models export --out DIR`` (:func:`cmd_models_export`) writes what the ``onnx``
+``chatpulse models export --out DIR`` (:func:`chatpulse.app.commands.score.cmd_models_export`) writes what the ``onnx``
 backend reads (:mod:`scorer.backends.onnx_backend`)::
 
     DIR/manifest.json               roles, source model names and versions, max_length, tools
@@ -20,12 +20,10 @@ it, so importing this module stays cheap.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import shutil
-import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -46,13 +44,12 @@ from scorer.backends.hf import (
 )
 
 if TYPE_CHECKING:
-    from chatpulse.settings import Settings
+    from chatpulse.core.settings import Settings
 
 __all__ = [
     "DEFAULT_EXPORT_TOLERANCE",
     "DEFAULT_OPSET",
     "SAMPLE_TEXTS",
-    "cmd_models_export",
     "default_export_dir",
     "export_models",
     "export_onnx",
@@ -247,36 +244,3 @@ def export_models(
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     tmp.replace(out / MANIFEST)
     return manifest
-
-
-def cmd_models_export(settings: Settings, args: argparse.Namespace) -> int:
-    """``chatpulse models export [--out DIR]``: export the configured models to int8 ONNX.
-
-    Sources: ``model_dir`` (role subdirectories) when set, else the three model names (hub names
-    need the Hugging Face cache or network).  ``--out`` defaults to :func:`default_export_dir`.
-    Returns 0, or 1 with the reason on stderr when a model cannot be exported.
-    """
-    out = Path(args.out) if getattr(args, "out", None) else default_export_dir(settings)
-    model_dir = settings.model_dir
-    if model_dir is not None and Path(model_dir).expanduser().resolve() == out.resolve():
-        print("chatpulse: models export: --out must differ from model_dir", file=sys.stderr)
-        return 1
-    try:
-        manifest = export_models(
-            out,
-            sentiment=settings.sentiment_model,
-            emotion=settings.emotion_model,
-            offensive=settings.offensive_model,
-            model_dir=model_dir,
-            max_length=int(settings.model_max_length),
-        )
-    except (BackendError, ImportError) as exc:
-        print(f"chatpulse: models export: {exc}", file=sys.stderr)
-        return 1
-    for role, info in manifest["roles"].items():
-        diff = info["max_abs_logit_diff"]
-        print(
-            f"{role}: {info['name']}@{info['version']} -> {out / role} "
-            f"(max |logit diff| fp32 {diff['fp32']:.1e}, int8 {diff['int8']:.1e})"
-        )
-    return 0

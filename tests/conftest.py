@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from chatpulse.migrate import run_migrations
+from chatpulse.core.migrate import run_migrations
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

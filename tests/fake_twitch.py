@@ -12,7 +12,7 @@
         await server.send_reconnect()         # ``:tmi.twitch.tv RECONNECT``
         server.go_silent()                    # answer nothing any more, not even PING
 
-It answers like Twitch (FACTS A "Login", "Capabilities"): CAP ACK, the 001-376 welcome
+It answers like Twitch ([IRC] "Login", "Capabilities"): CAP ACK, the 001-376 welcome
 (or ``NOTICE * :Login authentication failed`` and a close with ``auth_fail=True``), for each
 JOINed channel our own JOIN echo, NAMES and a ROOMSTATE, and PONG to PING.  Everything the
 clients send is recorded in :attr:`FakeTwitchServer.received` (one entry per IRC line).

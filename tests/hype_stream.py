@@ -1,7 +1,7 @@
 """A multi-hour evaluation stream of real chat with known, injected crowd reactions.
 
 Background: the real nymn lines (tests/fixtures/chatterino-recentmessages-nymn) re-timed over
-``hours`` at a wandering rate (:func:`scorer.detect_synth.retime`).  Injected, at known times and
+``hours`` at a wandering rate (:func:`detector.synth.retime`).  Injected, at known times and
 never closer than 8 minutes to each other:
 
 * crowd reactions: ``mult`` times the background rate for ``duration_s``, posted by many
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from collector import irc
 from collector.events import ChatMessage
-from scorer.detect_synth import SynthMessage, retime
+from detector.synth import SynthMessage, retime
 from tests.conftest import FIXTURES
 
 __all__ = ["Injected", "build_stream", "real_lines"]

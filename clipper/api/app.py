@@ -10,12 +10,12 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
 from chatpulse import __version__
-from chatpulse.db import open_pool
-from chatpulse.settings import Settings
+from chatpulse.core.db import open_pool
+from chatpulse.core.errors import WebhookError
+from chatpulse.core.settings import Settings
 from clipper.api.deps import AppState
 from clipper.api.routes import clips, health, webhooks
 from clipper.config import ClipperConfig, clipper_config
-from clipper.errors import WebhookError
 from clipper.metrics import ClipperMetrics
 
 __all__ = ["create_app"]

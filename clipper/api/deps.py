@@ -11,9 +11,9 @@ from fastapi import Depends, Request
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from chatpulse.settings import Settings
+from chatpulse.core.errors import WebhookError
+from chatpulse.core.settings import Settings
 from clipper.config import ClipperConfig
-from clipper.errors import WebhookError
 from clipper.metrics import ClipperMetrics
 
 __all__ = ["AppState", "Conn", "State", "read_body", "require_token"]

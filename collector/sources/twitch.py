@@ -3,7 +3,8 @@
 Thin I/O around the pure parser in :mod:`collector.irc`: this module owns the socket, the
 timers (keepalive, join pacing, backoff) and the reconnect loop; every line goes through
 :func:`collector.irc.parse_event`; outgoing lines are built by :func:`collector.irc.format_line`
-(PING/PONG are spelled out in Twitch's documented form).  Protocol facts cited below are in ``shared/FACTS.md`` Part A.
+(PING/PONG are spelled out in Twitch's documented form).  Protocol sources cited below as
+[IRC] are listed in docs/architecture.md, "Sources".
 
 Life of one connection::
 
@@ -36,7 +37,7 @@ import tenacity
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidURI, WebSocketException
 
-from chatpulse.errors import ChatpulseError
+from chatpulse.core.errors import ChatpulseError
 from collector.events import ChatEvent, ControlEvent, Malformed
 from collector.irc import format_line, parse_event, split_frame
 from collector.sources.base import ReconnectPolicy, SourceListener
@@ -51,23 +52,23 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Twitch's TLS WebSocket endpoint (FACTS A "Endpoints").
+#: Twitch's TLS WebSocket endpoint ([IRC] "Endpoints").
 DEFAULT_URL = "wss://irc-ws.chat.twitch.tv:443"
-#: ``tags`` needs ``commands`` (FACTS A "Capabilities"); ``membership`` gives our own JOIN echo
+#: ``tags`` needs ``commands`` ([IRC] "Capabilities"); ``membership`` gives our own JOIN echo
 #: in any case, and other users' JOIN/PART in small rooms.
 TWITCH_CAPABILITIES = ("twitch.tv/tags", "twitch.tv/commands", "twitch.tv/membership")
 
-# Connect timeout used by twitch-irc-rs (FACTS A "Rate limits": TIRS config.rs, 20 s).
+# Connect timeout used by twitch-irc-rs ([IRC] "Rate limits": TIRS config.rs, 20 s).
 _OPEN_TIMEOUT_S = 20.0
 # How long a clean close may wait for the server's close frame before the socket is aborted;
 # short so that ``stop`` returns promptly even when the peer is gone.
 _CLOSE_TIMEOUT_S = 1.0
 # IRC lines are at most 512 bytes with CR LF (RFC 1459 2.3); keep comma-joined JOINs below.
 _MAX_JOIN_LINE = 500
-# Spelled with the trailing ``:`` Twitch documents (FACTS A "Keepalive"); format_line would
+# Spelled with the trailing ``:`` Twitch documents ([IRC] "Keepalive"); format_line would
 # omit it for a one-word parameter, which is the same IRC but not the documented form.
 _CLIENT_PING = "PING :tmi.twitch.tv"
-# Anonymous nicks: tmi.js draws justinfan<1000..80999> (FACTS A "Login", TMI utils.js L27).
+# Anonymous nicks: tmi.js draws justinfan<1000..80999> ([IRC] "Login", TMI utils.js L27).
 _ANON_MIN, _ANON_MAX = 1000, 80999
 
 
@@ -81,7 +82,7 @@ def reconnect_wait(policy: ReconnectPolicy, attempt: int) -> float:
     healthy connection): uniform in ``[0, min(policy.max_s, policy.initial_s * 2**attempt)]``.
 
     This is tenacity's ``wait_random_exponential`` ("full jitter"), as :class:`ReconnectPolicy`
-    documents; Twitch asks clients for exponential backoff (FACTS A "Keepalive and
+    documents; Twitch asks clients for exponential backoff ([IRC] "Keepalive and
     reconnection").  Raises :class:`ValueError` for a negative ``attempt``.
     """
     if attempt < 0:
@@ -134,7 +135,7 @@ class _RedactingLogger(logging.LoggerAdapter[logging.Logger]):
 class _JoinLimiter:
     """Sliding window: at most ``limit`` channel joins in any ``per`` seconds.
 
-    One JOIN line naming n channels counts as n attempts (FACTS A "Rate limits": 20 JOIN
+    One JOIN line naming n channels counts as n attempts ([IRC] "Rate limits": 20 JOIN
     attempts per 10 s per user).  Shared by every connection of a source, because the limit
     is per user, not per connection.
     """
@@ -234,7 +235,7 @@ class TwitchIrcSource:
         self.channels: tuple[str, ...] = tuple(dict.fromkeys(normalized))
         if not self.channels:
             raise ValueError("no channels to join")
-        # The ``oauth:`` prefix is optional here and always sent (FACTS A "Login").
+        # The ``oauth:`` prefix is optional here and always sent ([IRC] "Login").
         token = oauth_token.strip().removeprefix("oauth:") if oauth_token is not None else None
         if oauth_token is not None and not token:
             raise ValueError("oauth_token is empty")
@@ -248,7 +249,7 @@ class TwitchIrcSource:
         self._ws_logger: logging.Logger | _RedactingLogger = (
             ws_logger if token is None else _RedactingLogger(ws_logger, token)
         )
-        # Anonymous: no PASS at all, as twitch-irc-rs does (FACTS A "Login").
+        # Anonymous: no PASS at all, as twitch-irc-rs does ([IRC] "Login").
         self._nick = (
             login.strip().lower()
             if token is not None and login
@@ -300,7 +301,7 @@ class TwitchIrcSource:
             self.last_disconnect_reason = ended.reason
             if healthy:
                 attempt = 0
-            # RECONNECT means "come back now" (FACTS A "Keepalive and reconnection"), but a
+            # RECONNECT means "come back now" ([IRC] "Keepalive and reconnection"), but a
             # server repeating it on connections that never became healthy gets the backoff.
             immediate = ended.immediate and (healthy or not repeated)
             repeated = ended.immediate and not healthy
@@ -407,7 +408,7 @@ class _Session:
         await self._ws.send(line + "\r\n")
 
     async def _login(self) -> None:
-        # Order used by twitch-irc-rs and tmi.js: CAP REQ, PASS, NICK (FACTS A "Login"), so the
+        # Order used by twitch-irc-rs and tmi.js: CAP REQ, PASS, NICK ([IRC] "Login"), so the
         # capabilities already apply to the welcome and everything after it.
         await self._send(format_line("CAP", "REQ", " ".join(TWITCH_CAPABILITIES)))
         token = self._src._token
@@ -470,7 +471,7 @@ class _Session:
         if isinstance(event, ControlEvent):
             kind = event.kind
             if kind == "ping":
-                # Answer at once with the same text (FACTS A: ``PONG :tmi.twitch.tv``).
+                # Answer at once with the same text ([IRC]: ``PONG :tmi.twitch.tv``).
                 await self._send(f"PONG :{event.text or 'tmi.twitch.tv'}")
                 return None
             if kind == "reconnect":

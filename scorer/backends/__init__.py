@@ -4,7 +4,7 @@
 (:class:`scorer.backends.lexicon.LexiconBackend`).  Backends are imported only when loaded, so
 that choosing ``lexicon`` never imports numpy, torch, tokenizers or onnxruntime: the base install
 (``pip install chatpulse``, no extras) has none of them.  Choosing a backend whose extra is not
-installed raises :class:`MissingExtraError` (a :class:`~chatpulse.errors.ConfigError`: the CLI
+installed raises :class:`MissingExtraError` (a :class:`~chatpulse.core.errors.ConfigError`: the CLI
 exits 2) naming the extra to install.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from chatpulse.errors import ConfigError
+from chatpulse.core.errors import ConfigError
 from scorer.backends.base import EMOTIONS, BackendError, Label, Score, ScoringBackend
 
 __all__ = [

@@ -1,7 +1,7 @@
 """The contract every scoring backend keeps: one :class:`Score` per message, in order.
 
-A backend turns chat texts into the values of one ``chat.message_scores`` row (DESIGN.md, "The
-data contract"): ``sentiment`` in -1..1, a ``label`` with the three class probabilities, the
+A backend turns chat texts into the values of one ``chat.message_scores`` row (README, "The SQL
+contract"): ``sentiment`` in -1..1, a ``label`` with the three class probabilities, the
 eleven nullable emotion columns and ``toxicity`` in 0..1.  ``model`` (``name@version``) goes into
 the row's ``model`` column and is part of its unique key, so a backend must change it whenever its
 scores for the same text could change.
@@ -13,26 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from chatpulse.errors import ChatpulseError
+from chatpulse.core.contract import EMOTIONS
+from chatpulse.core.errors import ChatpulseError
 
 __all__ = ["EMOTIONS", "BackendError", "Label", "Score", "ScoringBackend"]
 
-#: The emotion columns of ``chat.message_scores``, in column order.  They are the label set of
-#: CardiffNLP's multilabel emotion model (twitter-roberta-base-emotion-multilabel-latest, from
-#: SemEval-2018 Task 1 E-c), so that the transformers backend fills them all.
-EMOTIONS: tuple[str, ...] = (
-    "anger",
-    "anticipation",
-    "disgust",
-    "fear",
-    "joy",
-    "love",
-    "optimism",
-    "pessimism",
-    "sadness",
-    "surprise",
-    "trust",
-)
 
 Label = Literal["negative", "neutral", "positive"]
 

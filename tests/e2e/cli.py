@@ -11,7 +11,7 @@ from pathlib import Path
 
 def chatpulse_exe() -> list[str]:
     exe = shutil.which("chatpulse", path=str(Path(sys.executable).parent))
-    return [exe] if exe else [sys.executable, "-m", "chatpulse.cli"]
+    return [exe] if exe else [sys.executable, "-m", "chatpulse.app.cli"]
 
 
 def run_cli(

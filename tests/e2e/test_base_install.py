@@ -92,6 +92,12 @@ def test_base_install_runs_every_base_command(db_url: str, tmp_path: Path) -> No
         ).fetchone()
     assert row == (798, 798)
 
+    # Streams and audiences run on the base install; clustering says it needs the extra.
+    done = _run([exe, "analyze", "--until-idle"], env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "1 streams recomputed" in done.stdout
+    assert "pip install 'chatpulse[analytics]'" in done.stderr
+
     for backend, extra in (("onnx", "onnx"), ("transformers", "ml")):
         done = _run([exe, "score", "--until-idle", "--backend", backend], env)
         assert done.returncode == 2, done.stderr[-3000:]

@@ -14,18 +14,23 @@ import httpx
 import psycopg
 import pytest
 
-from chatpulse.db import EMBEDDED_DBNAME, embedded_server
-from chatpulse.errors import DatabaseError
+from chatpulse.core.db import EMBEDDED_DBNAME, embedded_server
+from chatpulse.core.errors import DatabaseError
 from tests.e2e.cli import chatpulse_exe, run_cli
 from tests.integration.test_replay import nymn_irc_log
 
 
-def test_demo_on_the_embedded_default_prints_summary_and_leaves_data(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def _demo(data: Path) -> subprocess.CompletedProcess[str]:
     done = run_cli("demo", env={"CHATPULSE_DATA_DIR": str(data)}, timeout=300)
     if done.returncode != 0 and "cannot start the embedded PostgreSQL" in done.stderr:
         pytest.skip("embedded PostgreSQL cannot start here")
     assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_demo_on_the_embedded_default_prints_summary_and_leaves_data(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    done = _demo(data)
     out = done.stdout
     assert "messages      798 from 118 chatters, 2 moderation events" in out
     assert re.search(r"top emotes\s+.*forsenParty", out)
@@ -48,6 +53,25 @@ def test_demo_on_the_embedded_default_prints_summary_and_leaves_data(tmp_path: P
             "WHERE status = 'done'), (SELECT sum(scored) FROM chat.sentiment_1m)"
         ).fetchone()
     assert counts == (798, 798, counts[2], 1, 798) and counts[2] >= 1
+
+    # A second run inserts nothing, yet its summary still shows what the database holds.
+    again = _demo(data).stdout
+    with embedded_server(data / "postgres") as url, psycopg.connect(url) as conn:
+        messages, chatters, moderation = conn.execute(
+            "SELECT count(*), count(DISTINCT chat.chatter_key(user_id, user_login, user_name)), "
+            "(SELECT count(*) FROM chat.moderation_events) FROM chat.messages"
+        ).fetchone() or (0, 0, 0)
+        top = conn.execute(
+            "SELECT emote_name, provider, sum(count) FROM chat.emote_uses GROUP BY 1, 2 "
+            "ORDER BY 3 DESC, 1, 2 LIMIT 5"
+        ).fetchall()
+        scored = conn.execute("SELECT count(*) FROM chat.message_scores").fetchone()
+    assert (messages, chatters, moderation) == (798, 118, 2)
+    line = f"messages      {messages} from {chatters} chatters, {moderation} moderation events"
+    assert line in again, again
+    shown = ", ".join(f"{n} ({p}) ×{u}" for n, p, u in top)
+    assert f"top emotes    {shown}" in again, again
+    assert scored is not None and f", {scored[0]} messages scored" in again
 
 
 def _free_port() -> int:

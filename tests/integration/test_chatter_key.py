@@ -18,14 +18,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from chatpulse.aggregates import SUBSCRIPTION_KINDS, refresh_pending, refresh_range
-from chatpulse.db import connect
-from chatpulse.migrate import load_migrations, run_migrations
-from chatpulse.report import load_report, render_report
+from chatpulse.app.report import load_report, render_report
+from chatpulse.core.aggregates import SUBSCRIPTION_KINDS, refresh_pending, refresh_range
+from chatpulse.core.db import connect
+from chatpulse.core.migrate import load_migrations, run_migrations
+from detector.model import DetectorConfig
+from detector.runner import run_detector
 from grafana.build import PROVISIONING_DIR
 from grafana.macros import TimeRange, expand
-from scorer.detect_store import run_detector
-from scorer.detector import DetectorConfig
 from tests.conftest import ROOT
 from tests.integration.test_grafana_sql import run_as_reader
 from tests.integration.test_replay import replay, settings_for

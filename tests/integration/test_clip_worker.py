@@ -19,8 +19,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from chatpulse.db import connect
-from chatpulse.settings import Settings, load_settings
+from chatpulse.core.db import connect
+from chatpulse.core.settings import Settings, load_settings
 from clipper.config import ClipperConfig, clipper_config
 from clipper.jobs import enqueue_clip
 from clipper.testsource import generate_segments
@@ -162,15 +162,19 @@ def test_a_clip_waits_while_its_end_is_being_recorded(db_url: str, tmp_path: Pat
 _WORKER = """
 import asyncio, json, sys
 from dataclasses import replace
-from chatpulse.logs import configure_logging
-from chatpulse.settings import load_settings
+from chatpulse.core.logs import configure_logging
+from chatpulse.core.settings import load_settings
 from clipper.config import ClipperConfig
 from clipper.worker import run_worker
+from chatpulse.app.signals import stop_on_signals
 opts = json.loads(sys.argv[1])
 configure_logging("info", "json")
 settings = load_settings(overrides=opts["settings"])
 config = ClipperConfig(**opts["config"])
-asyncio.run(run_worker(settings, opts["url"], config=config, worker_id=opts["id"]))
+async def main():
+    with stop_on_signals() as stop:
+        await run_worker(settings, opts["url"], config=config, worker_id=opts["id"], stop=stop)
+asyncio.run(main())
 """
 
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from prometheus_client import CollectorRegistry
 
-from chatpulse.settings import Settings, load_settings
+from chatpulse.core.settings import Settings, load_settings
 from collector import irc
 from collector.app import run_collector
 from collector.sources.base import ReconnectPolicy

@@ -23,8 +23,8 @@ import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 
-from chatpulse.commands import _unreachable, migrate_when_reachable
-from chatpulse.errors import DatabaseError, MigrationError
+from chatpulse.app.commands.database import _unreachable, migrate_when_reachable
+from chatpulse.core.errors import DatabaseError, MigrationError
 from collector import irc
 from collector.app import run_collector
 from collector.codec import decode_events

@@ -11,10 +11,10 @@ from typing import Any
 
 import psycopg
 
-from chatpulse.db import connect
+from chatpulse.core.db import connect
 from collector import irc
-from scorer.detect_store import Detector, run_detector
-from scorer.detector import DetectorConfig
+from detector.model import DetectorConfig
+from detector.runner import Detector, run_detector
 from tests.integration.test_replay import NYMN, replay, settings_for
 
 CFG = DetectorConfig()

@@ -16,9 +16,9 @@ import httpx
 import psycopg
 import pytest
 
-from chatpulse.cli import main
-from chatpulse.report import load_report
-from chatpulse.settings import Settings, load_settings
+from chatpulse.app.cli import main
+from chatpulse.app.report import load_report
+from chatpulse.core.settings import Settings, load_settings
 from collector import irc
 from collector.app import replay_files
 from collector.emotes import resolve_channel_id

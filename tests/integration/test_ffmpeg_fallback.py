@@ -11,8 +11,8 @@ from pathlib import Path
 import imageio_ffmpeg
 import pytest
 
-from chatpulse.errors import ConfigError
-from chatpulse.settings import load_settings
+from chatpulse.core.errors import ConfigError
+from chatpulse.core.settings import load_settings
 from clipper.ffmpeg import (
     ffprobe_for,
     find_ffmpeg,

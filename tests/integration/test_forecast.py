@@ -14,9 +14,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from chatpulse.cli import main
-from scorer.detect_store import run_detector
-from scorer.detector import DetectorConfig
+from chatpulse.app.cli import main
+from detector.model import DetectorConfig
+from detector.runner import run_detector
 from tests.conftest import create_database, drop_database
 from tests.hype_stream import build_stream
 

@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from chatpulse.aggregates import refresh_pending
-from chatpulse.migrate import run_migrations
+from chatpulse.core.aggregates import refresh_pending
+from chatpulse.core.migrate import run_migrations
 from grafana.macros import expand, grafana_interval, interpolate_variables
 from tests.conftest import create_database, drop_database
 from tests.integration.test_grafana_sql import DS_TIME_INTERVAL, RANGE, dashboard_queries

@@ -21,9 +21,9 @@ import psycopg
 import pytest
 import yaml
 
-from chatpulse.aggregates import refresh_pending, refresh_range
-from chatpulse.migrate import READER_ROLE, run_migrations
-from chatpulse.settings import load_settings
+from chatpulse.core.aggregates import refresh_pending, refresh_range
+from chatpulse.core.migrate import READER_ROLE, run_migrations
+from chatpulse.core.settings import load_settings
 from collector import irc
 from collector.app import replay_files
 from grafana.build import PROVISIONING_DIR

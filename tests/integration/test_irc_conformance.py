@@ -104,7 +104,7 @@ def replay_cli(db_url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
         "CHATPULSE_DATA_DIR": str(tmp_path / "data"),
         "CHATPULSE_EMOTE_PROVIDERS": "",
     }
-    cmd = [sys.executable, "-c", "from chatpulse.cli import main; main()"]
+    cmd = [sys.executable, "-c", "from chatpulse.app.cli import main; main()"]
     args = ["replay", "--format", "irc", str(write_log(tmp_path / "conformance.log"))]
     return subprocess.run(
         cmd + args, env=env, capture_output=True, text=True, timeout=300, check=False

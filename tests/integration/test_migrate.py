@@ -12,10 +12,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from chatpulse.aggregates import refresh_pending, refresh_range
-from chatpulse.commands import forget_user
-from chatpulse.db import connect
-from chatpulse.migrate import load_migrations, run_migrations
+from chatpulse.app.commands.database import forget_user
+from chatpulse.core.aggregates import refresh_pending, refresh_range
+from chatpulse.core.db import connect
+from chatpulse.core.migrate import load_migrations, run_migrations
 from tests.schema_description import describe_schema
 
 EXPECTED = (Path(__file__).parent / "expected_schema.txt").read_text().splitlines()
@@ -57,7 +57,7 @@ def test_schema_equals_expected_description_on_plain_postgres(empty_db_url: str)
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "chatpulse.cli", *args],
+        [sys.executable, "-m", "chatpulse.app.cli", *args],
         capture_output=True,
         text=True,
         env=full_env,
@@ -76,7 +76,7 @@ def test_two_concurrent_migrate_processes_apply_the_schema_once(
     }
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "chatpulse.cli", "migrate"],
+            [sys.executable, "-m", "chatpulse.app.cli", "migrate"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

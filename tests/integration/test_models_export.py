@@ -1,4 +1,4 @@
-"""``scorer.models.cmd_models_export``: the handler of ``chatpulse models export``, in-process."""
+"""``chatpulse.app.commands.score.cmd_models_export``: the handler of ``chatpulse models export``, in-process."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import pytest
 pytest.importorskip("torch", reason="exporting models needs the ml extra (torch)")
 pytest.importorskip("onnxruntime", reason="exporting models needs the ml extra (onnxruntime)")
 
-from chatpulse.settings import Settings
+from chatpulse.app.commands.score import cmd_models_export
+from chatpulse.core.settings import Settings
 from scorer.backends.onnx_backend import OnnxBackend
-from scorer.models import cmd_models_export, default_export_dir
+from scorer.models import default_export_dir
 from tests.tiny_models import tiny_models_dir
 
 

@@ -1,4 +1,4 @@
-"""Moderation against toxicity (sql/0018_moderation.sql) on real Twitch IRC moderation lines.
+"""Moderation against toxicity (sql/0015_moderation.sql) on real Twitch IRC moderation lines.
 
 The CLEARMSG and CLEARCHAT lines are real (tests/data/irc-conformance/corpus.jsonl, from
 Chatterino's snapshots and dank-twitch-irc's tests); the PRIVMSG lines they act on are built

@@ -22,9 +22,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from chatpulse.aggregates import refresh_pending, refresh_range
-from chatpulse.db import connect
-from chatpulse.migrate import run_migrations
+from chatpulse.core.aggregates import refresh_pending, refresh_range
+from chatpulse.core.db import connect
+from chatpulse.core.migrate import run_migrations
 from grafana.build import PROVISIONING_DIR
 from grafana.macros import TimeRange, expand
 from tests.integration.test_grafana_sql import run_as_reader

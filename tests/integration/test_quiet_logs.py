@@ -11,7 +11,7 @@ import socket
 import pytest
 import uvicorn
 
-from chatpulse.logs import configure_logging
+from chatpulse.core.logs import configure_logging
 from scorer.backends import load_backend
 from scorer.loop import LoopConfig, run_scorer
 from tests.e2e.cli import run_cli

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from chatpulse.migrate import READER_RELATIONS, READER_ROLE, run_migrations
+from chatpulse.core.migrate import READER_RELATIONS, READER_ROLE, run_migrations
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "reader-secret"

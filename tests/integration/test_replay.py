@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from chatpulse.settings import Settings, load_settings
+from chatpulse.core.settings import Settings, load_settings
 from collector import irc
 from collector.app import replay_files
 from collector.formats import read_events
@@ -211,7 +211,7 @@ def test_nul_characters_do_not_poison_a_batch(db_url: str, tmp_path: Path) -> No
 
 
 def test_replay_missing_file_is_a_clear_error(db_url: str, tmp_path: Path) -> None:
-    from chatpulse.errors import ConfigError
+    from chatpulse.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="no such file"):
         replay(settings_for(db_url, tmp_path), db_url, [tmp_path / "nope.log"])

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import html
+import itertools
+import math
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from chatpulse.aggregates import refresh_pending
-from chatpulse.db import connect
-from chatpulse.report import load_report, render_report
+from chatpulse.app.report import load_report, render_report
+from chatpulse.core.aggregates import refresh_pending
+from chatpulse.core.db import connect
+from detector.model import DetectorConfig
+from detector.runner import run_detector
 from tests.e2e.cli import run_cli
+from tests.emote_api_stub import NYMN_ID, EmoteApiStub, nymn_routes
+from tests.integration.test_emote_rematch import settings_for as rematch_settings
 from tests.integration.test_replay import nymn_irc_log, replay, settings_for
 from tests.scoring import score_with_lexicon
+from tests.td_export import Comment, nymn_vod, write_txt
 
 
 def test_report_shows_activity_mood_emotes_and_hype(db_url: str, tmp_path: Path) -> None:
@@ -44,6 +52,13 @@ def test_report_shows_activity_mood_emotes_and_hype(db_url: str, tmp_path: Path)
     assert page.count("<polyline") >= 3
     assert "forsenParty" in page and "2024-01-06 16:21:30" in page
     assert re.search(r"messages<b>798</b>", page)
+    # a live IRC log records no start: the stream starts at its first message
+    with psycopg.connect(db_url) as conn:
+        first = conn.execute("SELECT min(sent_at) FROM chat.messages").fetchone()
+    assert first is not None and data.streams[0]["start"] == first[0]
+    into = int((datetime(2024, 1, 6, 16, 21, 30, tzinfo=UTC) - first[0]).total_seconds())
+    assert f"+0:{into // 60:02d}:{into % 60:02d} into the stream" in page
+    assert f"stream start {first[0]:%H:%M:%S} UTC (first message)" in page
 
 
 def test_report_cli_writes_a_file_and_rejects_unknown_channel(db_url: str, tmp_path: Path) -> None:
@@ -79,8 +94,6 @@ def _chromium() -> str | None:
 def test_report_renders_in_headless_chromium(db_url: str, tmp_path: Path) -> None:
     """The report opens in a real browser: its DOM keeps the charts and the page paints."""
     import subprocess
-
-    import pytest
 
     browser = _chromium()
     if browser is None:
@@ -126,31 +139,158 @@ def test_report_renders_in_headless_chromium(db_url: str, tmp_path: Path) -> Non
     assert data.startswith(b"\x89PNG") and len(data) > 20_000  # a painted page, not a blank one
 
 
-def test_report_moderation_section(db_url: str) -> None:
-    """Real CLEARMSG/CLEARCHAT lines (tests/integration/test_moderation.py): four toxic
-    messages, one deleted 4 s after it was sent, one whose author was timed out 30 s later, one
-    banned too late (11 min) and one never acted on; a moderator wrote once."""
-    from tests.integration.test_moderation import _setup
+# -- a real stream replayed from a login-only TwitchDownloader TXT (issue 13.7) -----------------
 
-    _setup(db_url)
-    data = asyncio.run(load_report(db_url, "pajlada"))
-    m = data.moderation
-    assert (m["toxic"], m["acted"], m["never_acted"]) == (4, 2, 2)
-    assert m["median_latency_s"] == pytest.approx(17.0)  # median of 4 s and 30 s
-    assert (m["deletions"], m["timeouts"], m["bans"]) == (1, 1, 1)
-    assert m["mod_messages"] == 1
-    assert data.moderators == [{"moderator": "modperson", "messages": 1}]
-    page = render_report(data)
-    assert "<h2>Moderation</h2>" in page
-    assert "2 (50%)" in page and "17.0 s" in page and "1 / 1 / 1" in page and "modperson" in page
-    # A range with no toxic message: zeros, no division by zero, no median.
-    quiet = asyncio.run(
-        load_report(
-            db_url,
-            "pajlada",
-            data.start - timedelta(days=1),
-            data.start - timedelta(hours=23),
-        )
+STREAM_START = datetime(2024, 1, 6, 15, 40, tzinfo=UTC)
+
+
+def _recomment(c: Comment, when: datetime, tag: str = "") -> Comment:
+    return Comment(
+        c.id + tag,
+        (when - STREAM_START).total_seconds(),
+        when,
+        c.user_id,
+        c.login,
+        c.display_name,
+        c.body,
     )
-    assert quiet.moderation["toxic"] == 0 and quiet.moderation["median_latency_s"] is None
-    assert "<h2>Moderation</h2>" in render_report(quiet)
+
+
+def stream_of_real_chat() -> list[Comment]:
+    """The real #nymn chat as a 72-minute stream that began at STREAM_START: quiet chat (every
+    6th real message, evenly spread) for 25 minutes, the first 3 real minutes as they happened,
+    25 quiet minutes, then the rest of the real chat."""
+    real = nymn_vod(STREAM_START)
+    first = real[0].created_at
+    cut = first + timedelta(minutes=3)
+    out = [c for c in real if c.created_at < cut]
+    out += [
+        _recomment(c, c.created_at + timedelta(minutes=25)) for c in real if c.created_at >= cut
+    ]
+    quiet = real[::6]
+    for lo, tag in ((first - timedelta(minutes=25), "q"), (cut, "r")):
+        out += [
+            _recomment(c, lo + timedelta(seconds=i * 1500 / len(quiet)), tag)
+            for i, c in enumerate(quiet)
+        ]
+    return sorted(out, key=lambda c: c.offset)
+
+
+def _svg_texts(page: str, cls: str) -> list[list[str]]:
+    """The text of every SVG ``<text class='… cls'>`` element, one list per plot area."""
+    return [
+        re.findall(rf"<text [^>]*class='[^']*\b{cls}\b[^']*'[^>]*>([^<]*)</text>", plot)
+        for plot in re.findall(r"<g class='plot'>.*?</g>", page, flags=re.S)
+    ]
+
+
+def test_report_of_a_replayed_txt_shows_real_chatters_emotes_and_ranked_hype(
+    db_url: str, tmp_path: Path
+) -> None:
+    comments = stream_of_real_chat()
+    txt = write_txt(tmp_path / "nymn.txt", comments, "Relative")
+    assert "[0:" in txt.read_text()[:20] and "nymn" not in txt.read_text()[:20]  # relative, no ids
+    with EmoteApiStub(nymn_routes()) as api:
+        settings = rematch_settings(db_url, tmp_path, **api.settings())
+        done = replay(
+            settings, db_url, [txt], fmt="twitchdownloader-txt", channel="nymn",
+            start=STREAM_START, channel_id=NYMN_ID,
+        )  # fmt: skip
+    assert done.inserted == len(comments)
+    assert score_with_lexicon(db_url) == len(comments)
+    asyncio.run(run_detector(db_url, DetectorConfig(), until_idle=True))
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("SELECT chat.refresh_aggregates()")
+        logins = conn.execute(
+            "SELECT count(DISTINCT user_login), count(user_id) FROM chat.messages"
+        ).fetchone()
+        moments = conn.execute(
+            "SELECT id, score, started_at, peak_at, ended_at, sample_messages "
+            "FROM chat.hype_moments ORDER BY score DESC"
+        ).fetchall()
+        emotes = conn.execute(
+            "SELECT emote_name, sum(count) FROM chat.emote_uses WHERE provider = '7tv' "
+            "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 3"
+        ).fetchall()
+        # A cut clip of the second moment (the clipper's own tests cut real ones).
+        conn.execute(
+            "INSERT INTO chat.clips (channel_id, dedup_key, trigger, start_at, end_at, status, "
+            "location, duration_s, hype_moment_id) SELECT c.id, 'k', 'hype', %s, %s, 'done', "
+            "%s, 30, %s FROM chat.channels c",
+            (moments[1][3], moments[1][4], str(tmp_path / "second.mp4"), moments[1][0]),
+        )
+    distinct_logins, with_ids = logins or (0, 0)
+    assert with_ids == 0 and distinct_logins == len({c.login for c in comments}) == 118
+    assert len(moments) >= 2 and emotes[0][0] in {"EDM", "forsenParty"}
+
+    page = render_report(asyncio.run(load_report(db_url, "nymn")))
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+    # real chatters (by login) and the channel's 7TV emotes
+    assert f"chatters<b>{distinct_logins}</b>" in page
+    for name, uses in emotes:
+        assert re.search(rf">{name} \(7tv\)</text>.*?>{int(uses):,}</text>", page)
+    # hype moments strongest first, each with its samples, times to the second, time into the
+    # stream from the --start the replay recorded, and the clip link where one exists
+    assert "stream start 15:40:00 UTC (recorded by the replay)" in page
+    blocks = re.findall(r"<div class='moment'>(.*?)</div>", page, flags=re.S)
+    assert len(blocks) == len(moments)
+    scores = [float(s) for s in re.findall(r"score (\d+\.\d)</span>", page)]
+    assert scores == sorted(scores, reverse=True) == [round(m[1], 1) for m in moments]
+    for block, (_, _, started, peak, ended, samples) in zip(blocks, moments, strict=True):
+        into = int((peak - STREAM_START).total_seconds())
+        h, rest = divmod(into, 3600)
+        assert f"+{h}:{rest // 60:02d}:{rest % 60:02d} into the stream" in block
+        assert f"{started:%H:%M:%S} – {ended:%H:%M:%S} UTC" in block
+        assert len(samples) >= 1
+        for sample in samples:
+            assert html.escape(sample["text"]) in block and f"<b>{sample['user']}</b>" in block
+    assert "second.mp4" in blocks[1] and ".mp4" not in blocks[0]
+    # readable axes: time ticks on round minutes, HH:MM, evenly spaced; y ticks round numbers
+    x_ticks = [t for t in _svg_texts(page, "xtick") if t]
+    y_ticks = [t for t in _svg_texts(page, "ytick") if t]
+    assert len(x_ticks) >= 3 and len(y_ticks) == len(x_ticks)
+    for labels in x_ticks:
+        assert 3 <= len(labels) <= 8 and all(re.fullmatch(r"\d\d:\d\d", t) for t in labels)
+        minutes = [int(t[:2]) * 60 + int(t[3:]) for t in labels]
+        steps = {b - a for a, b in itertools.pairwise(minutes)}
+        assert len(steps) == 1 and steps.pop() in (1, 2, 5, 10, 15, 30, 60)
+    assert "time (UTC) on 2024-01-06" in page
+    for labels in y_ticks:
+        values = [float(t.replace(",", "").replace("−", "-")) for t in labels]
+        gaps = {round(b - a, 9) for a, b in itertools.pairwise(values)}
+        assert len(gaps) == 1 and (values[0] == 0 or values[0] == -1)
+        step = gaps.pop()
+        assert round(step / 10 ** math.floor(math.log10(step)), 9) in (1, 2, 2.5, 5)
+    # an emotion chart a person can read: one labelled panel per emotion with signal
+    panels = re.search(r"<svg[^>]*aria-label='emotions'>.*?</svg>", page, flags=re.S)
+    assert panels is not None
+    names = re.findall(r"class='label' style='fill:(#[0-9a-f]{6})'>(\w+)</text>", panels.group(0))
+    assert "joy" in [n for _, n in names] and len({c for c, _ in names}) == len(names)
+
+
+def test_a_silence_over_30_minutes_starts_a_new_stream(db_url: str, tmp_path: Path) -> None:
+    replay(settings_for(db_url, tmp_path), db_url, [nymn_irc_log(tmp_path)])
+    with psycopg.connect(db_url) as conn:
+        # the same chat again 31 and 3 hours later: one stream continues, the other is new
+        for shift, tag in (("31 minutes", "a"), ("3 hours", "b")):
+            conn.execute(
+                "INSERT INTO chat.messages (sent_at, channel_id, message_id, user_id, user_login, "
+                "user_name, text, kind, source) SELECT sent_at + %s::interval, channel_id, "
+                "message_id || %s, user_id, user_login, user_name, text, kind, source "
+                "FROM chat.messages WHERE message_id NOT LIKE '%%a'",
+                (shift, tag),
+            )
+        first = conn.execute("SELECT min(sent_at) FROM chat.messages").fetchone()
+        assert first is not None
+        conn.execute(
+            "INSERT INTO chat.hype_moments (channel_id, started_at, peak_at, ended_at, score, "
+            "messages_per_min, baseline_per_min) SELECT id, %s, %s, %s, 5, 100, 10 "
+            "FROM chat.channels",
+            (first[0] + timedelta(hours=3), first[0] + timedelta(hours=3, seconds=75),
+             first[0] + timedelta(hours=3, seconds=90)),
+        )  # fmt: skip
+    data = asyncio.run(load_report(db_url, "nymn"))
+    starts = [s["start"] for s in data.streams]
+    assert starts == [first[0], first[0] + timedelta(hours=3)]
+    page = render_report(data)
+    assert "· 2 streams ·" in page and "+0:01:15 into the stream" in page

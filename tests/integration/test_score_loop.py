@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 
-from chatpulse.migrate import run_migrations
+from chatpulse.core.migrate import run_migrations
 from scorer.backends import BackendError, Score, load_backend
 from scorer.backends.lexicon import LexiconBackend
 from scorer.loop import LoopConfig, ScorerStats, run_scorer

@@ -15,7 +15,7 @@ import httpx
 import psycopg
 import pytest
 
-from chatpulse.settings import Settings, load_settings
+from chatpulse.core.settings import Settings, load_settings
 from clipper.api import create_app
 from clipper.api.server import serve_in_thread
 from clipper.config import clipper_config

@@ -22,7 +22,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from chatpulse.errors import ConfigError
+from chatpulse.core.errors import ConfigError
 from collector.events import ChatEvent, ChatMessage, Malformed
 from collector.sources.base import ReconnectPolicy
 from collector.sources.websocket import FieldMapping, JsonWebSocketSource

@@ -1,10 +1,10 @@
-"""The CLI's shape: every DESIGN.md command exists and has --help."""
+"""The CLI's shape: every command of the README exists and has --help."""
 
 from __future__ import annotations
 
 import pytest
 
-from chatpulse.cli import build_parser, main
+from chatpulse.app.cli import build_parser, main
 
 COMMANDS = [
     ["migrate"],

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from clipper.errors import MediaError, MediaNotReady
+from chatpulse.core.errors import MediaError, MediaNotReady
 from clipper.segments import (
     Segment,
     clip_window,

@@ -10,8 +10,8 @@ import pytest
 
 from collector import irc
 from collector.events import ChatMessage
-from scorer.detect_synth import SynthMessage, inject_burst, retime, to_series
-from scorer.detector import DetectorConfig, detect, nb_tail_score, series_from_counts
+from detector.model import DetectorConfig, detect, nb_tail_score, series_from_counts
+from detector.synth import SynthMessage, inject_burst, retime, to_series
 from tests.conftest import FIXTURES
 
 CFG = DetectorConfig()

@@ -24,9 +24,9 @@ from forecast.features import (
 
 pytest.importorskip("sklearn", reason="the forecast needs the 'forecast' extra")
 
+from detector.model import DetectorConfig, detect
+from detector.synth import to_series
 from forecast.model import evaluate_split, training_rows
-from scorer.detect_synth import to_series
-from scorer.detector import DetectorConfig, detect
 from tests.hype_stream import build_stream
 
 CFG = DetectorConfig()

@@ -1,4 +1,4 @@
-"""Shape of the committed alerting and datasource provisioning files (GRAFANA.md)."""
+"""Shape of the committed alerting and datasource provisioning files ([GRAFANA])."""
 
 from __future__ import annotations
 

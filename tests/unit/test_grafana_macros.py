@@ -1,4 +1,4 @@
-"""Grafana's SQL expansion as reproduced by grafana.macros, against GRAFANA.md's examples."""
+"""Grafana's SQL expansion as reproduced by grafana.macros, against Grafana's macro docs."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ from statistics import mean
 
 import pytest
 
-from scorer.detect_synth import to_series
-from scorer.detector import DetectorConfig, detect
+from detector.model import DetectorConfig, detect
+from detector.synth import to_series
 from tests.hype_stream import HypeEval, Injected, build_stream, evaluate
 
 CFG = DetectorConfig()

@@ -17,7 +17,7 @@ from vaderSentiment.vaderSentiment import (
     SentimentIntensityAnalyzer,
 )
 
-from chatpulse.errors import ChatpulseError
+from chatpulse.core.errors import ChatpulseError
 from scorer.backends import EMOTIONS, BackendError, Score, ScoringBackend, lexicon, load_backend
 from scorer.backends.lexicon import (
     CATEGORIES,

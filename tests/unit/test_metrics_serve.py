@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from chatpulse.errors import ConfigError
-from chatpulse.metrics import serve_metrics
-from chatpulse.settings import Settings, load_settings
+from chatpulse.core.errors import ConfigError
+from chatpulse.core.metrics import serve_metrics
+from chatpulse.core.settings import Settings, load_settings
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_one_shot_serves_when_the_port_is_set() -> None:
 def test_service_on_a_taken_default_port_warns_and_runs_on(
     taken_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="chatpulse.metrics"):
+    with caplog.at_level(logging.WARNING, logger="chatpulse.core.metrics"):
         assert serve_metrics(_defaulted(taken_port), CollectorRegistry()) is False
     assert any("default metrics port is taken" in r.getMessage() for r in caplog.records)
 

@@ -20,7 +20,17 @@ def test_every_python_package_is_listed_in_pyproject() -> None:
     listed = set(config["packages"])
     mapped = {pkg: ROOT / path for pkg, path in config["package-dir"].items()}
     found = set()
-    for top in ("chatpulse", "collector", "scorer", "clipper", "grafana", "forecast"):
+    for top in (
+        "chatpulse",
+        "collector",
+        "scorer",
+        "detector",
+        "clipper",
+        "grafana",
+        "bus",
+        "analytics",
+        "forecast",
+    ):
         for init in (ROOT / top).rglob("__init__.py"):
             found.add(".".join(init.parent.relative_to(ROOT).parts))
     for pkg, path in mapped.items():
@@ -37,11 +47,29 @@ def test_every_data_directory_is_listed_in_pyproject() -> None:
         tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     )
     found = set()
-    for top in ("chatpulse", "collector", "scorer", "clipper", "grafana", "forecast"):
+    for top in (
+        "chatpulse",
+        "collector",
+        "scorer",
+        "detector",
+        "clipper",
+        "grafana",
+        "bus",
+        "analytics",
+        "forecast",
+    ):
         for path in (ROOT / top).rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts:
                 found.add(".".join(path.parent.relative_to(ROOT).parts))
     assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
+
+
+def test_named_query_files_ship_in_the_wheel() -> None:
+    # sql/queries/ has no __init__.py: it ships only as a listed package of the mapped sql/.
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "chatpulse.sql.queries" in config["packages"]
+    assert "**/*.sql" in config["package-data"]["chatpulse.sql"]
+    assert list((ROOT / "sql" / "queries").glob("*.sql"))
 
 
 def test_license_is_an_spdx_string_with_its_file() -> None:
@@ -68,7 +96,7 @@ class Blocker:
 
 sys.meta_path.insert(0, Blocker())
 failed = []
-for top in ("chatpulse", "collector", "scorer", "clipper", "grafana", "forecast"):
+for top in ("chatpulse", "collector", "scorer", "detector", "clipper", "grafana", "bus", "analytics", "forecast"):
     package = importlib.import_module(top)
     for info in pkgutil.walk_packages(package.__path__, top + "."):
         if info.name in MODEL_BACKENDS:
@@ -81,7 +109,7 @@ assert not failed, failed
 loaded = sorted(m for m in sys.modules if m.partition(".")[0] in BLOCKED)
 assert not loaded, loaded
 
-from chatpulse.cli import main
+from chatpulse.app.cli import main
 
 for backend, extra in (("onnx", "onnx"), ("transformers", "ml")):
     err = io.StringIO()

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from chatpulse.cli import main
+from chatpulse.app.cli import main
 
 
 def test_report_help_names_time_format_and_default_output() -> None:

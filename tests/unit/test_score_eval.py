@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chatpulse.errors import ConfigError
+from chatpulse.core.errors import ConfigError
 from scorer.backends import BackendError, Score
 from scorer.backends.lexicon import LexiconBackend
 from scorer.evaluate import (

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from chatpulse.errors import ConfigError
-from chatpulse.settings import describe_settings, load_settings, redact_url
+from chatpulse.core.errors import ConfigError
+from chatpulse.core.settings import describe_settings, load_settings, redact_url
 
 
 @pytest.fixture(autouse=True)
@@ -96,8 +96,10 @@ def test_every_setting_is_documented() -> None:
 
 
 def test_readme_settings_table_is_generated_from_the_code() -> None:
-    from chatpulse.settings import settings_table
+    from chatpulse.core.settings import settings_table
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     block = readme.split("<!-- settings:begin -->\n", 1)[1].split("<!-- settings:end -->", 1)[0]
-    assert block == settings_table(), "run: python -m chatpulse.settings and paste into README.md"
+    assert block == settings_table(), (
+        "run: python -m chatpulse.core.settings and paste into README.md"
+    )

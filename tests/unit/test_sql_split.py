@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from chatpulse.errors import MigrationError
-from chatpulse.migrate import load_migrations, split_statements
+from chatpulse.core.errors import MigrationError
+from chatpulse.core.migrate import load_migrations, split_statements
 
 
 def test_split_keeps_dollar_quoted_bodies_strings_and_comments_whole() -> None:

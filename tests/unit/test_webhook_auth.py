@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from chatpulse.errors import ConfigError
-from chatpulse.settings import load_settings
+from chatpulse.core.errors import ConfigError, WebhookError
+from chatpulse.core.settings import load_settings
 from clipper.config import ClipperConfig, clipper_config
-from clipper.errors import WebhookError
 from clipper.webhook import (
     alert_dedup_key,
     firing_clip_requests,

@@ -8,10 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from chatpulse.core.errors import WebhookError
 from clipper import jobs
 from clipper.api.deps import Conn, State, require_token
 from clipper.api.models import ClipIn, ClipList, ClipOut, ErrorOut
-from clipper.errors import WebhookError
 from clipper.segments import clip_window
 from clipper.service import queue_manual_clip
 

@@ -6,9 +6,9 @@ import time
 
 from fastapi import APIRouter, Request
 
+from chatpulse.core.errors import WebhookError
 from clipper.api.deps import State, read_body
 from clipper.api.models import ClipOut, ErrorOut, IgnoredAlert, WebhookOut
-from clipper.errors import WebhookError
 from clipper.service import queue_alert_clips
 from clipper.webhook import parse_payload, verify_request
 

@@ -1,0 +1,346 @@
+"""The analyze job: keep ``chat.streams``, ``chat.stream_chatters``, ``chat.stream_shape`` and
+``chat.stream_emotes`` current, incrementally.
+
+**Which rows are new.**  ``chat.analytics_state.seen_snapshot`` is the snapshot of the last
+pass; a message (or stream hint) whose inserting transaction is not visible in it is new,
+whatever its ``sent_at`` (late rows, gap fill, replays of old chat), so every committed row is
+seen.  New rows become per-channel time ranges; each range is widened to the stored streams
+within one gap of it (to a fixed point), the streams of that window are inferred again
+(:func:`analytics.streams.infer_streams`), matched to the stored ones so ids survive, and only
+they are recomputed, with the segments and summaries of the streams after them.  A pass with
+nothing new writes nothing; running it again changes nothing.
+
+**Mood** follows the scorer, which runs behind: streams not fully scored that ended within a
+day of their channel's latest stream are re-checked each pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from analytics.queries import query
+from analytics.segments import SegmentRules
+from analytics.signatures import Signature, count_words
+from analytics.streams import Hint, Island, Stream, infer_streams, match_streams, merge_ranges
+from chatpulse.core.hints import add_stream_hint
+
+__all__ = [
+    "AnalyzeSummary",
+    "add_stream_hint",
+    "analyze_pass",
+    "channel_signature",
+    "run_analyze",
+    "stream_signatures",
+]
+
+log = logging.getLogger(__name__)
+
+_LOCK_KEY = int.from_bytes(hashlib.sha256(b"chatpulse.analyze").digest()[:8], "big", signed=True)
+
+
+@dataclass(slots=True)
+class AnalyzeSummary:
+    """What one pass (or a run of passes) did."""
+
+    windows: int = 0
+    streams_recomputed: int = 0
+    streams_created: int = 0
+    streams_deleted: int = 0
+    mood_refreshed: int = 0
+    seconds: float = 0.0
+    channels: set[int] = field(default_factory=set)
+
+    def add(self, other: AnalyzeSummary) -> None:
+        self.windows += other.windows
+        self.streams_recomputed += other.streams_recomputed
+        self.streams_created += other.streams_created
+        self.streams_deleted += other.streams_deleted
+        self.mood_refreshed += other.mood_refreshed
+        self.seconds += other.seconds
+        self.channels |= other.channels
+
+    @property
+    def idle(self) -> bool:
+        return self.windows == 0 and self.mood_refreshed == 0
+
+
+Conn = psycopg.AsyncConnection[Any]
+
+
+async def _rows(conn: Conn, name: str, params: dict[str, Any] | None = None) -> list[Any]:
+    cur = await conn.execute(query(name), params or {})
+    return await cur.fetchall() if cur.description else []
+
+
+async def _window(
+    conn: Conn, channel: int, lo: datetime, hi: datetime, gap: timedelta
+) -> tuple[datetime, datetime, list[tuple[int, datetime, datetime]]]:
+    """Widen [lo, hi] to the stored streams within one gap of it, to a fixed point."""
+    old: dict[int, tuple[int, datetime, datetime]] = {}
+    while True:
+        near = await _rows(
+            conn, "streams_near", {"channel": channel, "lo": lo, "hi": hi, "gap": gap}
+        )
+        grew = False
+        for sid, s0, s1 in near:
+            if sid not in old:
+                old[sid] = (sid, s0, s1)
+                grew = True
+            if s0 < lo:
+                lo = s0
+            if s1 > hi:
+                hi = s1
+        if not grew:
+            return lo, hi, sorted(old.values(), key=lambda o: o[1])
+
+
+async def _recompute(conn: Conn, channel: int, sid: int, lo: datetime, hi: datetime) -> None:
+    p = {"id": sid, "channel": channel, "lo": lo, "hi": hi, "started_at": lo}
+    await conn.execute("DELETE FROM chat.stream_chatters WHERE stream_id = %s", (sid,))
+    await conn.execute("DELETE FROM chat.stream_emotes WHERE stream_id = %s", (sid,))
+    await conn.execute(query("fill_stream_chatters"), p)
+    await conn.execute(query("fill_emotes"), p)
+
+
+async def _summarize(conn: Conn, channel: int, since: datetime, shapes: set[int]) -> None:
+    """Summaries of the channel's streams from ``since``; shapes of the streams in ``shapes``."""
+    for sid, s0, s1, _ in await _rows(conn, "streams_after", {"channel": channel, "since": since}):
+        p = {"id": sid, "channel": channel, "lo": s0, "hi": s1}
+        await conn.execute(query("summarize_stream"), p)
+        if sid in shapes:
+            await _shape(conn, channel, sid, s0, s1)
+
+
+async def _shape(conn: Conn, channel: int, sid: int, lo: datetime, hi: datetime) -> None:
+    cur = await conn.execute("SELECT messages FROM chat.streams WHERE id = %s", (sid,))
+    row = await cur.fetchone()
+    await conn.execute("DELETE FROM chat.stream_shape WHERE stream_id = %s", (sid,))
+    p = {"id": sid, "channel": channel, "lo": lo, "hi": hi, "messages": row[0] if row else 0}
+    await conn.execute(query("fill_shape"), p)
+
+
+async def _analyze_window(
+    conn: Conn,
+    channel: int,
+    lo: datetime,
+    hi: datetime,
+    gap: timedelta,
+    rules: SegmentRules,
+    summary: AnalyzeSummary,
+) -> None:
+    lo, hi, old = await _window(conn, channel, lo, hi, gap)
+    islands = [
+        Island(a, b)
+        for a, b, _ in await _rows(
+            conn, "islands", {"channel": channel, "lo": lo, "hi": hi, "gap": gap}
+        )
+    ]
+    hints = [
+        Hint(at, found_by, title, category, before)
+        for at, found_by, title, category, before in await _rows(
+            conn, "hints", {"channel": channel, "lo": lo, "hi": hi, "gap": gap}
+        )
+    ]
+    new = infer_streams(islands, hints, gap)
+    ids = match_streams(old, new)
+    keep = {i for i in ids if i is not None}
+    gone = [o[0] for o in old if o[0] not in keep]
+    if gone:
+        await conn.execute(query("delete_streams"), {"ids": gone})
+    placed: list[tuple[int, Stream]] = []
+    for sid, stream in zip(ids, new, strict=True):
+        values = {
+            "channel": channel,
+            "started_at": stream.started_at,
+            "ended_at": stream.ended_at,
+            "found_by": stream.found_by,
+            "title": stream.title,
+            "category": stream.category,
+            "messages": 0,
+        }
+        if sid is None:
+            cur = await conn.execute(query("insert_stream"), values)
+            row = await cur.fetchone()
+            assert row is not None
+            sid = int(row[0])
+            summary.streams_created += 1
+        else:
+            values["id"] = sid
+            del values["channel"], values["messages"]
+            await conn.execute(query("update_stream"), values)
+        placed.append((sid, stream))
+    for sid, stream in placed:
+        await _recompute(conn, channel, sid, stream.started_at, stream.ended_at)
+    since = min([lo, *(s.started_at for _, s in placed)])
+    await conn.execute(
+        query("assign_segments"),
+        {"channel": channel, "since": since, **rules.params()},
+    )
+    await _summarize(conn, channel, since, {sid for sid, _ in placed})
+    summary.streams_recomputed += len(placed)
+    summary.streams_deleted += len(gone)
+    summary.windows += 1
+    summary.channels.add(channel)
+
+
+async def _refresh_mood(conn: Conn, summary: AnalyzeSummary) -> None:
+    for sid, channel, lo, hi, _, scored in await _rows(conn, "unscored_recent"):
+        rows = await _rows(conn, "count_scored", {"channel": channel, "lo": lo, "hi": hi})
+        if rows[0][0] != scored:
+            async with conn.transaction():
+                p = {"id": sid, "channel": channel, "lo": lo, "hi": hi}
+                await conn.execute(query("summarize_stream"), p)
+                await _shape(conn, channel, sid, lo, hi)
+            summary.mood_refreshed += 1
+
+
+async def analyze_pass(
+    conn: Conn, gap: timedelta, rules: SegmentRules | None = None
+) -> AnalyzeSummary:
+    """Bring every channel's streams up to date once.  ``conn`` must be in autocommit mode;
+    each changed window is one transaction.  Two passes at once wait for each other."""
+    rules = rules or SegmentRules()
+    summary = AnalyzeSummary()
+    started = time.perf_counter()
+    await conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+    try:
+        state = await _rows(conn, "state")
+        # One statement each: the snapshot first, so a row committed in between is found now
+        # and again next pass (recomputing is idempotent), never missed.
+        snap = (await _rows(conn, "snapshot"))[0][0]
+        if state:
+            changed = await _rows(conn, "changed_since", {"snap": state[0][0], "gap": gap})
+        else:
+            changed = await _rows(conn, "changed_all", {"gap": gap})
+        by_channel: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+        for channel, lo, hi in changed:
+            by_channel[channel].append((lo, hi))
+        for channel, ranges in sorted(by_channel.items()):
+            for lo, hi in merge_ranges(ranges, gap):
+                async with conn.transaction():
+                    await _analyze_window(conn, channel, lo, hi, gap, rules, summary)
+        await _refresh_mood(conn, summary)
+        await conn.execute(query("save_state"), {"snap": snap})
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    summary.seconds = time.perf_counter() - started
+    if not summary.idle:
+        log.info(
+            "analyzed",
+            extra={
+                "windows": summary.windows,
+                "streams": summary.streams_recomputed,
+                "seconds": round(summary.seconds, 3),
+            },
+        )
+    return summary
+
+
+async def run_analyze(
+    conninfo: str,
+    gap: timedelta,
+    *,
+    interval_s: float = 60.0,
+    until_idle: bool = False,
+    stop: asyncio.Event | None = None,
+    rules: SegmentRules | None = None,
+) -> AnalyzeSummary:
+    """Passes until nothing is new (``until_idle``) or until ``stop`` is set."""
+    from chatpulse.core.db import connect
+
+    total = AnalyzeSummary()
+    stop = stop or asyncio.Event()
+    async with await connect(conninfo, autocommit=True) as conn:
+        while not stop.is_set():
+            one = await analyze_pass(conn, gap, rules)
+            total.add(one)
+            if until_idle and one.idle:
+                break
+            if not until_idle:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=interval_s)
+    return total
+
+
+# -- signatures --------------------------------------------------------------------------------
+
+
+async def _signature(conn: Conn, name: str, where: str, params: dict[str, Any]) -> Signature:
+    """A signature of the streams selected by ``where`` (a condition on ``s``)."""
+    sig = Signature(name)
+    cur = await conn.execute(
+        "SELECT coalesce(sum(s.messages), 0), coalesce(sum(s.duration_s), 0) / 60.0,"  # noqa: S608
+        " sum(s.avg_length * s.messages) / nullif(sum(s.messages), 0),"
+        " sum(s.mood * s.scored) / nullif(sum(s.scored) FILTER (WHERE s.mood IS NOT NULL), 0),"
+        " coalesce(sum(s.emote_uses), 0)::float / nullif(sum(s.messages), 0),"
+        " coalesce(sum(s.new_chatters), 0)::float / nullif(sum(s.chatters), 0),"
+        " coalesce(array_agg(s.id), '{}') FROM chat.streams s WHERE " + where,
+        params,
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    messages, minutes, avg_length, mood, emote_share, first_share, ids = row
+    sig.messages = int(messages)
+    sig.minutes = max(float(minutes), 1.0)
+    sig.avg_length = float(avg_length or 0)
+    sig.mood = None if mood is None else float(mood)
+    sig.emote_share = float(emote_share or 0)
+    sig.first_time_share = float(first_share or 0)
+    cur = await conn.execute(
+        "SELECT segment, count(*) FROM chat.stream_chatters WHERE stream_id = ANY(%s) GROUP BY 1",
+        (ids,),
+    )
+    segs = dict(await cur.fetchall())
+    n = sum(segs.values())
+    sig.segments = {k: v / n for k, v in segs.items()} if n else {}
+    cur = await conn.execute(
+        "SELECT emote_name, sum(uses) FROM chat.stream_emotes WHERE stream_id = ANY(%s) GROUP BY 1",
+        (ids,),
+    )
+    sig.emotes.update({k: int(v) for k, v in await cur.fetchall()})
+    cur = await conn.execute(
+        "SELECT DISTINCT chatter FROM chat.stream_chatters WHERE stream_id = ANY(%s)", (ids,)
+    )
+    sig.chatters = frozenset(r[0] for r in await cur.fetchall())
+    # Words: the newest messages of the selected streams (at most 200,000).
+    cur = await conn.execute(
+        "SELECT m.text FROM chat.streams s JOIN chat.messages m ON m.channel_id = s.channel_id"
+        " AND m.sent_at >= s.started_at AND m.sent_at <= s.ended_at"
+        " WHERE s.id = ANY(%s) ORDER BY m.sent_at DESC LIMIT 200000",
+        (ids,),
+    )
+    sig.words = count_words(r[0] for r in await cur.fetchall())
+    return sig
+
+
+async def channel_signature(conn: Conn, channel: str) -> Signature | None:
+    """The signature of every stream of ``channel`` (a login), or None when it has none."""
+    cur = await conn.execute(
+        "SELECT count(*) FROM chat.streams s JOIN chat.channels c ON c.id = s.channel_id"
+        " WHERE c.name = %s",
+        (channel,),
+    )
+    row = await cur.fetchone()
+    if not row or not row[0]:
+        return None
+    return await _signature(
+        conn,
+        channel,
+        "s.channel_id = (SELECT id FROM chat.channels WHERE name = %(name)s LIMIT 1)",
+        {"name": channel},
+    )
+
+
+async def stream_signatures(conn: Conn, ids: list[int]) -> dict[int, Signature]:
+    """The signature of each stream in ``ids``."""
+    return {sid: await _signature(conn, str(sid), "s.id = %(id)s", {"id": sid}) for sid in ids}

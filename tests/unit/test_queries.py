@@ -1,0 +1,89 @@
+"""Named queries: the loader's file layout, and the clipper's file against clipper/jobs.py."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from chatpulse.core.migrate import load_migrations
+from chatpulse.core.queries import QueryFileError, load_queries, parse_queries
+
+ROOT = Path(__file__).resolve().parents[2]
+
+_TEXT = """\
+-- header: ignored
+-- name: first_one
+-- Says what it does.
+SELECT 1;
+
+-- name: second
+-- Another.
+-- (more comment is fine)
+UPDATE t SET a = %(a)s
+WHERE b = 'x;y';
+"""
+
+
+def test_statements_are_split_on_markers_without_header_or_trailing_semicolon() -> None:
+    queries = parse_queries(_TEXT)
+    assert list(queries) == ["first_one", "second"]
+    assert queries["first_one"] == "-- Says what it does.\nSELECT 1"
+    assert queries["second"].endswith("WHERE b = 'x;y'")
+    assert "header" not in queries["first_one"]
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("-- name: a\n-- x\nSELECT 1;\n-- name: a\n-- y\nSELECT 2;\n", "defined twice"),
+        ("-- name: a\nSELECT 1;\n", "one-line '-- ' comment"),
+        ("-- name: a\n-- name: b\n-- x\nSELECT 1;\n", "one-line '-- ' comment"),
+        ("-- name: a\n-- only a comment\n\n-- name: b\n-- x\nSELECT 1;\n", "has no SQL"),
+        ("-- name: Bad-Name\n-- x\nSELECT 1;\n", "bad query name"),
+    ],
+)
+def test_a_malformed_file_is_refused_naming_file_and_line(text: str, said: str) -> None:
+    with pytest.raises(QueryFileError, match=said) as info:
+        parse_queries(text, "sql/queries/x.sql")
+    assert str(info.value).startswith("sql/queries/x.sql:")
+
+
+def test_queries_are_loaded_once() -> None:
+    assert load_queries("clipper") is load_queries("clipper")
+
+
+def _names_used(module: Path) -> set[str]:
+    """Every ``_Q["name"]`` subscript and ``_update(conn, "name", ...)`` call in a module."""
+    used: set[str] = set()
+    for node in ast.walk(ast.parse(module.read_text())):
+        if (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "_Q"
+            and isinstance(node.slice, ast.Constant)
+        ):
+            used.add(node.slice.value)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "_update"
+            and isinstance(node.args[1], ast.Constant)
+        ):
+            used.add(node.args[1].value)
+    return used
+
+
+def test_clipper_jobs_uses_exactly_the_queries_of_its_file() -> None:
+    defined = set(load_queries("clipper"))
+    used = _names_used(ROOT / "clipper" / "jobs.py")
+    assert used - defined == set(), "used but not in sql/queries/clipper.sql"
+    assert defined - used == set(), "in sql/queries/clipper.sql but never used"
+
+
+def test_the_migration_runner_ignores_the_queries_folder() -> None:
+    # A file named clipper.sql would be refused as a migration ("file name not understood").
+    queries = (ROOT / "sql" / "queries" / "clipper.sql").read_text()
+    assert all("-- name: claim_job" not in m.sql for m in load_migrations())
+    assert "-- name: claim_job" in queries
