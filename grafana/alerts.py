@@ -267,6 +267,18 @@ FROM chat.channels c
 LEFT JOIN recent r ON r.channel_id = c.id
 """
 
+# The highest forecast probability of the last 30 s per channel, among hops the forecast
+# called likely (probability >= its threshold); 0 when none (or no forecast: no model yet).
+_HYPE_LIKELY_SQL = """
+SELECT c.name AS channel,
+       coalesce(max(f.probability) FILTER (WHERE f.likely), 0)::float8 AS hype_probability
+FROM chat.channels c
+LEFT JOIN chat.hype_forecasts f
+  ON f.channel_id = c.id AND f.at > $__timeTo()::timestamptz - INTERVAL '30 seconds'
+ AND f.at <= $__timeTo()
+GROUP BY c.id, c.name
+"""
+
 _RUNBOOK = "https://github.com/chatpulse/chatpulse/blob/main/docs/runbook.md"
 
 
@@ -299,6 +311,30 @@ def alert_rules() -> list[AlertRule]:
             "CHATPULSE_WEBHOOK_HMAC_SECRET are the same for Grafana and the clipper.",
             labels={"chatpulse": "hype", "severity": "info"},
             panel=("overview", "Hype score"),
+        ),
+        AlertRule(
+            uid="chatpulse-hype-likely",
+            title="Hype likely",
+            group="chatpulse-hype",
+            expr=_HYPE_LIKELY_SQL,
+            kind="sql",
+            op="gt",
+            threshold=0,
+            window_s=60,
+            # A forecast is for the next minute: it is worth something only at once.
+            for_="0s",
+            no_data="OK",
+            exec_err="Error",
+            summary="Hype likely in {{ $labels.channel }} within a minute: "
+            "probability {{ humanizePercentage $values.B.Value }}",
+            description="The hype forecast (chatpulse forecast, trained on the channel's own "
+            "detected moments) expects a hype moment in {{ $labels.channel }} to peak within "
+            "the next minute. Start recording or clipping early.",
+            runbook="Nothing to do by itself: make sure `chatpulse record` runs for the channel "
+            "so that the moment is on disk. Its own label (chatpulse=forecast) keeps it off the "
+            "clipper's route; route it there to cut clips from the forecast.",
+            labels={"chatpulse": "forecast", "severity": "info"},
+            panel=("forecast", "Hype probability"),
         ),
         AlertRule(
             uid="chatpulse-sentiment-crash",

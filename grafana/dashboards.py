@@ -24,6 +24,8 @@ from __future__ import annotations
 from typing import Any
 
 from chatpulse.core.contract import EMOTIONS
+from grafana.dashboards_forecast import UID as HYPE_FORECAST_UID
+from grafana.dashboards_forecast import hype_forecast
 from grafana.dashboards_moderation import UID as MODERATION_RESPONSE_UID
 from grafana.dashboards_moderation import moderation_response
 from grafana.panels import (
@@ -45,6 +47,7 @@ UIDS = {
     "sentiment": "chatpulse-sentiment",
     "moderation": "chatpulse-moderation",
     "moderation_response": MODERATION_RESPONSE_UID,
+    "forecast": HYPE_FORECAST_UID,
     "search": "chatpulse-search",
     "pipeline": "chatpulse-pipeline",
 }
@@ -1223,6 +1226,7 @@ DASHBOARDS = {
     "sentiment": _sentiment,
     "moderation": _moderation,
     "moderation_response": moderation_response,
+    "forecast": hype_forecast,
     "search": _search,
     "pipeline": _pipeline,
 }

@@ -132,6 +132,12 @@ def _eval(settings: Settings, args: argparse.Namespace) -> int:
     return cmd_eval(settings, args)
 
 
+def _forecast(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.commands.forecast import cmd_forecast
+
+    return cmd_forecast(settings, args)
+
+
 def _models_export(settings: Settings, args: argparse.Namespace) -> int:
     from chatpulse.app.commands.score import cmd_models_export
 
@@ -380,12 +386,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until-idle", action="store_true", help="exit when nothing is left")
 
     p = cmds.add(
+        "forecast",
+        "forecast hype moments per channel (needs the 'forecast' extra)",
+        _forecast,
+    )
+    p.add_argument("--until-idle", action="store_true", help="exit when nothing is left")
+
+    p = cmds.add(
         "eval",
         "evaluate a scoring backend on labelled data",
         _eval,
     )
-    p.add_argument("task", choices=["sentiment", "toxicity"], help="what to evaluate")
-    p.add_argument("file", metavar="FILE.csv", help="labelled CSV file")
+    p.add_argument("task", choices=["sentiment", "toxicity", "forecast"], help="what to evaluate")
+    p.add_argument(
+        "file", metavar="FILE.csv", nargs="?", help="labelled CSV file (not for forecast)"
+    )
+    p.add_argument(
+        "--channel",
+        dest="eval_channel",
+        metavar="NAME",
+        help="forecast: only this channel (default: every channel)",
+    )
     p.add_argument("--text-col", default="text", help="text column")
     p.add_argument("--label-col", default="label", help="label column")
     p.add_argument(

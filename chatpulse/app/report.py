@@ -82,6 +82,8 @@ class ReportData:
     hype: list[dict[str, Any]] = field(default_factory=list)
     clips: list[dict[str, Any]] = field(default_factory=list)
     totals: dict[str, Any] = field(default_factory=dict)
+    moderation: dict[str, Any] = field(default_factory=dict)
+    moderators: list[dict[str, Any]] = field(default_factory=list)
     #: The streams the range touches, oldest first: ``first`` (bucket of its first message),
     #: ``start`` (its start, see the module docstring) and ``start_from`` (where that came from).
     streams: list[dict[str, Any]] = field(default_factory=list)
@@ -177,6 +179,31 @@ async def load_report(
         )
         data.totals = totals[0] if totals else {}
         data.streams = await _streams(conn, args)
+        # Moderation against toxicity (the views of migration 0015): toxic messages sent in the range and
+        # what became of them, and the actions from the range's start to 10 minutes after its
+        # end (the time an action may take to answer a toxic message of the range).
+        moderation = await rows(
+            "SELECT count(*) AS toxic, count(acted_at) AS acted,"
+            " count(*) FILTER (WHERE never_acted) AS never_acted,"
+            " percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_s)"
+            "  FILTER (WHERE acted_at IS NOT NULL) AS median_latency_s,"
+            " (SELECT count(*) FROM chat.moderation_events e WHERE e.channel_id = %(c)s"
+            "  AND e.at >= %(s)s AND e.at < %(e)s::timestamptz + INTERVAL '10 minutes' AND e.kind = 'ban') AS bans,"
+            " (SELECT count(*) FROM chat.moderation_events e WHERE e.channel_id = %(c)s"
+            "  AND e.at >= %(s)s AND e.at < %(e)s::timestamptz + INTERVAL '10 minutes' AND e.kind = 'timeout') AS timeouts,"
+            " (SELECT count(*) FROM chat.moderation_events e WHERE e.channel_id = %(c)s"
+            "  AND e.at >= %(s)s AND e.at < %(e)s::timestamptz + INTERVAL '10 minutes' AND e.kind = 'delete') AS deletions,"
+            " (SELECT count(*) FROM chat.messages m WHERE m.channel_id = %(c)s AND m.is_mod"
+            "  AND m.sent_at >= %(s)s AND m.sent_at < %(e)s) AS mod_messages"
+            " FROM chat.toxic_messages WHERE channel_id = %(c)s AND sent_at >= %(s)s"
+            " AND sent_at < %(e)s"
+        )
+        data.moderation = moderation[0] if moderation else {}
+        data.moderators = await rows(
+            "SELECT coalesce(user_login, user_name, user_id) AS moderator, count(*) AS messages "
+            "FROM chat.messages WHERE channel_id = %(c)s AND is_mod AND sent_at >= %(s)s "
+            "AND sent_at < %(e)s GROUP BY 1 ORDER BY messages DESC, moderator LIMIT 10"
+        )
     return data
 
 
@@ -666,6 +693,39 @@ table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #e3e7ef;
 """
 
 
+def _moderation_section(data: ReportData) -> list[str]:
+    """Toxic messages, the share acted on, median time to action, never acted on, actions and
+    moderator activity in the report's range."""
+    m = data.moderation
+    toxic, acted = int(m.get("toxic") or 0), int(m.get("acted") or 0)
+    latency = m.get("median_latency_s")
+    figures = [
+        ("toxic messages (toxicity ≥ 0.5)", f"{toxic:,}"),
+        ("acted on within 10 min", f"{acted:,} ({acted / toxic:.0%})" if toxic else "0"),
+        ("median time to action", "–" if latency is None else f"{float(latency):.1f} s"),
+        ("never acted on", f"{int(m.get('never_acted') or 0):,}"),
+        (
+            "bans / timeouts / deletions",
+            f"{int(m.get('bans') or 0)} / {int(m.get('timeouts') or 0)} / "
+            f"{int(m.get('deletions') or 0)}",
+        ),
+        ("moderator messages", f"{int(m.get('mod_messages') or 0):,}"),
+        ("active moderators", str(len(data.moderators))),
+    ]
+    out = [
+        "<h2>Moderation</h2>",
+        _table(["", ""], [[html.escape(k), html.escape(v)] for k, v in figures]),
+    ]
+    if data.moderators:
+        out.append(
+            _table(
+                ["moderator", "messages"],
+                [[html.escape(str(r["moderator"])), f"{r['messages']:,}"] for r in data.moderators],
+            )
+        )
+    return out
+
+
 def render_report(data: ReportData) -> str:
     """Render the report as one HTML document (no scripts, no external resources)."""
     t = data.totals
@@ -775,6 +835,7 @@ def render_report(data: ReportData) -> str:
             ],
         ),
     ]
+    sections += _moderation_section(data)
     if data.clips:
         sections.append("<h2>Clips</h2>")
         sections.append(

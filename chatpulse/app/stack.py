@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import logging
 import signal
@@ -328,6 +329,18 @@ async def run_up(settings: Settings, url: str, stop: asyncio.Event | None = None
         # own copy stays private here rather than clash on the shared registry.
         "clip-worker": run_worker(settings, url, registry=CollectorRegistry(), stop=stop),
     }
+    if importlib.util.find_spec("sklearn") is not None:
+        from chatpulse.app.commands.forecast import forecast_config
+        from forecast.store import run_forecast
+
+        services["forecast"] = run_forecast(
+            url,
+            forecast_config(settings),
+            poll_interval_s=settings.forecast_poll_interval_s,
+            stop=stop,
+        )
+    else:
+        log.info("hype forecast not started: install the 'forecast' extra to run it")
     if settings.channels:
         services["collector"] = run_collector(
             settings, url, build_sources(settings, "twitch"), registry=registry, stop=stop

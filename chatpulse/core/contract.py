@@ -79,4 +79,5 @@ READER_RELATIONS = (
     "stream_emotes",
     "channel_shape",
     "chatter_segments",
+    "hype_forecasts",
 )

@@ -394,6 +394,27 @@ class Settings(BaseSettings):
         gt=0,
         description="Analyze: seconds between passes when running live.",
     )
+    # -- hype forecast (the `forecast` extra) -----------------------------------------------
+    forecast_horizon_s: int = Field(
+        default=60,
+        ge=10,
+        le=600,
+        description="Forecast: warn of a hype moment peaking within this many seconds.",
+    )
+    forecast_threshold: float = Field(
+        default=0.5,
+        gt=0,
+        lt=1,
+        description="Forecast: a hop is 'hype likely' when its probability is at least this.",
+    )
+    forecast_min_moments: int = Field(
+        default=5,
+        ge=1,
+        description="Forecast: detected moments a channel needs before its model is trained.",
+    )
+    forecast_poll_interval_s: float = Field(
+        default=5.0, gt=0, description="Forecast: live poll interval."
+    )
 
     # -- clipper ----------------------------------------------------------------------------
     clipper_host: str = Field(default="127.0.0.1", description="Clipper API address.")

@@ -131,6 +131,13 @@ def _score_all(url: str) -> str:
             "VALUES (%s, %s, %s, %s, 4.2, 180, 60, 40, ARRAY['forsenParty','nymnEDM'], 0.3)",
             (channel_id, PEAK - timedelta(minutes=1), PEAK, PEAK + timedelta(minutes=1)),
         )
+        # The hype forecast (chatpulse forecast) rising in the minute before the peak.
+        conn.execute(
+            "INSERT INTO chat.hype_forecasts (channel_id, at, probability, likely, horizon_s, "
+            "threshold, trained_moments, trained_at) SELECT %s, %s - make_interval(secs => 5 * k), "
+            "0.9 - 0.06 * k, 0.9 - 0.06 * k >= 0.5, 60, 0.5, 8, %s FROM generate_series(0, 11) k",
+            (channel_id, PEAK, PEAK - timedelta(hours=1)),
+        )
         conn.execute(
             "INSERT INTO chat.emote_bursts (channel_id, emote_name, provider, started_at, "
             "peak_at, ended_at, peak_uses, baseline, score, total_uses) "

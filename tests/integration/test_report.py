@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from chatpulse.app.report import load_report, render_report
 from chatpulse.core.aggregates import refresh_pending
@@ -93,8 +94,6 @@ def _chromium() -> str | None:
 def test_report_renders_in_headless_chromium(db_url: str, tmp_path: Path) -> None:
     """The report opens in a real browser: its DOM keeps the charts and the page paints."""
     import subprocess
-
-    import pytest
 
     browser = _chromium()
     if browser is None:

@@ -33,7 +33,7 @@ def test_groups_shape() -> None:
         seconds = int(group["interval"][:-1]) * {"s": 1, "m": 60}[group["interval"][-1]]
         assert seconds % 10 == 0, "a group interval is a multiple of 10 s"
     uids = [r["uid"] for r in RULES]
-    assert len(uids) == len(set(uids)) == 7
+    assert len(uids) == len(set(uids)) == 8
     assert all(re.fullmatch(r"[\w-]{1,40}", u) for u in uids)
 
 

@@ -20,7 +20,17 @@ def test_every_python_package_is_listed_in_pyproject() -> None:
     listed = set(config["packages"])
     mapped = {pkg: ROOT / path for pkg, path in config["package-dir"].items()}
     found = set()
-    for top in ("chatpulse", "collector", "scorer", "detector", "clipper", "grafana"):
+    for top in (
+        "chatpulse",
+        "collector",
+        "scorer",
+        "detector",
+        "clipper",
+        "grafana",
+        "bus",
+        "analytics",
+        "forecast",
+    ):
         for init in (ROOT / top).rglob("__init__.py"):
             found.add(".".join(init.parent.relative_to(ROOT).parts))
     for pkg, path in mapped.items():
@@ -37,7 +47,17 @@ def test_every_data_directory_is_listed_in_pyproject() -> None:
         tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     )
     found = set()
-    for top in ("chatpulse", "collector", "scorer", "detector", "clipper", "grafana"):
+    for top in (
+        "chatpulse",
+        "collector",
+        "scorer",
+        "detector",
+        "clipper",
+        "grafana",
+        "bus",
+        "analytics",
+        "forecast",
+    ):
         for path in (ROOT / top).rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts:
                 found.add(".".join(path.parent.relative_to(ROOT).parts))
@@ -63,7 +83,7 @@ def test_license_is_an_spdx_string_with_its_file() -> None:
 _BLOCKED_RUN = r"""
 import contextlib, importlib, io, pkgutil, sys
 
-BLOCKED = {"numpy", "torch", "onnxruntime", "tokenizers", "transformers", "onnx"}
+BLOCKED = {"numpy", "torch", "onnxruntime", "tokenizers", "transformers", "onnx", "sklearn"}
 MODEL_BACKENDS = {"scorer.backends.transformers_backend", "scorer.backends.onnx_backend"}
 
 
@@ -76,7 +96,7 @@ class Blocker:
 
 sys.meta_path.insert(0, Blocker())
 failed = []
-for top in ("chatpulse", "collector", "scorer", "detector", "clipper", "grafana"):
+for top in ("chatpulse", "collector", "scorer", "detector", "clipper", "grafana", "bus", "analytics", "forecast"):
     package = importlib.import_module(top)
     for info in pkgutil.walk_packages(package.__path__, top + "."):
         if info.name in MODEL_BACKENDS:
@@ -98,6 +118,12 @@ for backend, extra in (("onnx", "onnx"), ("transformers", "ml")):
     assert code == 2, (backend, code, err.getvalue())
     assert f"pip install 'chatpulse[{extra}]'" in err.getvalue(), err.getvalue()
     assert "CHATPULSE_SCORER_BACKEND" in err.getvalue(), err.getvalue()
+for argv in (["forecast", "--until-idle"], ["eval", "forecast"]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main([*argv, "--database-url", "postgresql://x@127.0.0.1:1/x"])
+    assert code == 2, (argv, code, err.getvalue())
+    assert "pip install 'chatpulse[forecast]'" in err.getvalue(), err.getvalue()
 print("ok")
 """
 

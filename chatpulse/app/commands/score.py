@@ -115,10 +115,16 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     Toxicity: a message is predicted toxic when ``toxicity >= --threshold`` (default the
     product's 0.5).  ``--json`` prints the figures as one JSON object instead of the table.
     """
+    task = getattr(args, "task", "sentiment")
+    if task == "forecast":
+        from chatpulse.app.commands.forecast import cmd_eval_forecast
+
+        return cmd_eval_forecast(settings, args)
+    if getattr(args, "file", None) is None:
+        raise ConfigError(f"eval {task}: give the labelled FILE.csv")
     path = Path(args.file)
     if not path.is_file():
         raise ConfigError(f"eval: no such file: {path}")
-    task = getattr(args, "task", "sentiment")
     threshold: float | None = None
     if task == "toxicity":
         threshold = getattr(args, "threshold", None)
