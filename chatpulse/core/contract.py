@@ -79,4 +79,6 @@ READER_RELATIONS = (
     "stream_emotes",
     "channel_shape",
     "chatter_segments",
+    "chatter_clusters",
+    "chatter_cluster_members",
 )
