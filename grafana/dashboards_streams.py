@@ -408,12 +408,34 @@ ORDER BY 1, 3 DESC
         description="Every chatter the channel has seen, in the segment of their latest "
         "stream up to the end of the range (chat.chatter_segments).",
     )
+    clusters = _table(
+        "Behavioural clusters",
+        """
+SELECT c.name AS channel, k.cluster, k.chatters, k.description,
+       round(k.messages::numeric, 1) AS messages,
+       round(k.messages_per_stream::numeric, 1) AS per_stream,
+       round(k.streams::numeric, 1) AS streams, round(k.attendance::numeric, 2) AS attendance,
+       round(k.emote_share::numeric, 2) AS emotes_per_message,
+       round(k.duplicate_share::numeric, 2) AS duplicates,
+       round(k.avg_length::numeric, 1) AS avg_length,
+       round(k.gap_mean_s::numeric, 0) AS gap_s, round(k.silhouette::numeric, 2) AS silhouette
+FROM chat.chatter_clusters k
+JOIN chat.channels c ON c.id = k.channel_id
+WHERE c.name IN (${channel:sqlstring})
+ORDER BY c.name, k.cluster
+""",
+        width=24,
+        height=8,
+        description="The types the data suggests (KMeans on standardised behaviour, k by "
+        "silhouette; needs the analytics extra): each cluster's size, the features furthest "
+        "from the channel's average, and its feature means (chat.chatter_clusters).",
+    )
     return dashboard(
         uid=AUDIENCE_UID,
         title="chatpulse / Audience",
         description="Who is chatting: segments per stream, first-time and returning chatters, "
         "retention from one stream to the next, and the selected stream's audience.",
-        rows=[[shares, first_time], [pie, chatters], [retention], [current]],
+        rows=[[shares, first_time], [pie, chatters], [retention], [current], [clusters]],
         variables=[channel_variable(), stream_variable()],
         time_from="now-30d",
         refresh="5m",

@@ -3,7 +3,7 @@
 The committed provisioning files are read (what ships is what is tested).  A database holds
 the replayed nymn sample (2024-01-06 16:19-16:27 UTC), scored by the lexicon backend, plus one
 hype moment, one emote burst, one clip and one gap; the aggregates are refreshed and
-``chatpulse analyze`` has run (one stream: the ``stream`` variable is its id).  Each query
+``chatpulse analyze`` has run with clustering (one stream: the ``stream`` variable is its id).  Each query
 runs as the read-only role Grafana uses, on plain PostgreSQL and, when available, TimescaleDB
 (with the datasource's ``timescaledb`` option off and on).
 """
@@ -22,6 +22,7 @@ import psycopg
 import pytest
 import yaml
 
+from analytics.clusters import cluster_channels
 from analytics.runner import analyze_pass
 from chatpulse.core.aggregates import refresh_pending, refresh_range
 from chatpulse.core.migrate import READER_ROLE, run_migrations
@@ -164,6 +165,7 @@ async def _refresh(url: str) -> None:
         await refresh_pending(conn)
         await refresh_range(conn, RANGE.start - timedelta(hours=1), RANGE.end + timedelta(hours=1))
         await analyze_pass(conn, timedelta(minutes=30))
+        await cluster_channels(conn)  # the analytics extra is part of the dev install
 
 
 def _stream_id(url: str) -> str:
