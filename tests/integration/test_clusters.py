@@ -9,6 +9,7 @@ and regulars apart, describe each cluster by its features, and replace its rows 
 from __future__ import annotations
 
 import asyncio
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,19 @@ def test_identical_chatters_are_not_clustered() -> None:
     ]
     assert cluster_features(same) is None
     assert cluster_features(same[:5]) is None
+
+
+def test_cluster_flag_without_the_extra_exits_2(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without scikit-learn, ``analyze --cluster`` names the extra and exits 2; plain
+    ``analyze`` still works and writes no clusters."""
+    from chatpulse.app.cli import main
+
+    _audience(db_url)
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if the extra were not installed
+    assert main(["analyze", "--cluster", "--database-url", db_url]) == 2
+    assert "chatpulse[analytics]" in capsys.readouterr().err
+    assert main(["analyze", "--until-idle", "--database-url", db_url]) == 0
+    assert _rows(db_url, "SELECT count(*) FROM chat.streams")[0][0] == 4
+    assert _rows(db_url, "SELECT count(*) FROM chat.chatter_clusters")[0][0] == 0
