@@ -254,8 +254,11 @@ async def run_analyze(
     until_idle: bool = False,
     stop: asyncio.Event | None = None,
     rules: SegmentRules | None = None,
+    cluster: bool = False,
 ) -> AnalyzeSummary:
-    """Passes until nothing is new (``until_idle``) or until ``stop`` is set."""
+    """Passes until nothing is new (``until_idle``) or until ``stop`` is set.  With
+    ``cluster`` (needs scikit-learn), the channels a pass changed are clustered again after it
+    (:mod:`analytics.clusters`)."""
     from chatpulse.core.db import connect
 
     total = AnalyzeSummary()
@@ -264,6 +267,10 @@ async def run_analyze(
         while not stop.is_set():
             one = await analyze_pass(conn, gap, rules)
             total.add(one)
+            if cluster and one.channels:
+                from analytics.clusters import cluster_channels
+
+                await cluster_channels(conn, one.channels)
             if until_idle and one.idle:
                 break
             if not until_idle:

@@ -1,4 +1,4 @@
-"""The six chatpulse dashboards, as data.
+"""The chatpulse dashboards, as data.
 
 Every SQL here reads the documented relations of schema ``chat`` (README, "The SQL
 contract"): the coarsest aggregate that answers a panel exactly (``activity_1m``,
@@ -28,6 +28,14 @@ from grafana.dashboards_forecast import UID as HYPE_FORECAST_UID
 from grafana.dashboards_forecast import hype_forecast
 from grafana.dashboards_moderation import UID as MODERATION_RESPONSE_UID
 from grafana.dashboards_moderation import moderation_response
+from grafana.dashboards_streams import (
+    AUDIENCE_UID,
+    COMPARE_UID,
+    STREAMS_UID,
+    audience,
+    compare,
+    streams,
+)
 from grafana.panels import (
     Panel,
     channel_variable,
@@ -50,6 +58,9 @@ UIDS = {
     "forecast": HYPE_FORECAST_UID,
     "search": "chatpulse-search",
     "pipeline": "chatpulse-pipeline",
+    "streams": STREAMS_UID,
+    "audience": AUDIENCE_UID,
+    "compare": COMPARE_UID,
 }
 
 _EMOTIONS = EMOTIONS  # the emotion columns of chat.message_scores and sentiment_1m
@@ -1229,6 +1240,9 @@ DASHBOARDS = {
     "forecast": hype_forecast,
     "search": _search,
     "pipeline": _pipeline,
+    "streams": streams,
+    "audience": audience,
+    "compare": compare,
 }
 
 

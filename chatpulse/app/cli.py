@@ -492,6 +492,11 @@ def build_parser() -> argparse.ArgumentParser:
         _analyze,
     )
     p.add_argument("--until-idle", action="store_true", help="exit when nothing is left")
+    p.add_argument(
+        "--cluster",
+        action="store_true",
+        help="also cluster every channel's chatters by behaviour now (needs the analytics extra)",
+    )
     p = cmds.add(
         "compare",
         "compare the chat signatures of channels (emotes, words, pace, mood, audience)",

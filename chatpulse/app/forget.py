@@ -95,6 +95,11 @@ _DELETES: dict[str, str] = {
           AND (lower(s.login) = %(login)s OR s.chatter = ANY(%(ids)s)
                OR s.chatter = 'login:' || %(login)s)
           AND (%(platform)s::text IS NULL OR c.platform = %(platform)s)""",
+    "chatter_cluster_members": """DELETE FROM chat.chatter_cluster_members s USING chat.channels c
+        WHERE c.id = s.channel_id
+          AND (lower(s.login) = %(login)s OR s.chatter = ANY(%(ids)s)
+               OR s.chatter = 'login:' || %(login)s)
+          AND (%(platform)s::text IS NULL OR c.platform = %(platform)s)""",
     "messages": """DELETE FROM chat.messages m USING forget_rows f
         WHERE m.channel_id = f.channel_id AND m.message_id = f.message_id
           AND m.sent_at = f.sent_at""",

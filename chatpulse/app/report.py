@@ -29,6 +29,11 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
+from chatpulse.app.report_streams import (
+    StreamAnalysis,
+    load_stream_analysis,
+    render_stream_sections,
+)
 from chatpulse.core.aggregates import backend_of, refresh_pending
 from chatpulse.core.db import connect, database
 from chatpulse.core.errors import ConfigError
@@ -87,6 +92,8 @@ class ReportData:
     #: The streams the range touches, oldest first: ``first`` (bucket of its first message),
     #: ``start`` (its start, see the module docstring) and ``start_from`` (where that came from).
     streams: list[dict[str, Any]] = field(default_factory=list)
+    #: The newest analyzed stream in the range (``chatpulse analyze``), for the stream sections.
+    analysis: StreamAnalysis = field(default_factory=StreamAnalysis)
 
     def stream_of(self, when: datetime) -> dict[str, Any] | None:
         """The stream that ``when`` falls in (the last one that began at or before it)."""
@@ -204,6 +211,7 @@ async def load_report(
             "FROM chat.messages WHERE channel_id = %(c)s AND is_mod AND sent_at >= %(s)s "
             "AND sent_at < %(e)s GROUP BY 1 ORDER BY messages DESC, moderator LIMIT 10"
         )
+        data.analysis = await load_stream_analysis(conn, row["id"], start, end)
     return data
 
 
@@ -836,6 +844,7 @@ def render_report(data: ReportData) -> str:
         ),
     ]
     sections += _moderation_section(data)
+    sections += render_stream_sections(data.analysis)
     if data.clips:
         sections.append("<h2>Clips</h2>")
         sections.append(

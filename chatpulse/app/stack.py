@@ -286,6 +286,7 @@ async def run_up(settings: Settings, url: str, stop: asyncio.Event | None = None
     import uvicorn
 
     from analytics.runner import run_analyze
+    from chatpulse.app.commands.analytics import clustering_available
     from chatpulse.app.commands.collect import build_sources
     from chatpulse.app.commands.detect import detect_options, detector_config
     from chatpulse.app.commands.score import backend_options
@@ -324,6 +325,7 @@ async def run_up(settings: Settings, url: str, stop: asyncio.Event | None = None
             timedelta(seconds=settings.stream_gap_s),
             interval_s=settings.analyze_interval_s,
             stop=stop,
+            cluster=clustering_available(),
         ),
         # The clip metrics are declared by the API too (served on its /metrics); the worker's
         # own copy stays private here rather than clash on the shared registry.

@@ -80,4 +80,6 @@ READER_RELATIONS = (
     "channel_shape",
     "chatter_segments",
     "hype_forecasts",
+    "chatter_clusters",
+    "chatter_cluster_members",
 )

@@ -108,6 +108,7 @@ def test_every_dashboard_sql_runs_with_hostile_values(
         "model": value,
         "search": value,
         "user": value,
+        "stream": value,
     }
     sql = expand(query.sql, RANGE, variables, multi={"channel"}, interval_ms=interval)
     _run(hostile_db, sql)

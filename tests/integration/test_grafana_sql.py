@@ -2,7 +2,8 @@
 
 The committed provisioning files are read (what ships is what is tested).  A database holds
 the replayed nymn sample (2024-01-06 16:19-16:27 UTC), scored by the lexicon backend, plus one
-hype moment, one emote burst, one clip and one gap; the aggregates are refreshed.  Each query
+hype moment, one emote burst, one clip and one gap; the aggregates are refreshed and
+``chatpulse analyze`` has run with clustering (one stream: the ``stream`` variable is its id).  Each query
 runs as the read-only role Grafana uses, on plain PostgreSQL and, when available, TimescaleDB
 (with the datasource's ``timescaledb`` option off and on).
 """
@@ -21,6 +22,8 @@ import psycopg
 import pytest
 import yaml
 
+from analytics.clusters import cluster_channels
+from analytics.runner import analyze_pass
 from chatpulse.core.aggregates import refresh_pending, refresh_range
 from chatpulse.core.migrate import READER_ROLE, run_migrations
 from chatpulse.core.settings import load_settings
@@ -168,6 +171,15 @@ async def _refresh(url: str) -> None:
     async with conn:
         await refresh_pending(conn)
         await refresh_range(conn, RANGE.start - timedelta(hours=1), RANGE.end + timedelta(hours=1))
+        await analyze_pass(conn, timedelta(minutes=30))
+        await cluster_channels(conn)  # the analytics extra is part of the dev install
+
+
+def _stream_id(url: str) -> str:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT id FROM chat.streams").fetchall()
+    assert len(rows) == 1, rows  # the sample is one stream
+    return str(rows[0][0])
 
 
 def _load(url: str, tmp: Path) -> str:
@@ -185,6 +197,10 @@ class Chat:
     url: str
     model: str
     timescaledb: bool
+
+    @property
+    def stream(self) -> str:
+        return _stream_id(self.url)
 
 
 @pytest.fixture(scope="module")
@@ -224,8 +240,8 @@ def run_as_reader(url: str, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]
         return [c.name for c in cur.description], cur.fetchall()
 
 
-def _variables(model: str, channel: list[str]) -> dict[str, str | list[str]]:
-    return {"channel": channel, "model": model, "search": SEARCH, "user": ""}
+def _variables(model: str, channel: list[str], stream: str) -> dict[str, str | list[str]]:
+    return {"channel": channel, "model": model, "search": SEARCH, "user": "", "stream": stream}
 
 
 def _check_query(chat: Chat, query: Query, *, timescaledb: bool, channel: list[str]) -> None:
@@ -237,7 +253,7 @@ def _check_query(chat: Chat, query: Query, *, timescaledb: bool, channel: list[s
     sql = expand(
         query.sql,
         RANGE,
-        _variables(chat.model, channel),
+        _variables(chat.model, channel, chat.stream),
         multi={"channel"},
         interval_ms=interval,
         timescaledb=timescaledb,

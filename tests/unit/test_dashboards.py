@@ -153,3 +153,40 @@ def test_dashboards_cover_the_issue() -> None:
     for name in ("overview", "emotes"):
         annotations = {a["name"] for a in BOARDS[name]["annotations"]["list"]}
         assert {"Hype moments", "Clips"} <= annotations
+
+
+def test_stream_dashboards_cover_issue_15() -> None:
+    """Streams, Audience and Compare channels: their panels, and a stream variable that is one
+    literal (never a bare value) and lists the newest stream first."""
+    titles = {name: {p["title"] for p in b["panels"]} for name, b in BOARDS.items()}
+    assert {
+        "Streams",
+        "Shape: share of messages by tenth",
+        "Mood by tenth",
+        "Emote share by tenth",
+    } <= titles["streams"]
+    assert {
+        "Segment shares per stream",
+        "First-time and returning chatters",
+        "Retention stream to stream",
+        "This stream's audience",
+    } <= titles["audience"]
+    assert {"Signatures", "Audience overlap", "Emote mix", "Usual stream shape"} <= titles[
+        "compare"
+    ]
+    for name in ("streams", "audience"):
+        variables = {v["name"]: v for v in BOARDS[name]["templating"]["list"]}
+        stream = variables["stream"]
+        assert not stream["multi"] and not stream["includeAll"] and stream["sort"] == 0
+        assert "ORDER BY s.started_at DESC" in stream["query"]
+        for sql in _sqls(BOARDS[name]):
+            if "stream:sqlstring" in sql:
+                assert "s.id::text = ${stream:sqlstring}" in sql
+    shape = next(p for p in BOARDS["streams"]["panels"] if p["title"].startswith("Shape"))
+    assert "chat.channel_shape" in shape["targets"][0]["rawSql"]
+    links = [
+        link["url"]
+        for p in BOARDS["streams"]["panels"]
+        for link in p["fieldConfig"]["defaults"].get("links", [])
+    ]
+    assert any(url.startswith("/d/chatpulse-overview?") for url in links)

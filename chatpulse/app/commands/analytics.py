@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from datetime import timedelta
+from typing import Any
 
 from chatpulse.core.db import connect, database
 from chatpulse.core.errors import ConfigError
@@ -34,7 +35,11 @@ def cmd_analyze(settings: Settings, args: argparse.Namespace) -> int:
     """``chatpulse analyze [--until-idle]``: keep streams and audiences current."""
     from analytics.runner import run_analyze
 
-    if not clustering_available():
+    force_cluster = bool(getattr(args, "cluster", False))
+    available = clustering_available()
+    if force_cluster and not available:
+        raise ConfigError(f"analyze --cluster: {CLUSTERING_NEEDS}")
+    if not available:
         log.info(CLUSTERING_NEEDS)
     with database(settings) as url:
         from chatpulse.app.commands.database import migrate
@@ -45,18 +50,38 @@ def cmd_analyze(settings: Settings, args: argparse.Namespace) -> int:
                 url,
                 timedelta(seconds=settings.stream_gap_s),
                 interval_s=settings.analyze_interval_s,
-                until_idle=bool(getattr(args, "until_idle", False)),
+                until_idle=bool(getattr(args, "until_idle", False)) or force_cluster,
+                cluster=available,
             )
         )
-    if getattr(args, "until_idle", False):
+        clustered = asyncio.run(_cluster_all(url)) if force_cluster else None
+    if getattr(args, "until_idle", False) or force_cluster:
         print(
             f"analyze: {total.streams_recomputed} streams recomputed "
             f"({total.streams_created} new, {total.streams_deleted} merged away) in "
             f"{total.seconds:.1f} s"
         )
-        if not clustering_available():
+        if not available:
             print(f"analyze: {CLUSTERING_NEEDS}", file=sys.stderr)
+    for channel, result in (clustered or {}).items():
+        if result is None:
+            print(f"analyze: channel {channel}: too few or too alike chatters to cluster")
+            continue
+        print(
+            f"analyze: channel {channel}: {result.k} clusters "
+            f"(silhouette {result.silhouette:.2f}): "
+            + "; ".join(
+                f"{c.number}: {c.chatters} chatters, {c.description}" for c in result.clusters
+            )
+        )
     return 0
+
+
+async def _cluster_all(url: str) -> dict[int, Any]:
+    from analytics.clusters import cluster_channels
+
+    async with await connect(url, autocommit=True) as conn:
+        return dict(await cluster_channels(conn))
 
 
 async def _compare(url: str, channels: list[str]) -> dict[str, object]:
