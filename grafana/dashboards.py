@@ -1188,6 +1188,76 @@ def _pipeline() -> dict[str, Any]:
             description="Clip jobs by status, as the clipper reports them.",
         ),
     ]
+    bus = [
+        _prom_panel(
+            "Bus publish rate",
+            [
+                prom(
+                    f"sum by (channel) (rate(chatpulse_bus_published_total{{{_CH}}}[$__rate_interval]))",
+                    "published {{channel}}",
+                ),
+                prom(
+                    "sum(rate(chatpulse_bus_consumed_total[$__rate_interval]))",
+                    "written and acked",
+                    "B",
+                ),
+            ],
+            unit="reqps",
+            width=6,
+            description="Events the collectors published to the NATS JetStream stream, and "
+            "stream messages the bus writers committed and acknowledged (--sink nats only).",
+        ),
+        _prom_panel(
+            "Bus consumer lag",
+            [
+                prom("max(chatpulse_bus_consumer_pending)", "not yet delivered"),
+                prom("max(chatpulse_bus_consumer_ack_pending)", "delivered, unacked", "B"),
+            ],
+            width=6,
+            description="Messages the writers' consumer has not delivered yet (the lag; it grows "
+            "while the database is down and the stream holds the backlog) and messages "
+            "delivered but not yet acknowledged.",
+        ),
+        _prom_panel(
+            "Bus redeliveries and poison",
+            [
+                prom(
+                    "sum(increase(chatpulse_bus_redelivered_total[$__rate_interval]))",
+                    "redelivered",
+                ),
+                prom(
+                    "sum(increase(chatpulse_bus_poison_total[$__rate_interval]))",
+                    "poison (dead-lettered)",
+                    "B",
+                ),
+                prom(
+                    "sum(increase(chatpulse_bus_publish_retries_total[$__rate_interval]))",
+                    "publish retries",
+                    "C",
+                ),
+            ],
+            draw="bars",
+            width=6,
+            description="Redelivered messages (a writer died or was slow), undecodable ones "
+            "and publish batches retried.",
+        ),
+        _prom_panel(
+            "Channel leases",
+            [
+                prom("sum by (collector) (chatpulse_bus_leases_owned)", "owned by {{collector}}"),
+                prom("max(chatpulse_bus_orphaned_channels)", "orphaned", "B"),
+                prom("max(chatpulse_bus_channels)", "in the shared list", "C"),
+                prom(
+                    "sum(increase(chatpulse_bus_takeovers_total[$__rate_interval]))",
+                    "taken over",
+                    "D",
+                ),
+            ],
+            width=6,
+            description="Channels each collector holds a lease on, channels of the shared list "
+            "nobody holds (orphaned), and takeovers after a collector died.",
+        ),
+    ]
     gaps = _table(
         "Recent gaps",
         """
@@ -1223,8 +1293,8 @@ LIMIT 100
         uid=UIDS["pipeline"],
         title="chatpulse / Pipeline health",
         description="The stack's own health: ingest, duplicates, malformed lines, reconnects, "
-        "gaps, spool, scorer lag and clip jobs.",
-        rows=[row1, row2, row3, [gaps, clips]],
+        "gaps, spool, scorer lag, clip jobs and the NATS bus.",
+        rows=[row1, row2, row3, bus, [gaps, clips]],
         variables=[channel_variable()],
         annotations=[_GAP_ANNOTATION, _CLIP_ANNOTATION],
         refresh="30s",

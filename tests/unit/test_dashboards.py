@@ -148,6 +148,41 @@ def test_dashboards_cover_the_issue() -> None:
     assert {"Most positive messages", "Most negative messages"} <= titles["sentiment"]
     assert "Top flagged messages" in titles["moderation"]
     assert {"Spool", "Scorer", "Clip jobs", "Reconnects and gaps"} <= titles["pipeline"]
+
+
+def test_pipeline_health_shows_the_bus() -> None:
+    """Publish rate, consumer lag, redeliveries, lease owners and orphaned channels (issue 18),
+    read from Prometheus, on metric names the bus really exports."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from bus.metrics import BusMetrics
+
+    registry = CollectorRegistry()
+    metrics = BusMetrics(registry)
+    metrics.published.labels("nymn").inc()
+    metrics.leases_owned.labels("a").set(1)
+    metrics.takeovers.labels("nymn").inc()
+    exported = set(
+        re.findall(r"^(chatpulse_bus_\w+?)(?:\{| )", generate_latest(registry).decode(), re.M)
+    )
+    panels = {p["title"]: p for p in BOARDS["pipeline"]["panels"]}
+    wanted = {
+        "Bus publish rate": "chatpulse_bus_published_total",
+        "Bus consumer lag": "chatpulse_bus_consumer_pending",
+        "Bus redeliveries and poison": "chatpulse_bus_redelivered_total",
+        "Channel leases": "chatpulse_bus_orphaned_channels",
+    }
+    for title, metric in wanted.items():
+        exprs = [t["expr"] for t in panels[title]["targets"]]
+        assert any(metric in e for e in exprs), (title, exprs)
+        assert panels[title]["datasource"]["type"] == "prometheus", title
+    assert "chatpulse_bus_leases_owned" in " ".join(
+        t["expr"] for t in panels["Channel leases"]["targets"]
+    )
+    for panel in panels.values():
+        for target in panel["targets"]:
+            for name in re.findall(r"chatpulse_bus_\w+", target.get("expr", "")):
+                assert name in exported, (panel["title"], name)
     search = {v["name"]: v for v in BOARDS["search"]["templating"]["list"]}
     assert search["search"]["type"] == "textbox"
     for name in ("overview", "emotes"):
