@@ -1,10 +1,11 @@
 """The ``lexicon`` scoring backend: VADER's rules plus a Twitch-aware lexicon of our own.
 
-No model download, no GPU.  Token readings are cached (``functools.lru_cache``, 65,536 tokens), as
-are whole messages per backend instance; ``bench/score.py`` prints messages per second cold (every
-text distinct, every cache cleared), warm and cached, each beside plain VADER on the same texts.
-A new token costs about 10-20 us (its sentiment and toxicity readings), a message with known
-tokens about 25 us.
+No model download, no GPU.  Token readings are cached (plain dicts of up to 65,536 tokens, emptied
+when full; :func:`clear_caches` empties them), as are whole messages per backend instance;
+``bench/score.py`` prints messages per second cold (every text distinct, every cache cleared),
+warm and cached, each beside plain VADER on the same texts.  A new token costs about 5-10 us (its
+sentiment and toxicity readings), a message with known tokens about 15-25 us; the phrase and
+toxicity passes run only when a message holds what they could match (exact prechecks).
 What it fills in a ``chat.message_scores`` row:
 
 * ``sentiment``: VADER's compound score (Hutto & Gilbert 2014, "VADER: A Parsimonious Rule-based
@@ -757,6 +758,7 @@ def clear_caches() -> None:
     """Forget every cached token reading (benchmarks use it to measure never-seen text)."""
     _TOKENS.clear()
     _KNOWN_UNITS.clear()
+    _TOX_READINGS.clear()
     _emotion_map.cache_clear()
 
 
@@ -1210,15 +1212,29 @@ def _tox_token(lex: _Lexicon, token: str) -> _ToxToken:
     if token[0] == "@" and len(token) > 1:
         return _ToxToken((), "", "", True)  # a mention: a target, never itself an insult
     forms = _fold_word(token)
+    # The reading depends on the folded forms only: "you", "YOU" and "you!" share one.
+    shared = lex is _lexicon()
+    found = _TOX_READINGS.get(forms) if shared else None
+    if found is not None:
+        return found
     first, c1 = _term_hits_c1(lex, forms[0])
     hits: list[tuple[float, str]] = []
-    for found in [first, *(_term_hits(lex, form) for form in forms[1:])]:
-        for hit in found:
+    for some in [first, *(_term_hits(lex, form) for form in forms[1:])]:
+        for hit in some:
             if hit not in hits:
                 hits.append(hit)
-    return _ToxToken(
+    found = _ToxToken(
         tuple(hits) if hits else (), c1, forms[0] if len(forms[0]) == 1 else "", c1 in _TARGETS
     )
+    if shared:
+        if len(_TOX_READINGS) >= _TOKEN_CACHE_SIZE:
+            _TOX_READINGS.clear()
+        _TOX_READINGS[forms] = found
+    return found
+
+
+# Toxicity readings by folded forms (see _tox_token), for the process's lexicon.
+_TOX_READINGS: dict[tuple[str, ...], _ToxToken] = {}
 
 
 # Toxicity weights (toxicity.tsv's header explains each rule).
@@ -1391,7 +1407,8 @@ class LexiconBackend:
     precedence over every table and heuristic for messages of that channel.  ``cache_size``
     messages are remembered (an LRU keyed by text and channel; 0 disables it) because chat repeats
     itself.  Raises :class:`BackendError` for an unknown category or unreadable lexicon data.
-    Thread-safe for concurrent ``score`` calls (the caches are ``functools.lru_cache``).
+    Thread-safe for concurrent ``score`` calls (the message cache is a ``functools.lru_cache``;
+    the token caches are dicts, whose single reads and writes are atomic).
     """
 
     def __init__(
@@ -1445,23 +1462,27 @@ class LexiconBackend:
         lex = self._lex
         table = self._channels.get(channel) if channel else None
         units: list[_Unit] = []
-        toxic: list[_ToxToken] = []
         flags = words = uppers = 0
         if not text.isascii():
             text = text.translate(_APOSTROPHES)  # "can’t" negates like "can't"
         tokens = text.split()
         cached = _TOKENS.get
-        for text_token in tokens:
-            token = None
-            if table is not None:
-                token = table.get(text_token) or table.get(text_token.strip(_PUNCT))
-            if token is None:
-                token = cached(text_token) or _token(text_token)
+        if table is None:
+            read = [cached(text_token) or _token(text_token) for text_token in tokens]
+        else:
+            read = [
+                table.get(text_token)
+                or table.get(text_token.strip(_PUNCT))
+                or cached(text_token)
+                or _token(text_token)
+                for text_token in tokens
+            ]
+        for token in read:
             units += token.units
-            toxic.append(token.tox)
             flags |= token.flags
             words += token.words
             uppers += token.uppers
+        toxic = [token.tox for token in read]
         if flags & _PHRASE_PAIR == _PHRASE_PAIR:
             units = _merge_phrases(lex, units)
             for unit in units:  # a phrase may be a booster ("kind of") or sarcasm ("yeah right")

@@ -60,10 +60,11 @@ def test_token_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     backend = LexiconBackend(cache_size=0)
     words = [f"word{i} LUL{'L' * (i % 7)}" for i in range(400)]
     first = backend.score(words)
-    assert 0 < len(lexicon._TOKENS) <= 50 and 0 < len(lexicon._KNOWN_UNITS) <= 50
+    caches = (lexicon._TOKENS, lexicon._KNOWN_UNITS, lexicon._TOX_READINGS)
+    assert all(0 < len(cache) <= 50 for cache in caches)
     assert backend.score(words) == first  # re-read after eviction: same results
     lexicon.clear_caches()
-    assert not lexicon._TOKENS and not lexicon._KNOWN_UNITS
+    assert not any(caches)
 
 
 def test_prechecks_cover_every_phrase() -> None:
