@@ -113,8 +113,7 @@ def _distinct_bench(texts: list[str], rounds: int) -> None:
 
 
 def _clear_token_caches() -> None:
-    lexicon._token.cache_clear()
-    lexicon._emotion_map.cache_clear()
+    lexicon.clear_caches()
 
 
 def _vader(texts: list[str]) -> float:

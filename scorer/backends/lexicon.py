@@ -1,10 +1,11 @@
 """The ``lexicon`` scoring backend: VADER's rules plus a Twitch-aware lexicon of our own.
 
-No model download, no GPU.  Token readings are cached (``functools.lru_cache``, 65,536 tokens), as
-are whole messages per backend instance; ``bench/score.py`` prints messages per second cold (every
-text distinct, every cache cleared), warm and cached, each beside plain VADER on the same texts.
-A new token costs about 10-20 us (its sentiment and toxicity readings), a message with known
-tokens about 25 us.
+No model download, no GPU.  Token readings are cached (plain dicts of up to 65,536 tokens, emptied
+when full; :func:`clear_caches` empties them), as are whole messages per backend instance;
+``bench/score.py`` prints messages per second cold (every text distinct, every cache cleared),
+warm and cached, each beside plain VADER on the same texts.  A new token costs about 5-10 us (its
+sentiment and toxicity readings), a message with known tokens about 15-25 us; the phrase and
+toxicity passes run only when a message holds what they could match (exact prechecks).
 What it fills in a ``chat.message_scores`` row:
 
 * ``sentiment``: VADER's compound score (Hutto & Gilbert 2014, "VADER: A Parsimonious Rule-based
@@ -74,6 +75,7 @@ __all__ = [
     "ESTIMATED_EMOTIONS",
     "NEUTRAL_BAND",
     "LexiconBackend",
+    "clear_caches",
     "compound_to_probabilities",
     "lexicon_version",
 ]
@@ -170,7 +172,10 @@ class _Entry:
     negator: bool = False
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+# The per-token classes below are shared through the caches and must never be changed after
+# construction; they are not ``frozen`` dataclasses only because a frozen dataclass's __init__
+# (object.__setattr__ per field) costs several times a plain one, paid for every new token.
+@dataclass(slots=True, eq=False)
 class _Unit:
     """One item of a message as the rules see it (compared by identity: units are cached)."""
 
@@ -195,11 +200,18 @@ class _Unit:
 _PHRASE = 1  # a unit may start a phrase
 _SPECIAL = 2  # a unit VADER's neighbour rules react to ("not", "so", "but", boosters...)
 _SARCASM = 4
-_TOXIC = 8  # the token matters to toxicity (a term, a single letter, a phrase start)
+_TOXIC = 8  # the token matters to toxicity on its own (it holds a term)
 _LAUGHTER = 16  # a laughter unit
 _BANTERING = 32  # a banter marker (see _Unit.banter)
 _CLAP = 64  # a clap (sarcastic right after praise)
 _SINGLE = 128  # a single letter: three in a row may spell a term ("f u c k")
+# Cheap exact prechecks: a phrase can only match where its first and second words both occur,
+# so the phrase passes run only when a message has a token of each kind (see _Prechecks).
+_TOX_HEAD = 256  # first word of a toxicity phrase that adds toxicity (not allow/interjection)
+_TOX_NEXT = 512  # second word of such a phrase
+_TOX_PAIR = _TOX_HEAD | _TOX_NEXT
+_PHRASE_NEXT = 1024  # second word of a sentiment phrase
+_PHRASE_PAIR = _PHRASE | _PHRASE_NEXT
 
 # Laughter written as words (the laughter regex reduces hahaha/lololol/kekeke to these keys).
 _LAUGH_WORDS = frozenset(
@@ -216,7 +228,7 @@ _MOCK_JUDGEMENT = -1.5
 _MOCK_SCALE = -0.5  # the laughter's valence times this
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class _Token:
     """Everything about one whitespace-separated token, cached by its text."""
 
@@ -234,7 +246,7 @@ class _Term:
     kind: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _ToxToken:
     hits: tuple[tuple[float, str], ...]
     c1: str  # letters only, repeats collapsed (first leetspeak reading)
@@ -555,32 +567,72 @@ _NO_ENTRY = _Entry(valence=None)
 def _unit(
     key: str, entry: _Entry | None, *, word: bool, upper: bool, from_lower: bool, elongated: bool
 ) -> _Unit:
-    if entry is None:
-        entry = _NO_ENTRY
+    negator = "n't" in key
+    if entry is None or entry is _NO_ENTRY:
+        # Most new tokens (names, words outside every table): nothing but the key to read.
+        return _Unit(
+            key=key,
+            valence=None,
+            emotions=(),
+            sarcasm=False,
+            booster=0.0,
+            negator=negator,
+            word=word,
+            upper=upper,
+            emphasis=False,
+            elongated=elongated,
+            special=negator or key in _RULE_WORDS,
+            value=None,
+            evidence=(),
+            laugh=False,
+            banter=False,
+        )
+    valence = entry.valence
+    emotions = entry.emotions
+    laugh = _is_laugh(key, entry, word)
     return _Unit(
         key=key,
-        valence=entry.valence,
-        emotions=entry.emotions,
+        valence=valence,
+        emotions=emotions,
         sarcasm=entry.sarcasm,
         booster=entry.booster,
-        negator=entry.negator or "n't" in key,
+        negator=entry.negator or negator,
         word=word,
         upper=upper,
-        emphasis=upper and from_lower and entry.valence is not None,
+        emphasis=upper and from_lower and valence is not None,
         elongated=elongated,
-        special=bool(entry.booster) or entry.negator or "n't" in key or key in _RULE_WORDS,
-        value=_elongate(entry.valence) if elongated else entry.valence,
+        special=bool(entry.booster) or entry.negator or negator or key in _RULE_WORDS,
+        value=_elongate(valence) if elongated else valence,
         evidence=tuple(
             (index, weight * _EMOTION_BASE * (_EMOTION_EMPHASIS if elongated else 1.0))
-            for index, weight in entry.emotions
+            for index, weight in emotions
         )
-        if entry.emotions
+        if emotions
         else (),
-        laugh=_is_laugh(key, entry, word),
+        laugh=laugh,
         banter=entry.sarcasm
-        or _is_laugh(key, entry, word)
-        or any(i == _LOVE and w >= 0.8 for i, w in entry.emotions),
+        or laugh
+        or (bool(emotions) and any(i == _LOVE and w >= 0.8 for i, w in emotions)),
     )
+
+
+# Units of lexicon entries by (key, id(entry), word, upper, from_lower, elongated): "lol", "LOL"
+# and "lol!" share one.  Only for entries of the loaded tables, which live as long as the process.
+_KNOWN_UNITS: dict[tuple[str, int, bool, bool, bool, bool], _Unit] = {}
+
+
+def _known_unit(
+    key: str, entry: _Entry, *, word: bool, upper: bool, from_lower: bool, elongated: bool
+) -> _Unit:
+    """``_unit`` for an entry of the lexicon's tables, cached."""
+    cache_key = (key, id(entry), word, upper, from_lower, elongated)
+    unit = _KNOWN_UNITS.get(cache_key)
+    if unit is None:
+        unit = _unit(key, entry, word=word, upper=upper, from_lower=from_lower, elongated=elongated)
+        if len(_KNOWN_UNITS) >= _TOKEN_CACHE_SIZE:
+            _KNOWN_UNITS.clear()
+        _KNOWN_UNITS[cache_key] = unit
+    return unit
 
 
 def _is_laugh(key: str, entry: _Entry, word: bool) -> bool:
@@ -631,45 +683,47 @@ def _word(lex: _Lexicon, raw: str) -> _Unit | None:
             continue
         entry = lex.exact.get(form)
         if entry is not None:
-            return _unit(
+            return _known_unit(
                 form.lower(), entry, word=False, upper=upper, from_lower=False, elongated=False
             )
         low = form.lower()
         entry = lex.lower.get(low)
         if entry is not None:
-            return _unit(low, entry, word=True, upper=upper, from_lower=True, elongated=False)
+            return _known_unit(low, entry, word=True, upper=upper, from_lower=True, elongated=False)
     if not stripped:
         return None
     low = stripped.lower()
-    elongated = _RUN3.search(stripped) is not None
+    doubled = _RUN2.search(stripped) is not None  # no repeated letter: no elongation to undo
+    elongated = doubled and _RUN3.search(stripped) is not None
     # Elongation: runs of 3+ down to 2 first (POGGGERS -> POGGERS, goooood -> good), then every
     # run down to 1 (LULLLL -> LUL, noooo -> no, KEKWW -> KEKW).
     candidates = []
-    two = _collapse_to_two(stripped)
-    if two != stripped:
-        candidates.append(two)
-    one = _collapse(stripped)
-    if one != stripped and one != two:
-        candidates.append(one)
+    if doubled:
+        two = _collapse_to_two(stripped) if elongated else stripped
+        if two != stripped:
+            candidates.append(two)
+        one = _collapse(stripped)
+        if one != stripped and one != two:
+            candidates.append(one)
     for form in candidates:
         entry = lex.exact.get(form)
         if entry is not None:
-            return _unit(
+            return _known_unit(
                 form.lower(), entry, word=False, upper=upper, from_lower=False, elongated=True
             )
         entry = lex.lower.get(form.lower())
         if entry is not None:
-            return _unit(
+            return _known_unit(
                 form.lower(), entry, word=True, upper=upper, from_lower=True, elongated=True
             )
     if _LAUGH.match(low):
         base = "lol" if low.startswith("lo") else "kek" if low.startswith("ke") else "haha"
-        return _unit(
+        return _known_unit(
             base, lex.lower[base], word=True, upper=upper, from_lower=True, elongated=len(low) >= 6
         )
-    entry = _affix(lex, stripped)
+    entry = None if low == stripped or upper else _affix(lex, stripped)
     if entry is not None:
-        return _unit(low, entry, word=False, upper=upper, from_lower=False, elongated=False)
+        return _known_unit(low, entry, word=False, upper=upper, from_lower=False, elongated=False)
     # Unknown: keep a collapsed key so that phrases still match ("lets goooo" -> "lets go").
     return _unit(
         _collapse(low) if elongated else low,
@@ -681,21 +735,88 @@ def _word(lex: _Lexicon, raw: str) -> _Unit | None:
     )
 
 
-@functools.lru_cache(maxsize=1 << 16)
+# Token readings by token text: a plain dict (a lookup costs less than an lru_cache call), bounded
+# by emptying it when full -- refilling costs less than keeping recency order on every hit.
+# Thread-safe: dict reads and writes are atomic; two threads may analyse one new token twice.
+_TOKEN_CACHE_SIZE = 1 << 16
+_TOKENS: dict[str, _Token] = {}
+
+
 def _token(token: str) -> _Token:
     """Everything about one whitespace-separated token (cached: chat repeats tokens a lot)."""
-    lex = _lexicon()
-    return _make_token(lex, _units(lex, token), _tox_token(lex, token))
+    found = _TOKENS.get(token)
+    if found is None:
+        lex = _lexicon()
+        found = _make_token(lex, _units(lex, token), _tox_token(lex, token))
+        if len(_TOKENS) >= _TOKEN_CACHE_SIZE:
+            _TOKENS.clear()
+        _TOKENS[token] = found
+    return found
+
+
+def clear_caches() -> None:
+    """Forget every cached token reading (benchmarks use it to measure never-seen text)."""
+    _TOKENS.clear()
+    _KNOWN_UNITS.clear()
+    _TOX_READINGS.clear()
+    _emotion_map.cache_clear()
+
+
+@dataclass(frozen=True, slots=True)
+class _Prechecks:
+    """Word sets behind the _TOX_HEAD/_TOX_NEXT/_PHRASE_NEXT token flags."""
+
+    tox_heads: frozenset[str]
+    tox_nexts: frozenset[str]
+    phrase_nexts: frozenset[str]
+    substrings: re.Pattern[str]  # any substring term or allowed substring
+
+
+_PRECHECKS: dict[int, _Prechecks] = {}
+
+
+def _prechecks(lex: _Lexicon) -> _Prechecks:
+    found = _PRECHECKS.get(id(lex))
+    if found is None:
+        heads: set[str] = set()
+        nexts: set[str] = set()
+        for start, entries in lex.tox_phrases.items():
+            for phrase, _, kind in entries:
+                if kind in ("allow", "interjection"):
+                    continue  # these only change how the terms of a message count
+                heads.add(start)
+                # A one-word phrase needs no second word: its head sets both flags.
+                nexts.add(phrase[1] if len(phrase) > 1 else start)
+        found = _PRECHECKS[id(lex)] = _Prechecks(
+            frozenset(heads),
+            frozenset(nexts),
+            frozenset(p[1] for p in lex.phrases if len(p) > 1),
+            re.compile(
+                "|".join(
+                    re.escape(needle)
+                    for needle in sorted({n for n, _, _ in lex.substrings} | set(lex.allowed))
+                )
+                or "(?!)"
+            ),
+        )
+    return found
 
 
 def _make_token(lex: _Lexicon, units: tuple[_Unit, ...], tox: _ToxToken) -> _Token:
-    flags = _TOXIC if tox.hits or tox.c1 in lex.tox_phrase_starts else 0
+    pre = _prechecks(lex)
+    flags = _TOXIC if tox.hits else 0
+    if tox.c1 in pre.tox_heads:
+        flags |= _TOX_HEAD
+    if tox.c1 in pre.tox_nexts:
+        flags |= _TOX_NEXT
     if tox.single:
         flags |= _SINGLE
     words = uppers = 0
     for unit in units:
         if unit.key in lex.phrase_starts:
             flags |= _PHRASE
+        if unit.key in pre.phrase_nexts:
+            flags |= _PHRASE_NEXT
         if unit.special:
             flags |= _SPECIAL
         if unit.sarcasm:
@@ -728,12 +849,17 @@ def _units(lex: _Lexicon, token: str) -> tuple[_Unit, ...]:
             piece.clear()
 
     for ch in token:
+        if ch < "\x80":  # ASCII: never ignorable, an emoji or a symbol
+            piece.append(ch)
+            continue
         if ch in _IGNORABLE:
             continue
         entry = lex.emoji.get(ch)
         if entry is not None:
             flush()
-            out.append(_unit(ch, entry, word=False, upper=False, from_lower=False, elongated=False))
+            out.append(
+                _known_unit(ch, entry, word=False, upper=False, from_lower=False, elongated=False)
+            )
         elif unicodedata.category(ch) == "So":
             flush()  # an emoji or symbol we do not know: a neutral separator
         else:
@@ -1032,7 +1158,9 @@ def _fold_word(token: str) -> tuple[str, ...]:
     """Letters-only lower-case readings of a token (two when a "1" may be an i or an l)."""
     if token.isascii() and token.isalpha():
         return (token.lower(),)  # the common case: nothing to fold
-    text = token.lower().translate(_HOMOGLYPHS)
+    text = token.lower()
+    if not text.isascii():  # (the look-alikes are all outside ASCII)
+        text = text.translate(_HOMOGLYPHS)
     if not text.isascii():
         text = "".join(
             ch
@@ -1046,10 +1174,16 @@ def _fold_word(token: str) -> tuple[str, ...]:
 
 
 def _term_hits(lex: _Lexicon, form: str) -> list[tuple[float, str]]:
+    return _term_hits_c1(lex, form)[0]
+
+
+def _term_hits_c1(lex: _Lexicon, form: str) -> tuple[list[tuple[float, str]], str]:
+    """``_term_hits`` and the collapsed form (``_collapse(form)``) it computes on the way."""
     hits: list[tuple[float, str]] = []
     if not form:
-        return hits
-    c1, counts = _runs(form)
+        return hits, form
+    doubled = _RUN2.search(form) is not None
+    c1, counts = _runs(form) if doubled else (form, (1,) * len(form))
     readings = [(c1, counts)]
     if len(c1) > 3 and c1.endswith("s"):
         readings.append((c1[:-1], counts[:-1]))  # plural
@@ -1059,8 +1193,11 @@ def _term_hits(lex: _Lexicon, form: str) -> list[tuple[float, str]]:
             if all(h >= t for h, t in zip(have, term.counts, strict=True)):
                 hits.append((term.severity, term.kind))
     if len(form) >= 5 and lex.substrings:
-        two = _collapse_to_two(form)
+        two = _collapse_to_two(form) if doubled else form
         one = c1  # elongated stems: "motherfuuuckers"
+        anywhere = _prechecks(lex).substrings.search
+        if anywhere(two) is None and (one == two or anywhere(one) is None):
+            return hits, c1  # no needle and no allowed word: the loops below add nothing
         for benign in lex.allowed:
             if benign in two:
                 two = two.replace(benign, "")
@@ -1068,22 +1205,36 @@ def _term_hits(lex: _Lexicon, form: str) -> list[tuple[float, str]]:
         for needle, severity, kind in lex.substrings:
             if (needle in two or needle in one) and (severity, kind) not in hits:
                 hits.append((severity, kind))
-    return hits
+    return hits, c1
 
 
 def _tox_token(lex: _Lexicon, token: str) -> _ToxToken:
     if token[0] == "@" and len(token) > 1:
         return _ToxToken((), "", "", True)  # a mention: a target, never itself an insult
     forms = _fold_word(token)
+    # The reading depends on the folded forms only: "you", "YOU" and "you!" share one.
+    shared = lex is _lexicon()
+    found = _TOX_READINGS.get(forms) if shared else None
+    if found is not None:
+        return found
+    first, c1 = _term_hits_c1(lex, forms[0])
     hits: list[tuple[float, str]] = []
-    for form in forms:
-        for hit in _term_hits(lex, form):
+    for some in [first, *(_term_hits(lex, form) for form in forms[1:])]:
+        for hit in some:
             if hit not in hits:
                 hits.append(hit)
-    c1 = _collapse(forms[0])
-    return _ToxToken(
+    found = _ToxToken(
         tuple(hits) if hits else (), c1, forms[0] if len(forms[0]) == 1 else "", c1 in _TARGETS
     )
+    if shared:
+        if len(_TOX_READINGS) >= _TOKEN_CACHE_SIZE:
+            _TOX_READINGS.clear()
+        _TOX_READINGS[forms] = found
+    return found
+
+
+# Toxicity readings by folded forms (see _tox_token), for the process's lexicon.
+_TOX_READINGS: dict[tuple[str, ...], _ToxToken] = {}
 
 
 # Toxicity weights (toxicity.tsv's header explains each rule).
@@ -1098,6 +1249,8 @@ _INTERJECTION = 0.3  # profanity inside an exclamation ("holy shit")
 _QUOTE_OPEN = frozenset("\"'\u201c\u00ab\u2018")
 _QUOTE_CLOSE = frozenset("\"'\u201d\u00bb\u2019")
 _QUOTE_CHARS = frozenset(_QUOTE_OPEN | _QUOTE_CLOSE)
+# A quotation span starts at a token that starts with an opening mark: without one, none.
+_QUOTE_START = re.compile("(?:^|\\s)[" + re.escape("".join(sorted(_QUOTE_OPEN))) + "]")
 _TRAILING = ".,!?;:)]"
 _REPOST = re.compile(r"^.@\w+:")
 
@@ -1149,6 +1302,10 @@ def _toxicity(
     inside: list[bool] = []
     i = 0
     n = len(infos)
+    if not _spelled_out(infos):  # the common case: nothing to join
+        merged = infos
+        inside = quoted if quoted else [False] * n
+        i = n
     while i < n:
         j = i
         while j < n and infos[j].single:
@@ -1167,7 +1324,7 @@ def _toxicity(
     remaining = 1.0
     cleared: set[int] = set()
     exclaimed: set[int] = set()
-    if any(info.c1 in lex.tox_phrase_starts for info in merged):
+    if not lex.tox_phrase_starts.isdisjoint([info.c1 for info in merged]):
         # Phrases run over the tokens that have letters (emoji and punctuation are skipped).
         seq = [(k, info.c1) for k, info in enumerate(merged) if info.c1]
         words = [c1 for _, c1 in seq]
@@ -1250,7 +1407,8 @@ class LexiconBackend:
     precedence over every table and heuristic for messages of that channel.  ``cache_size``
     messages are remembered (an LRU keyed by text and channel; 0 disables it) because chat repeats
     itself.  Raises :class:`BackendError` for an unknown category or unreadable lexicon data.
-    Thread-safe for concurrent ``score`` calls (the caches are ``functools.lru_cache``).
+    Thread-safe for concurrent ``score`` calls (the message cache is a ``functools.lru_cache``;
+    the token caches are dicts, whose single reads and writes are atomic).
     """
 
     def __init__(
@@ -1304,23 +1462,28 @@ class LexiconBackend:
         lex = self._lex
         table = self._channels.get(channel) if channel else None
         units: list[_Unit] = []
-        toxic: list[_ToxToken] = []
         flags = words = uppers = 0
         if not text.isascii():
             text = text.translate(_APOSTROPHES)  # "can’t" negates like "can't"
         tokens = text.split()
-        for text_token in tokens:
-            token = None
-            if table is not None:
-                token = table.get(text_token) or table.get(text_token.strip(_PUNCT))
-            if token is None:
-                token = _token(text_token)
+        cached = _TOKENS.get
+        if table is None:
+            read = [cached(text_token) or _token(text_token) for text_token in tokens]
+        else:
+            read = [
+                table.get(text_token)
+                or table.get(text_token.strip(_PUNCT))
+                or cached(text_token)
+                or _token(text_token)
+                for text_token in tokens
+            ]
+        for token in read:
             units += token.units
-            toxic.append(token.tox)
             flags |= token.flags
             words += token.words
             uppers += token.uppers
-        if flags & _PHRASE:
+        toxic = [token.tox for token in read]
+        if flags & _PHRASE_PAIR == _PHRASE_PAIR:
             units = _merge_phrases(lex, units)
             for unit in units:  # a phrase may be a booster ("kind of") or sarcasm ("yeah right")
                 if unit.special:
@@ -1343,11 +1506,13 @@ class LexiconBackend:
             toxicity=_toxicity(
                 lex,
                 toxic,
-                _quoted_tokens(tokens) if _QUOTE_CHARS.intersection(text) else None,
+                _quoted_tokens(tokens) if _QUOTE_START.search(text) else None,
                 banter=bool(flags & _BANTERING),
                 cheer=compound > NEUTRAL_BAND,
             )
-            if flags & _TOXIC or (flags & _SINGLE and _spelled_out(toxic))
+            if flags & _TOXIC
+            or flags & _TOX_PAIR == _TOX_PAIR
+            or (flags & _SINGLE and _spelled_out(toxic))
             else 0.0,
         )
 

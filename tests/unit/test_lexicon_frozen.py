@@ -1,0 +1,97 @@
+"""Frozen scores: the lexicon backend's results on a fixed real corpus never change by accident.
+
+Speed work on the backend (token caches, cheap prechecks that skip passes) must leave every score
+exactly as it was; see ``tests/lexicon_frozen.py`` for the corpus and how to regenerate the
+expectation after a deliberate change.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scorer.backends import lexicon
+from scorer.backends.lexicon import LexiconBackend
+from tests import lexicon_frozen
+
+
+@pytest.fixture(scope="module")
+def expected() -> dict[str, object]:
+    loaded: dict[str, object] = json.loads(lexicon_frozen.EXPECTED.read_text("utf-8"))
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    return lexicon_frozen.corpus()
+
+
+def _first_differences(texts: list[str], want: object, have: list[str]) -> list[str]:
+    assert isinstance(want, list)
+    return [text for text, a, b in zip(texts, want, have, strict=True) if a != b][:5]
+
+
+def test_corpus_and_model_are_the_frozen_ones(
+    expected: dict[str, object], texts: list[str]
+) -> None:
+    assert expected["texts"] == len(texts) > 3000
+    assert expected["corpus"] == lexicon_frozen.digest("\n".join(texts))
+    assert expected["model"] == LexiconBackend(cache_size=0).model, (
+        "lexicon data or ENGINE_VERSION changed: regenerate with tests/lexicon_frozen.py"
+    )
+
+
+@pytest.mark.parametrize("channel", [None, "#nymn"])
+def test_every_score_equals_the_frozen_one_cold_and_warm(
+    expected: dict[str, object], texts: list[str], channel: str | None
+) -> None:
+    want = expected["channel" if channel else "plain"]
+    lexicon.clear_caches()
+    cold = lexicon_frozen.score_digests(texts, channel)
+    assert cold == want, _first_differences(texts, want, cold)
+    warm = lexicon_frozen.score_digests(texts, channel)  # token caches filled now
+    assert warm == want, _first_differences(texts, want, warm)
+
+
+def test_token_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    lexicon.clear_caches()
+    monkeypatch.setattr(lexicon, "_TOKEN_CACHE_SIZE", 50)
+    backend = LexiconBackend(cache_size=0)
+    words = [f"word{i} LUL{'L' * (i % 7)}" for i in range(400)]
+    first = backend.score(words)
+    caches = (lexicon._TOKENS, lexicon._KNOWN_UNITS, lexicon._TOX_READINGS)
+    assert all(0 < len(cache) <= 50 for cache in caches)
+    assert backend.score(words) == first  # re-read after eviction: same results
+    lexicon.clear_caches()
+    assert not any(caches)
+
+
+def test_prechecks_cover_every_phrase() -> None:
+    # The phrase passes are skipped unless a message holds a phrase's first and second word:
+    # every phrase that adds toxicity, and every sentiment phrase, must be covered.
+    lex = lexicon._lexicon()
+    pre = lexicon._prechecks(lex)
+    for start, entries in lex.tox_phrases.items():
+        for phrase, _, kind in entries:
+            if kind not in ("allow", "interjection"):
+                assert start in pre.tox_heads and phrase[min(1, len(phrase) - 1)] in pre.tox_nexts
+    for phrase in lex.phrases:  # (_merge_phrases reads phrases of two and three words only)
+        assert len(phrase) < 2 or phrase[1] in pre.phrase_nexts
+    assert not any(code.isascii() for code in lex.emoji)  # _units reads ASCII as word text
+
+
+@pytest.mark.parametrize(
+    ("text", "toxic"),
+    [
+        ("i hope you die", True),  # a threat phrase without any toxic term
+        ("go die", True),
+        ("hope you win", False),
+        ("you can go now", False),
+        ('he said "shut up" lol', True),
+    ],
+)
+def test_phrase_toxicity_still_found(text: str, toxic: bool) -> None:
+    lexicon.clear_caches()
+    score = LexiconBackend(cache_size=0).score([text])[0]
+    assert score.toxicity is not None and (score.toxicity > 0) is toxic, score.toxicity
