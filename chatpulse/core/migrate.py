@@ -295,7 +295,7 @@ async def run_migrations(
                 chosen = next((m for m in files if m.backend in (None, backend)), None)
                 await _apply(conn, version, files, chosen, backend)
                 applied.append(version)
-                log.info("migration applied", extra={"version": version, "backend": backend})
+                log.debug("migration applied", extra={"version": version, "backend": backend})
             ts_version = None
             if backend == "timescaledb":
                 ts_version = await _scalar(
@@ -306,6 +306,11 @@ async def run_migrations(
                 conn, reader_password, reader_statement_timeout, reader_idle_timeout
             )
             current = max(known, default=0)
+            if applied:  # one line for the whole upgrade; each version at debug level
+                log.info(
+                    "schema migrated",
+                    extra={"version": current, "applied": applied, "backend": backend},
+                )
             return MigrationReport(backend, applied, current, ts_version, notices)
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))

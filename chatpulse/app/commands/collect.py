@@ -7,6 +7,7 @@ import asyncio
 import functools
 import logging
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -121,12 +122,30 @@ def cmd_collect(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(file: str, done: int, total: int, events: int) -> None:
-    pct = 100.0 * done / total if total else 100.0
-    log.info(
-        "replay progress",
-        extra={"file": file, "percent": round(pct, 1), "events": events, "bytes": done},
-    )
+class _Progress:
+    """Replay progress as a log line per file every few seconds and once when it is read
+    through, not on every callback (they come twice a second)."""
+
+    def __init__(self, every_s: float = 5.0) -> None:
+        self._every = every_s
+        self._last: dict[str, float] = {}
+        self._done: set[str] = set()
+
+    def __call__(self, file: str, done: int, total: int, events: int) -> None:
+        now = time.monotonic()
+        finished = done >= total
+        if finished and file in self._done:
+            return
+        if not finished and now - self._last.setdefault(file, now) < self._every:
+            return
+        self._last[file] = now
+        if finished:
+            self._done.add(file)
+        pct = 100.0 * done / total if total else 100.0
+        log.info(
+            "replay progress",
+            extra={"file": file, "percent": round(pct, 1), "events": events, "bytes": done},
+        )
 
 
 def _parse_start(value: str | None) -> datetime | None:
@@ -182,7 +201,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
                 channel=args.replay_channel,
                 platform=args.replay_platform,
                 start=start,
-                progress=_progress,
+                progress=_Progress(),
                 channel_id=args.replay_channel_id,
             )
         )
