@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from chatpulse.core.queries import load_queries
@@ -91,6 +92,32 @@ class _Channel:
     updated_at: datetime | None
     fresh: list[tuple[datetime, datetime]] = field(default_factory=list)
     fresh_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _StateRow:
+    """One row of ``read_state``: a channel and its detector_state (NULLs before a pass)."""
+
+    id: int
+    processed_until: datetime | None
+    first_message_at: datetime | None
+    last_message_at: datetime | None
+    seen_snapshot: str | None
+    snap_xmin: str | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class _FreshRow:
+    """One row of ``find_new_rows``: the clock and snapshot, and one bucket of new rows (all
+    NULL on the one row that stands for no new rows)."""
+
+    db_now: datetime
+    snapshot: str
+    channel_id: int | None
+    n: int | None
+    lo: datetime | None
+    hi: datetime | None
 
 
 @dataclass(slots=True)
@@ -199,10 +226,19 @@ class Detector:
     # -- reading ----------------------------------------------------------------------------
 
     async def _read_state(self, conn: psycopg.AsyncConnection[Any]) -> list[_Channel]:
-        cur = await conn.execute(_Q["read_state"])
+        cur = conn.cursor(row_factory=class_row(_StateRow))
+        await cur.execute(_Q["read_state"])
         return [
-            _Channel(cid, pu, first, last, snap, int(xmin) if xmin else None, upd)
-            for cid, pu, first, last, snap, xmin, upd in await cur.fetchall()
+            _Channel(
+                r.id,
+                r.processed_until,
+                r.first_message_at,
+                r.last_message_at,
+                r.seen_snapshot,
+                int(r.snap_xmin) if r.snap_xmin else None,
+                r.updated_at,
+            )
+            for r in await cur.fetchall()
         ]
 
     async def _find_new_rows(
@@ -215,7 +251,8 @@ class Detector:
         xmin = min((c.snap_xmin for c in known if c.snap_xmin is not None), default=None)
         # One statement, so pg_current_snapshot() is the snapshot the search saw (READ
         # COMMITTED takes one per statement): the next pass starts exactly where this one ended.
-        cur = await conn.execute(
+        cur = conn.cursor(row_factory=class_row(_FreshRow))
+        await cur.execute(
             _Q["find_new_rows"],
             {
                 "b": self.config.baseline_window_s,
@@ -227,11 +264,12 @@ class Detector:
         )
         rows = await cur.fetchall()
         by_id = {c.id: c for c in channels}
-        for _, _, cid, n, lo, hi in rows:
-            if cid is not None and cid in by_id:
-                by_id[cid].fresh.append((lo, hi))
-                by_id[cid].fresh_count += int(n)
-        return rows[0][0], rows[0][1]
+        for row in rows:
+            if row.channel_id is not None and row.channel_id in by_id:
+                assert row.lo is not None and row.hi is not None and row.n is not None
+                by_id[row.channel_id].fresh.append((row.lo, row.hi))
+                by_id[row.channel_id].fresh_count += int(row.n)
+        return rows[0].db_now, rows[0].snapshot
 
     def _plan(self, channels: list[_Channel], closed_now: int) -> list[_Range]:
         """The ranges to re-judge: per channel one live range and, for new rows far behind

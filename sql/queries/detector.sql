@@ -3,8 +3,9 @@
 
 -- name: read_state
 -- Every channel with the detector's state for it (NULLs before its first pass).
-SELECT c.id, s.processed_until, s.first_message_at, s.last_message_at,
-s.seen_snapshot::text, pg_snapshot_xmin(s.seen_snapshot)::text, s.updated_at
+SELECT c.id AS id, s.processed_until, s.first_message_at, s.last_message_at,
+s.seen_snapshot::text AS seen_snapshot,
+    pg_snapshot_xmin(s.seen_snapshot)::text AS snap_xmin, s.updated_at
 FROM chat.channels c LEFT JOIN chat.detector_state s ON s.channel_id = c.id
 ORDER BY c.id;
 
@@ -23,7 +24,7 @@ UNION ALL
 SELECT m.channel_id, floor(extract(epoch FROM m.sent_at) / %(b)s),
     count(*), min(m.sent_at), max(m.sent_at)
 FROM chat.messages m WHERE m.channel_id = ANY(%(new)s::int[]) GROUP BY 1, 2)
-SELECT now(), pg_current_snapshot()::text, f.channel_id, f.n, f.lo, f.hi
+SELECT now() AS db_now, pg_current_snapshot()::text AS snapshot, f.channel_id, f.n, f.lo, f.hi
 FROM (VALUES (1)) AS one (x) LEFT JOIN fresh f ON true;
 
 -- name: try_lock_channels
