@@ -37,6 +37,7 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from chatpulse.core.queries import load_queries
+from chatpulse.core.waiting import wait_or_stop
 from detector.model import BurstEvent, ChannelSeries, DetectorConfig, HypeEvent, detect
 
 __all__ = ["DetectOptions", "DetectSummary", "Detector", "run_detector"]
@@ -710,12 +711,9 @@ async def run_detector(
                 return total
             if until_idle:
                 continue
-            try:
-                if stop is not None:
-                    await asyncio.wait_for(stop.wait(), options.poll_interval_s)
-                    return total
+            if stop is None:
                 await asyncio.sleep(options.poll_interval_s)
-            except TimeoutError:
-                pass
+            elif await wait_or_stop(stop, options.poll_interval_s):
+                return total
     finally:
         await conn.close()

@@ -40,6 +40,7 @@ from websockets.exceptions import (
 
 from chatpulse.core.errors import ConfigError
 from chatpulse.core.mapping import FieldMapping, TimeFormat
+from chatpulse.core.waiting import wait_or_stop
 from collector.events import ChatEvent, ChatMessage, Malformed, deterministic_message_id
 from collector.sources.base import ChatSource, ReconnectPolicy, SourceListener
 
@@ -398,18 +399,6 @@ def _close_reason(exc: ConnectionClosed) -> str:
     return f"connection closed: {exc}"
 
 
-async def _sleep_or_stop(stop: asyncio.Event, delay_s: float) -> bool:
-    """Wait ``delay_s`` or until ``stop`` is set; True when stopped."""
-    if delay_s <= 0:
-        await asyncio.sleep(0)  # let the loop run even when tests set every wait to zero
-        return stop.is_set()
-    try:
-        await asyncio.wait_for(stop.wait(), delay_s)
-    except TimeoutError:
-        return False
-    return True
-
-
 class JsonWebSocketSource(ChatSource):
     """Live chat from a WebSocket that sends JSON, mapped by a :class:`FieldMapping`.
 
@@ -479,7 +468,7 @@ class JsonWebSocketSource(ChatSource):
                 if reason is not None:
                     _log.warning("websocket %s: disconnected: %s", self._host, reason)
                     await listener.on_disconnected(channels, _now(), reason)
-            if await _sleep_or_stop(stop, _backoff_s(self._policy, attempt)):
+            if await wait_or_stop(stop, _backoff_s(self._policy, attempt)):
                 return
             attempt += 1
 
