@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from chatpulse.core.waiting import wait_or_stop
 from clipper.config import ClipperConfig
 from clipper.ffmpeg import stop_process
 from clipper.media import channel_dir, list_segments
@@ -141,8 +142,7 @@ async def _retention_loop(out_dir: Path, config: ClipperConfig, stop: asyncio.Ev
         )
         if deleted:
             log.info("old segments deleted", extra={"dir": str(out_dir), "deleted": deleted})
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+        await wait_or_stop(stop, interval)
 
 
 async def run_recorder(
@@ -176,8 +176,7 @@ async def run_recorder(
             log.warning("recording ended", extra={"channel": channel, "exit_code": code})
             if max_restarts is not None and sessions > max_restarts:
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+            await wait_or_stop(stop, delay)
             delay = min(delay * 2, 60.0)
     finally:
         stop.set()

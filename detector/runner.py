@@ -33,8 +33,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from chatpulse.core.queries import load_queries
+from chatpulse.core.waiting import wait_or_stop
 from detector.model import BurstEvent, ChannelSeries, DetectorConfig, HypeEvent, detect
 
 __all__ = ["DetectOptions", "DetectSummary", "Detector", "run_detector"]
@@ -43,6 +46,7 @@ log = logging.getLogger(__name__)
 
 _LOCK_NS = 0x6465_7465  # advisory-lock namespace ("dete"): one pass per channel at a time
 _IDLE_REFRESH_S = 10.0  # an idle channel's seen_snapshot moves on this often (bounds the scan)
+_Q = load_queries("detector")  # sql/queries/detector.sql
 _XID_MAX = "18446744073709551615"  # no channel to search by snapshot: an empty xid range
 _Key = tuple[str, str, datetime]  # ("b", emote, started_at) or ("h", "", started_at)
 
@@ -89,6 +93,32 @@ class _Channel:
     updated_at: datetime | None
     fresh: list[tuple[datetime, datetime]] = field(default_factory=list)
     fresh_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _StateRow:
+    """One row of ``read_state``: a channel and its detector_state (NULLs before a pass)."""
+
+    id: int
+    processed_until: datetime | None
+    first_message_at: datetime | None
+    last_message_at: datetime | None
+    seen_snapshot: str | None
+    snap_xmin: str | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class _FreshRow:
+    """One row of ``find_new_rows``: the clock and snapshot, and one bucket of new rows (all
+    NULL on the one row that stands for no new rows)."""
+
+    db_now: datetime
+    snapshot: str
+    channel_id: int | None
+    n: int | None
+    lo: datetime | None
+    hi: datetime | None
 
 
 @dataclass(slots=True)
@@ -197,15 +227,19 @@ class Detector:
     # -- reading ----------------------------------------------------------------------------
 
     async def _read_state(self, conn: psycopg.AsyncConnection[Any]) -> list[_Channel]:
-        cur = await conn.execute(
-            "SELECT c.id, s.processed_until, s.first_message_at, s.last_message_at,"
-            " s.seen_snapshot::text, pg_snapshot_xmin(s.seen_snapshot)::text, s.updated_at"
-            " FROM chat.channels c LEFT JOIN chat.detector_state s ON s.channel_id = c.id"
-            " ORDER BY c.id"
-        )
+        cur = conn.cursor(row_factory=class_row(_StateRow))
+        await cur.execute(_Q["read_state"])
         return [
-            _Channel(cid, pu, first, last, snap, int(xmin) if xmin else None, upd)
-            for cid, pu, first, last, snap, xmin, upd in await cur.fetchall()
+            _Channel(
+                r.id,
+                r.processed_until,
+                r.first_message_at,
+                r.last_message_at,
+                r.seen_snapshot,
+                int(r.snap_xmin) if r.snap_xmin else None,
+                r.updated_at,
+            )
+            for r in await cur.fetchall()
         ]
 
     async def _find_new_rows(
@@ -218,22 +252,9 @@ class Detector:
         xmin = min((c.snap_xmin for c in known if c.snap_xmin is not None), default=None)
         # One statement, so pg_current_snapshot() is the snapshot the search saw (READ
         # COMMITTED takes one per statement): the next pass starts exactly where this one ended.
-        cur = await conn.execute(
-            "WITH fresh AS ("
-            " SELECT m.channel_id, floor(extract(epoch FROM m.sent_at) / %(b)s) AS bucket,"
-            "  count(*) AS n, min(m.sent_at) AS lo, max(m.sent_at) AS hi"
-            " FROM chat.messages m"
-            " JOIN unnest(%(ids)s::int[], %(snaps)s::pg_snapshot[]) AS s(channel_id, snap)"
-            "  ON s.channel_id = m.channel_id"
-            " WHERE m.ingest_xid >= %(xmin)s::xid8"
-            "  AND NOT pg_visible_in_snapshot(m.ingest_xid, s.snap)"
-            " GROUP BY 1, 2"
-            " UNION ALL"
-            " SELECT m.channel_id, floor(extract(epoch FROM m.sent_at) / %(b)s),"
-            "  count(*), min(m.sent_at), max(m.sent_at)"
-            " FROM chat.messages m WHERE m.channel_id = ANY(%(new)s::int[]) GROUP BY 1, 2)"
-            " SELECT now(), pg_current_snapshot()::text, f.channel_id, f.n, f.lo, f.hi"
-            " FROM (VALUES (1)) AS one (x) LEFT JOIN fresh f ON true",
+        cur = conn.cursor(row_factory=class_row(_FreshRow))
+        await cur.execute(
+            _Q["find_new_rows"],
             {
                 "b": self.config.baseline_window_s,
                 "ids": [c.id for c in known],
@@ -244,11 +265,12 @@ class Detector:
         )
         rows = await cur.fetchall()
         by_id = {c.id: c for c in channels}
-        for _, _, cid, n, lo, hi in rows:
-            if cid is not None and cid in by_id:
-                by_id[cid].fresh.append((lo, hi))
-                by_id[cid].fresh_count += int(n)
-        return rows[0][0], rows[0][1]
+        for row in rows:
+            if row.channel_id is not None and row.channel_id in by_id:
+                assert row.lo is not None and row.hi is not None and row.n is not None
+                by_id[row.channel_id].fresh.append((row.lo, row.hi))
+                by_id[row.channel_id].fresh_count += int(row.n)
+        return rows[0].db_now, rows[0].snapshot
 
     def _plan(self, channels: list[_Channel], closed_now: int) -> list[_Range]:
         """The ranges to re-judge: per channel one live range and, for new rows far behind
@@ -296,7 +318,7 @@ class Detector:
 
     async def _lock(self, conn: psycopg.AsyncConnection[Any], ids: list[int]) -> set[int]:
         cur = await conn.execute(
-            "SELECT id FROM unnest(%s::int[]) AS id WHERE pg_try_advisory_xact_lock(%s, id)",
+            _Q["try_lock_channels"],
             (ids, _LOCK_NS),
         )
         return {r[0] for r in await cur.fetchall()}
@@ -335,18 +357,7 @@ class Detector:
             "hi": [_at(r.end, step) for r in ranges],
         }
         cur = await conn.execute(
-            "WITH r AS (SELECT * FROM unnest(%(k)s::int[], %(c)s::int[], %(lo)s::timestamptz[],"
-            " %(hi)s::timestamptz[]) AS r(k, c, lo, hi))"
-            " SELECT r.k, 'b', e.emote_name, e.started_at, e.ended_at, e.peak_at, e.peak_uses,"
-            "  e.baseline::float8, e.score::float8, e.total_uses, e.peak_messages,"
-            "  e.baseline_messages::float8"
-            " FROM r JOIN chat.emote_bursts e ON e.channel_id = r.c AND e.ended_at > r.lo"
-            "  AND e.started_at < r.hi"
-            " UNION ALL"
-            " SELECT r.k, 'h', '', h.started_at, h.ended_at, h.peak_at, NULL, h.score::float8,"
-            "  h.messages_per_min::float8, h.baseline_per_min::float8, NULL, NULL"
-            " FROM r JOIN chat.hype_moments h ON h.channel_id = r.c AND h.ended_at > r.lo"
-            "  AND h.started_at < r.hi",
+            _Q["stored_events"],
             params,
         )
         for r in ranges:
@@ -377,20 +388,12 @@ class Detector:
             "s": step,
         }
         cur = await conn.execute(
-            "SELECT r.k, floor(extract(epoch FROM m.sent_at) / %(s)s)::bigint, count(*),"
-            " count(DISTINCT chat.chatter_key(m.user_id, m.user_login, m.user_name))"
-            " FROM unnest(%(k)s::int[], %(c)s::int[],"
-            " %(lo)s::timestamptz[], %(hi)s::timestamptz[]) AS r(k, c, lo, hi) JOIN chat.messages m"
-            " ON m.channel_id = r.c AND m.sent_at >= r.lo AND m.sent_at < r.hi GROUP BY 1, 2",
+            _Q["message_buckets"],
             params,
         )
         counts = await cur.fetchall()
         cur = await conn.execute(
-            "SELECT r.k, floor(extract(epoch FROM e.sent_at) / %(s)s)::bigint, e.emote_name,"
-            " count(DISTINCT e.message_id), sum(e.count) FROM unnest(%(k)s::int[], %(c)s::int[],"
-            " %(lo)s::timestamptz[], %(hi)s::timestamptz[]) AS r(k, c, lo, hi)"
-            " JOIN chat.emote_uses e ON e.channel_id = r.c AND e.sent_at >= r.lo"
-            " AND e.sent_at < r.hi GROUP BY 1, 2, 3",
+            _Q["emote_buckets"],
             params,
         )
         emotes = await cur.fetchall()
@@ -520,27 +523,7 @@ class Detector:
         if changed_b:
             rows = [(k, new[k][2]) for k in changed_b]
             cur = await conn.execute(
-                "INSERT INTO chat.emote_bursts AS e (channel_id, emote_name, provider, started_at,"
-                " ended_at, peak_at, peak_uses, baseline, score, total_uses, peak_messages,"
-                " baseline_messages)"
-                " SELECT %(c)s, u.name, (SELECT max(p.provider) FROM chat.emote_uses p"
-                "   WHERE p.channel_id = %(c)s AND p.emote_name = u.name AND p.sent_at >= u.st"
-                "   AND p.sent_at < u.en), u.st, u.en, u.pk, u.pu, u.bl, u.sc, u.tu, u.pm, u.bm"
-                " FROM unnest(%(name)s::text[], %(st)s::timestamptz[], %(en)s::timestamptz[],"
-                "  %(pk)s::timestamptz[], %(pu)s::int[], %(bl)s::real[], %(sc)s::real[],"
-                "  %(tu)s::int[], %(pm)s::int[], %(bm)s::real[])"
-                "  AS u(name, st, en, pk, pu, bl, sc, tu, pm, bm)"
-                " ON CONFLICT (channel_id, emote_name, started_at) DO UPDATE SET"
-                " provider = excluded.provider, peak_at = excluded.peak_at,"
-                " ended_at = excluded.ended_at, peak_uses = excluded.peak_uses,"
-                " baseline = excluded.baseline, score = excluded.score,"
-                " total_uses = excluded.total_uses, peak_messages = excluded.peak_messages,"
-                " baseline_messages = excluded.baseline_messages"
-                " WHERE (e.peak_at, e.ended_at, e.peak_uses, e.total_uses, e.score,"
-                "   e.baseline, e.peak_messages, e.baseline_messages, e.provider)"
-                "   IS DISTINCT FROM (excluded.peak_at, excluded.ended_at, excluded.peak_uses,"
-                "   excluded.total_uses, excluded.score, excluded.baseline,"
-                "   excluded.peak_messages, excluded.baseline_messages, excluded.provider)",
+                _Q["upsert_bursts"],
                 {
                     "c": cid,
                     "name": [k[1] for k, _ in rows],
@@ -559,16 +542,13 @@ class Detector:
         gone_h = [k for k in gone if k[0] == "h"]
         if gone_b:
             cur = await conn.execute(
-                "DELETE FROM chat.emote_bursts e USING unnest(%s::text[], %s::timestamptz[])"
-                " AS d(name, st) WHERE e.channel_id = %s AND e.emote_name = d.name"
-                " AND e.started_at = d.st",
+                _Q["delete_bursts"],
                 ([k[1] for k in gone_b], [k[2] for k in gone_b], cid),
             )
             summary.deleted += cur.rowcount
         if gone_h:
             cur = await conn.execute(
-                "DELETE FROM chat.hype_moments WHERE channel_id = %s"
-                " AND started_at = ANY(%s::timestamptz[])",
+                _Q["delete_moments"],
                 (cid, [k[2] for k in gone_h]),
             )
             summary.deleted += cur.rowcount
@@ -605,15 +585,7 @@ class Detector:
             elif ch.id in self._cache:
                 self._cache[ch.id].snapshot = snapshot  # idle: its counts are still right
         await conn.execute(
-            "INSERT INTO chat.detector_state AS d (channel_id, processed_until,"
-            " first_message_at, last_message_at, seen_snapshot, updated_at)"
-            " SELECT u.c, u.pu, u.fm, u.lm, %s::pg_snapshot, now()"
-            " FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[])"
-            "  AS u(c, pu, fm, lm)"
-            " ON CONFLICT (channel_id) DO UPDATE SET processed_until = excluded.processed_until,"
-            " first_message_at = excluded.first_message_at,"
-            " last_message_at = excluded.last_message_at,"
-            " seen_snapshot = excluded.seen_snapshot, updated_at = now()",
+            _Q["save_state"],
             (
                 snapshot,
                 [r[0] for r in rows],
@@ -635,44 +607,26 @@ class Detector:
         lo, hi = _at(h.start_hop, step), _at(h.end_hop, step)
         args = {"c": channel_id, "lo": lo, "hi": hi}
         cur = await conn.execute(
-            "SELECT count(DISTINCT chat.chatter_key(user_id, user_login, user_name))"
-            " FROM chat.messages"
-            " WHERE channel_id = %(c)s AND sent_at >= %(lo)s AND sent_at < %(hi)s",
+            _Q["count_chatters"],
             args,
         )
         row = await cur.fetchone()
         chatters = int(row[0]) if row else 0
         cur = await conn.execute(
-            "SELECT emote_name FROM chat.emote_uses"
-            " WHERE channel_id = %(c)s AND sent_at >= %(lo)s AND sent_at < %(hi)s"
-            " GROUP BY 1 ORDER BY sum(count) DESC, 1 LIMIT %(n)s",
+            _Q["top_emotes"],
             {**args, "n": opt.top_emotes},
         )
         top = [r[0] for r in await cur.fetchall()]
         # The model that scored most of the window: averaging two models' scales would mix them.
         cur = await conn.execute(
-            "SELECT avg(sentiment) FROM chat.message_scores"
-            " WHERE channel_id = %(c)s AND sent_at >= %(lo)s AND sent_at < %(hi)s"
-            " GROUP BY model ORDER BY count(*) DESC, model LIMIT 1",
+            _Q["avg_sentiment"],
             args,
         )
         row = await cur.fetchone()
         sentiment = float(row[0]) if row and row[0] is not None else None
         samples = await self._samples(conn, args)
         cur = await conn.execute(
-            "INSERT INTO chat.hype_moments AS h (channel_id, started_at, peak_at, ended_at, score,"
-            " messages_per_min, baseline_per_min, chatters, top_emotes, avg_sentiment,"
-            " sample_messages) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (channel_id, started_at) DO UPDATE SET peak_at = excluded.peak_at,"
-            " ended_at = excluded.ended_at, score = excluded.score,"
-            " messages_per_min = excluded.messages_per_min,"
-            " baseline_per_min = excluded.baseline_per_min, chatters = excluded.chatters,"
-            " top_emotes = excluded.top_emotes, avg_sentiment = excluded.avg_sentiment,"
-            " sample_messages = excluded.sample_messages"
-            " WHERE (h.peak_at, h.ended_at, h.score, h.chatters, h.top_emotes, h.avg_sentiment,"
-            "   h.sample_messages) IS DISTINCT FROM (excluded.peak_at, excluded.ended_at,"
-            "   excluded.score, excluded.chatters, excluded.top_emotes, excluded.avg_sentiment,"
-            "   excluded.sample_messages)",
+            _Q["upsert_moment"],
             (
                 channel_id,
                 lo,
@@ -694,9 +648,7 @@ class Detector:
     ) -> list[dict[str, str]]:
         """The window's most repeated texts (what chat was saying), one real message each."""
         cur = await conn.execute(
-            "SELECT user_login, text, sent_at FROM chat.messages"
-            " WHERE channel_id = %(c)s AND sent_at >= %(lo)s AND sent_at < %(hi)s"
-            " AND kind IN ('chat', 'action') ORDER BY sent_at, message_id",
+            _Q["sample_messages"],
             args,
         )
         rows = await cur.fetchall()
@@ -759,12 +711,9 @@ async def run_detector(
                 return total
             if until_idle:
                 continue
-            try:
-                if stop is not None:
-                    await asyncio.wait_for(stop.wait(), options.poll_interval_s)
-                    return total
+            if stop is None:
                 await asyncio.sleep(options.poll_interval_s)
-            except TimeoutError:
-                pass
+            elif await wait_or_stop(stop, options.poll_interval_s):
+                return total
     finally:
         await conn.close()

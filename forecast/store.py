@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 
 from chatpulse.core.queries import load_queries
+from chatpulse.core.waiting import wait_or_stop
 from forecast.features import (
     Counts,
     ForecastConfig,
@@ -311,12 +312,9 @@ async def run_forecast(
                 return total
             if until_idle:
                 continue
-            try:
-                if stop is not None:
-                    await asyncio.wait_for(stop.wait(), poll_interval_s)
-                    return total
+            if stop is None:
                 await asyncio.sleep(poll_interval_s)
-            except TimeoutError:
-                pass
+            elif await wait_or_stop(stop, poll_interval_s):
+                return total
     finally:
         await conn.close()

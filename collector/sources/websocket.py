@@ -28,7 +28,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-from tenacity import RetryCallState, Retrying, wait_random_exponential
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
     ConnectionClosed,
@@ -40,8 +39,9 @@ from websockets.exceptions import (
 
 from chatpulse.core.errors import ConfigError
 from chatpulse.core.mapping import FieldMapping, TimeFormat
+from chatpulse.core.waiting import wait_or_stop
 from collector.events import ChatEvent, ChatMessage, Malformed, deterministic_message_id
-from collector.sources.base import ChatSource, ReconnectPolicy, SourceListener
+from collector.sources.base import ChatSource, ReconnectPolicy, SourceListener, reconnect_wait
 
 __all__ = ["FieldMapping", "JsonWebSocketSource", "TimeFormat", "map_frame"]
 
@@ -368,15 +368,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _backoff_s(policy: ReconnectPolicy, attempt: int) -> float:
-    """Seconds to wait before reconnect ``attempt`` (0-based since the last healthy link)."""
-    # tenacity computes from a RetryCallState whose attempt_number is 1-based; the formula
-    # (full jitter, capped) is documented on ReconnectPolicy.
-    state = RetryCallState(retry_object=Retrying(), fn=None, args=(), kwargs={})
-    state.attempt_number = attempt + 1
-    return float(wait_random_exponential(multiplier=policy.initial_s, max=policy.max_s)(state))
-
-
 def _fatal(exc: BaseException) -> str | None:
     """Why ``exc`` will not go away by retrying (a setting to fix), or None when it may."""
     # Not str(exc): both messages quote the URL, and relay URLs often carry a token.
@@ -396,18 +387,6 @@ def _fatal(exc: BaseException) -> str | None:
 
 def _close_reason(exc: ConnectionClosed) -> str:
     return f"connection closed: {exc}"
-
-
-async def _sleep_or_stop(stop: asyncio.Event, delay_s: float) -> bool:
-    """Wait ``delay_s`` or until ``stop`` is set; True when stopped."""
-    if delay_s <= 0:
-        await asyncio.sleep(0)  # let the loop run even when tests set every wait to zero
-        return stop.is_set()
-    try:
-        await asyncio.wait_for(stop.wait(), delay_s)
-    except TimeoutError:
-        return False
-    return True
 
 
 class JsonWebSocketSource(ChatSource):
@@ -479,7 +458,7 @@ class JsonWebSocketSource(ChatSource):
                 if reason is not None:
                     _log.warning("websocket %s: disconnected: %s", self._host, reason)
                     await listener.on_disconnected(channels, _now(), reason)
-            if await _sleep_or_stop(stop, _backoff_s(self._policy, attempt)):
+            if await wait_or_stop(stop, reconnect_wait(self._policy, attempt)):
                 return
             attempt += 1
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
@@ -21,16 +20,11 @@ from clipper.webhook import sign_body
 from collector import irc
 from tests.conftest import FIXTURES
 from tests.e2e.cli import chatpulse_exe, run_cli
+from tests.helpers import free_port
 
 SECRET = "e2e-secret"
 TOKEN = "e2e-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def spawn(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -16,6 +15,7 @@ import psycopg
 from collector import irc
 from tests.conftest import FIXTURES
 from tests.e2e.cli import chatpulse_exe, run_cli
+from tests.helpers import free_port
 
 
 def _env(db_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -62,16 +62,10 @@ def test_score_until_idle_after_replay_scores_every_message(db_url: str, tmp_pat
     assert _counts(db_url) == (798, 798, 798)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_polling_scorer_serves_metrics_and_stops_on_sigterm(db_url: str, tmp_path: Path) -> None:
     env = _env(db_url, tmp_path)
     assert run_cli("replay", str(_nymn_log(tmp_path)), env=env).returncode == 0
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [*chatpulse_exe(), "score"],
         env={

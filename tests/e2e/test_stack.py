@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from chatpulse.core.db import EMBEDDED_DBNAME, embedded_server
 from chatpulse.core.errors import DatabaseError
 from tests.e2e.cli import chatpulse_exe, run_cli
+from tests.helpers import free_port
 from tests.integration.test_replay import nymn_irc_log
 
 
@@ -74,14 +74,8 @@ def test_demo_on_the_embedded_default_prints_summary_and_leaves_data(tmp_path: P
     assert scored is not None and f", {scored[0]} messages scored" in again
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_up_runs_every_service_and_stops_cleanly(db_url: str, tmp_path: Path) -> None:
-    api_port, metrics_port = _free_port(), _free_port()
+    api_port, metrics_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATPULSE_")}
     env.update(
         {

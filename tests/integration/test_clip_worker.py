@@ -25,6 +25,7 @@ from clipper.config import ClipperConfig, clipper_config
 from clipper.jobs import enqueue_clip
 from clipper.testsource import generate_segments
 from clipper.worker import run_worker
+from tests.helpers import wait_until
 
 T0 = datetime(2024, 1, 6, 16, 20, 0, tzinfo=UTC)
 FAST = {
@@ -200,14 +201,6 @@ def spawn_worker(
     )
 
 
-def wait_for(predicate: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
-
-
 def wrapper(tmp_path: Path, name: str, body: str) -> str:
     path = tmp_path / name
     path.write_text(f"#!/bin/sh\n{body}\n")
@@ -224,7 +217,7 @@ def test_a_killed_workers_job_is_finished_once_by_another(db_url: str, tmp_path:
         make_settings(db_url, tmp_path, ffmpeg=slow), db_url, config(settings), "doomed"
     )
     try:
-        wait_for(lambda: clip(db_url, clip_id)["worker"] == "doomed")
+        wait_until(lambda: clip(db_url, clip_id)["worker"] == "doomed")
         assert clip(db_url, clip_id)["status"] == "running"
         time.sleep(0.5)  # mid-job: FFmpeg (slowed) is running
         os.killpg(doomed.pid, signal.SIGKILL)
@@ -247,7 +240,7 @@ def test_shutdown_stops_ffmpeg_cleanly_and_gives_the_job_back(db_url: str, tmp_p
     clip_id = enqueue(db_url, 1, 31, reencode=True)
     proc = spawn_worker(settings, db_url, config(settings), "leaving")
     try:
-        wait_for(lambda: clip(db_url, clip_id)["status"] == "running")
+        wait_until(lambda: clip(db_url, clip_id)["status"] == "running")
         time.sleep(1.0)
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)

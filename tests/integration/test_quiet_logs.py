@@ -6,7 +6,6 @@ import asyncio
 import io
 import json
 import logging
-import socket
 
 import pytest
 import uvicorn
@@ -15,6 +14,7 @@ from chatpulse.core.logs import configure_logging
 from scorer.backends import load_backend
 from scorer.loop import LoopConfig, run_scorer
 from tests.e2e.cli import run_cli
+from tests.helpers import free_port
 
 
 class _Progress(logging.Handler):
@@ -51,12 +51,6 @@ async def test_idle_scorer_logs_no_progress_at_info(db_url: str) -> None:
     assert {r.levelno for r in handler.records} == {logging.DEBUG}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_uvicorn_lines_in_json_logs_carry_no_colour_codes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -68,7 +62,7 @@ async def test_uvicorn_lines_in_json_logs_carry_no_colour_codes(
         return None
 
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=_free_port(), log_config=None, lifespan="off"
+        app, host="127.0.0.1", port=free_port(), log_config=None, lifespan="off"
     )
     server = uvicorn.Server(config)
     config.load()  # what Server.serve() does before startup()

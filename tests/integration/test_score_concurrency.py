@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from scorer.backends import Score
 from scorer.backends.lexicon import LexiconBackend
 from scorer.loop import LoopConfig, run_scorer
 from tests.conftest import ROOT
+from tests.helpers import wait_until
 from tests.integration.test_replay import count
 from tests.integration.test_score_loop import Recording, add_channel, insert, score
 
@@ -77,14 +78,6 @@ def read_log(path: Path) -> list[str]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def scored(url: str, pattern: str) -> int:
     return int(
         count(
@@ -116,7 +109,7 @@ def test_workers_score_every_message_once_with_late_commits(db_url: str, tmp_pat
         with psycopg.connect(db_url, autocommit=True) as conn:
             for k in range(8):
                 insert(conn, channel, [f"mid-{k}-{i}" for i in range(15)])
-        wait_until(lambda: scored(db_url, "pre-%") == 150, "the backlog")
+        wait_until(lambda: scored(db_url, "pre-%") == 150, "the backlog", timeout=60)
         time.sleep(0.3)
         assert scored(db_url, "mid-%") == 0, "rows behind an open transaction were claimed"
         late1.commit()
@@ -128,7 +121,9 @@ def test_workers_score_every_message_once_with_late_commits(db_url: str, tmp_pat
         insert(late2, channel, [f"late2-{i}" for i in range(40)])
         insert(early, channel, [f"early2-{i}" for i in range(40)])
         early.commit()
-        wait_until(lambda: scored(db_url, "early2-%") == 41, "the early transaction's rows")
+        wait_until(
+            lambda: scored(db_url, "early2-%") == 41, "the early transaction's rows", timeout=60
+        )
         assert scored(db_url, "late2-%") == 0
         rolled = tx()
         insert(rolled, channel, [f"rolledback-{i}" for i in range(10)])
@@ -144,6 +139,7 @@ def test_workers_score_every_message_once_with_late_commits(db_url: str, tmp_pat
         wait_until(
             lambda: count(db_url, "SELECT count(*) FROM chat.message_scores") == messages,
             "every message scored",
+            timeout=60,
         )
     finally:
         for conn in opened:
@@ -171,7 +167,7 @@ def test_a_killed_workers_claim_is_finished_by_another(db_url: str, tmp_path: Pa
     log = tmp_path / "killed.jsonl"
     victim = start_worker(db_url, log, block=True, batch=20)
     try:
-        wait_until(lambda: len(read_log(log)) == 20, "the victim to hold a claim")
+        wait_until(lambda: len(read_log(log)) == 20, "the victim to hold a claim", timeout=60)
         assert count(db_url, "SELECT count(*) FROM chat.scoring_claims") == 1
     finally:
         os.kill(victim.pid, signal.SIGKILL)

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter
 from chatpulse.core.errors import ConfigError
 from chatpulse.core.metrics import serve_metrics
 from chatpulse.core.settings import Settings, load_settings
+from tests.helpers import free_port
 
 
 @pytest.fixture
@@ -22,12 +23,6 @@ def taken_port() -> Iterator[int]:
         s.bind(("127.0.0.1", 0))
         s.listen()
         yield int(s.getsockname()[1])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _defaulted(port: int) -> Settings:
@@ -49,7 +44,7 @@ def test_one_shot_serves_nothing_on_the_default_port(taken_port: int) -> None:
 
 
 def test_one_shot_serves_when_the_port_is_set() -> None:
-    port = _free_port()
+    port = free_port()
     registry = CollectorRegistry()
     Counter("cp_test_one_shot", "test", registry=registry).inc()
     assert serve_metrics(_explicit(port), registry, one_shot=True) is True

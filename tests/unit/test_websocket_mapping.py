@@ -458,7 +458,7 @@ def test_from_json_rejects_non_json_and_non_objects() -> None:
 
 def test_backoff_is_full_jitter_capped_at_max() -> None:
     from collector.sources.base import ReconnectPolicy
-    from collector.sources.websocket import _backoff_s
+    from collector.sources.base import reconnect_wait as _backoff_s
 
     policy = ReconnectPolicy(initial_s=1.0, max_s=4.0)
     first = [_backoff_s(policy, 0) for _ in range(200)]

@@ -12,7 +12,7 @@ twitch-archiver (``verbose_chat.json``) and similar tools save a VOD's chat as t
 (field names as in TwitchDownloader's ``GqlCommentResponse.cs``; extra fields such as
 ``__typename`` are ignored).  The list names no channel, so the caller supplies it.  A deleted
 account's comment (``commenter: null``) is stored without a user.  ``createdAt`` is the sent
-time unless it collapsed (see :func:`collector.formats._clocked`); then ``--start`` is needed.
+time unless it collapsed (see :func:`collector.formats.clock._clocked`); then ``--start`` is needed.
 """
 
 from __future__ import annotations
@@ -25,17 +25,9 @@ from datetime import datetime
 from typing import Any
 
 from collector.events import ChatEvent, ChatMessage, EmoteUse, Malformed, deterministic_message_id
-from collector.formats import (
-    FormatError,
-    _array_items,
-    _Bad,
-    _clocked,
-    _Comment,
-    _JsonReader,
-    _load_object,
-    _opt_str,
-    _utc,
-)
+from collector.formats.clock import _clocked, _Comment
+from collector.formats.common import FormatError, _Bad, _opt_str, _utc
+from collector.formats.jsonscan import _array_items, _JsonReader, _load_object
 
 __all__ = ["looks_like_gql", "read_gql"]
 
