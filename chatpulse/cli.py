@@ -357,6 +357,37 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--platform", default="twitch", help="platform of the channel (twitch)")
 
     p = cmds.add(
+        "embed",
+        "embed chat windows for ask and topics (embed extra, pgvector)",
+        _lazy("topics.cli:cmd_embed"),
+    )
+    p.add_argument("--until-idle", action="store_true", help="exit when nothing is left")
+    p = cmds.add(
+        "ask",
+        "find the moments where chat talked about something",
+        _lazy("topics.cli:cmd_ask"),
+        description="The best 30-s moments for a question in plain words: meaning (embeddings) "
+        "and words (full text) fused by reciprocal rank.  Needs embedded windows "
+        "(chatpulse embed) and pgvector.",
+    )
+    p.add_argument("question", help="what chat talked about, in plain words")
+    p.add_argument(
+        "--channel", dest="channels", action="append", metavar="NAME", help="only this channel"
+    )
+    p.add_argument("--from", dest="time_from", metavar="TIME", help="RFC 3339 start")
+    p.add_argument("--to", dest="time_to", metavar="TIME", help="RFC 3339 end (exclusive)")
+    p.add_argument("--limit", type=int, default=5, metavar="N", help="moments (default 5)")
+    p.add_argument("--json", action="store_true", help="print the moments as JSON")
+    p = cmds.add(
+        "topics",
+        "distinctive terms per window and topics of a channel",
+        _lazy("topics.cli:cmd_topics"),
+    )
+    p.add_argument("--channel", required=True, metavar="NAME", help="channel login")
+    p.add_argument("--from", dest="time_from", metavar="TIME", help="RFC 3339 start")
+    p.add_argument("--to", dest="time_to", metavar="TIME", help="RFC 3339 end (exclusive)")
+
+    p = cmds.add(
         "doctor",
         "check database, TimescaleDB, FFmpeg, models, Grafana",
         _lazy("chatpulse.doctor:cmd_doctor"),

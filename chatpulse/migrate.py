@@ -31,6 +31,7 @@ from chatpulse.errors import MigrationError
 __all__ = [
     "READER_RELATIONS",
     "READER_ROLE",
+    "READER_VECTOR_RELATIONS",
     "Backend",
     "Migration",
     "MigrationReport",
@@ -66,7 +67,14 @@ READER_RELATIONS = (
     "emote_bursts",
     "hype_moments",
     "clips",
+    "window_terms",
+    "topics",
+    "window_topics",
+    "text_embeddings",
+    "window_embeddings",
 )
+#: Contract relations that exist only where pgvector is available (``chat.enable_vectors()``).
+READER_VECTOR_RELATIONS = ("text_embeddings", "window_embeddings")
 #: pg_advisory_lock key: the first 8 bytes of sha256("chatpulse.migrate"), fixed forever.
 _LOCK_KEY = int.from_bytes(hashlib.sha256(b"chatpulse.migrate").digest()[:8], "big", signed=True)
 _NAME_RE = re.compile(r"^(\d{4})_([a-z0-9_]+?)(?:\.(timescaledb|postgres))?\.sql$")

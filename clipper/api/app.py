@@ -13,7 +13,7 @@ from chatpulse import __version__
 from chatpulse.db import open_pool
 from chatpulse.settings import Settings
 from clipper.api.deps import AppState
-from clipper.api.routes import clips, health, webhooks
+from clipper.api.routes import ask, clips, health, webhooks
 from clipper.config import ClipperConfig, clipper_config
 from clipper.errors import WebhookError
 from clipper.metrics import ClipperMetrics
@@ -70,4 +70,5 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(clips.router)
     app.include_router(health.router)
+    app.include_router(ask.router)
     return app

@@ -20,7 +20,7 @@ def test_every_python_package_is_listed_in_pyproject() -> None:
     listed = set(config["packages"])
     mapped = {pkg: ROOT / path for pkg, path in config["package-dir"].items()}
     found = set()
-    for top in ("chatpulse", "collector", "scorer", "clipper", "grafana"):
+    for top in ("chatpulse", "collector", "scorer", "clipper", "grafana", "topics"):
         for init in (ROOT / top).rglob("__init__.py"):
             found.add(".".join(init.parent.relative_to(ROOT).parts))
     for pkg, path in mapped.items():
@@ -37,7 +37,7 @@ def test_every_data_directory_is_listed_in_pyproject() -> None:
         tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     )
     found = set()
-    for top in ("chatpulse", "collector", "scorer", "clipper", "grafana"):
+    for top in ("chatpulse", "collector", "scorer", "clipper", "grafana", "topics"):
         for path in (ROOT / top).rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts:
                 found.add(".".join(path.parent.relative_to(ROOT).parts))
@@ -68,7 +68,7 @@ class Blocker:
 
 sys.meta_path.insert(0, Blocker())
 failed = []
-for top in ("chatpulse", "collector", "scorer", "clipper", "grafana"):
+for top in ("chatpulse", "collector", "scorer", "clipper", "grafana", "topics"):
     package = importlib.import_module(top)
     for info in pkgutil.walk_packages(package.__path__, top + "."):
         if info.name in MODEL_BACKENDS:
