@@ -25,7 +25,9 @@ _XENOVA = FIXTURES / "xenova-chat-downloader-examples"
 
 
 def part_texts() -> dict[str, list[str]]:
-    raw = json.loads((FIXTURES / "chatterino-recentmessages-nymn" / "recentmessages-nymn.json").read_text())
+    raw = json.loads(
+        (FIXTURES / "chatterino-recentmessages-nymn" / "recentmessages-nymn.json").read_text()
+    )
     nymn = [
         m.group(1)
         for line in raw["messages"]
@@ -33,7 +35,9 @@ def part_texts() -> dict[str, list[str]]:
     ]
     techno = [
         m["message"]
-        for m in json.loads((_XENOVA / "[YouTube] Get messages from live chat replay.json").read_text())
+        for m in json.loads(
+            (_XENOVA / "[YouTube] Get messages from live chat replay.json").read_text()
+        )
         if m.get("message")
     ]
     with (FIXTURES / "labelled-chat" / "chat_sentiment.csv").open(newline="") as f:

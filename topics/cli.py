@@ -17,6 +17,7 @@ from topics.store import (
     ask,
     compute_terms,
     compute_topics,
+    ensure_vectors,
     run_embedder,
     vectors_available,
 )
@@ -44,9 +45,15 @@ def cmd_embed(settings: Settings, args: argparse.Namespace) -> int:
     """Embed every closed 30-s window not embedded yet (``--until-idle``) or keep doing so."""
     from topics.embed import load_embedder
 
-    embedder = load_embedder(settings)
     with database(settings) as url:
+
+        async def check() -> None:
+            async with await connect(url, autocommit=True) as conn:
+                await ensure_vectors(conn)
+
         try:
+            asyncio.run(check())  # before the model loads: say it at once
+            embedder = load_embedder(settings)
             stats = asyncio.run(
                 run_embedder(
                     url,

@@ -105,7 +105,9 @@ def load_embedder(settings: Settings) -> Embedder:
     try:
         st = sentence_transformers.SentenceTransformer(location, device=device)
     except Exception as exc:
-        raise ConfigError(f"CHATPULSE_EMBED_MODEL={settings.embed_model}: cannot load: {exc}") from exc
+        raise ConfigError(
+            f"CHATPULSE_EMBED_MODEL={settings.embed_model}: cannot load: {exc}"
+        ) from exc
     # sentence-transformers 5+ renamed the method; older versions have only the first name.
     getter = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
     width = getter()

@@ -7,6 +7,7 @@ a named query of ``sql/queries/topics.sql``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Sequence
@@ -243,10 +244,8 @@ async def run_embedder(
                 break
             if on_idle is not None:
                 await on_idle()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), poll_s)
-            except TimeoutError:
-                pass
     return total
 
 
@@ -554,15 +553,15 @@ def cluster_topics(
     )
     classes: dict[int, Counter[str]] = {c: Counter() for c in range(k)}
     counts = window_term_counts({w: windows.get(w, []) for w in starts}, emotes)
-    for w, label in zip(starts, labels, strict=True):
-        classes[label].update(counts[w])
+    for w, cluster in zip(starts, labels, strict=True):
+        classes[cluster].update(counts[w])
     ranked = class_tfidf({c: dict(v) for c, v in classes.items()}, top=30)
     topics = []
     for c in range(k):
         words = [t for t, _ in ranked.get(c, []) if t not in emotes][:8]
         emo = [t for t, _ in ranked.get(c, []) if t in emotes][:5]
-        label = " · ".join(words[:3]) or " ".join(emo[:3]) or f"topic {c}"
-        topics.append((c, label, words, emo, labels.count(c)))
+        name = " · ".join(words[:3]) or " ".join(emo[:3]) or f"topic {c}"
+        topics.append((c, name, words, emo, labels.count(c)))
     shares: dict[datetime, dict[int, float]] = {}
     for w in starts:
         items = [(h, n) for h, _t, n in windows.get(w, []) if h in text_vectors]

@@ -122,7 +122,9 @@ def class_tfidf(
     return ranked
 
 
-def rrf(rankings: Sequence[Iterable[tuple[int, object]]], k: int = 60) -> list[tuple[float, tuple[int, object]]]:
+def rrf(
+    rankings: Sequence[Iterable[tuple[int, object]]], k: int = 60
+) -> list[tuple[float, tuple[int, object]]]:
     """Reciprocal-rank fusion (Cormack et al. 2009): sum of 1/(k + rank) over the lists each
     key appears in (ranks from 1).  Returns (score, key) best first; ties by key order."""
     scores: dict[tuple[int, object], float] = {}

@@ -7,6 +7,7 @@ The system PostgreSQL of the test machine has no pgvector; test_topics_plain.py 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import shutil
@@ -34,8 +35,8 @@ pytest.importorskip(
 )
 pytest.importorskip("sklearn", reason="topics need the embed extra (scikit-learn)")
 
-from topics.embed import Embedder, load_embedder  # noqa: E402
-from topics.store import ask, compute_topics, embed_pass, semantic_search  # noqa: E402
+from topics.embed import Embedder, load_embedder
+from topics.store import ask, compute_topics, embed_pass, semantic_search
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,9 @@ def test_migration_created_the_vector_tables(vec_url: str) -> None:
             "AND c.relname IN ('text_embeddings', 'window_embeddings') AND a.attnum > 0 "
             "AND a.attname = 'embedding'"
         ).fetchall()
-        indexes = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'chat'")}
+        indexes = {
+            r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'chat'")
+        }
     assert sorted(cols) == [
         ("text_embeddings", "embedding", "vector(384)"),
         ("window_embeddings", "embedding", "vector(384)"),
@@ -147,7 +150,7 @@ def test_topic_boundaries_are_found_near_the_splice_points(vec_url: str) -> None
         majority[part] = topic
     assert len(set(majority.values())) == 4, majority
     # The dominant topic changes within one window (30 s) of each splice point.
-    changes = [b for (_, a_t), (b, b_t) in zip(dominant, dominant[1:], strict=False) if a_t != b_t]
+    changes = [b for (_, a_t), (b, b_t) in itertools.pairwise(dominant) if a_t != b_t]
     for splice in SPLICES:
         assert any(abs((c - splice).total_seconds()) <= 30 for c in changes), (splice, changes)
 
@@ -199,7 +202,9 @@ def test_nearest_neighbours_equal_an_exact_scan(vec_url: str, embedder: Embedder
 
     got = asyncio.run(run())
     assert [(c, w) for c, w, _ in got] == expected
-    assert [round(s, 4) for *_, s in got] == [round(float(s), 4) for s in sorted(sims, reverse=True)[:10]]
+    assert [round(s, 4) for *_, s in got] == [
+        round(float(s), 4) for s in sorted(sims, reverse=True)[:10]
+    ]
 
 
 def test_filtered_search_returns_the_requested_number_of_rows(
@@ -225,7 +230,12 @@ def test_filtered_search_returns_the_requested_number_of_rows(
                 "INSERT INTO chat.window_embeddings (channel_id, window_start, window_end, model, "
                 "messages, distinct_texts, embedding) VALUES (%s, %s, %s, 'all-MiniLM-L6-v2', 1, 1, %s::vector)",
                 [
-                    (noise_id[0], START + timedelta(seconds=30 * i), START + timedelta(seconds=30 * i + 30), vector_literal(v))
+                    (
+                        noise_id[0],
+                        START + timedelta(seconds=30 * i),
+                        START + timedelta(seconds=30 * i + 30),
+                        vector_literal(v),
+                    )
                     for i, v in enumerate(near)
                 ],
             )
@@ -257,15 +267,32 @@ def test_filtered_search_returns_the_requested_number_of_rows(
     by_channel, by_time = asyncio.run(run())
     assert len(by_channel) == 20 and {c for c, _, _ in by_channel} == {spliced[0]}
     assert len(by_time) == 20  # 10 windows of each channel in those 300 s
-    assert all(START + timedelta(seconds=900) <= w < START + timedelta(seconds=1200) for _, w, _ in by_time)
+    assert all(
+        START + timedelta(seconds=900) <= w < START + timedelta(seconds=1200) for _, w, _ in by_time
+    )
 
 
 def test_ask_cli_prints_moments_as_json(vec_url: str, tmp_path: Path) -> None:
     env = {**os.environ, "CHATPULSE_DATABASE_URL": vec_url, "CHATPULSE_DATA_DIR": str(tmp_path)}
     done = subprocess.run(
-        [sys.executable, "-m", "chatpulse.cli", "ask", "late to the premiere", "--json",
-         "--channel", "spliced", "--limit", "3", "--from", START.isoformat()],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "chatpulse.cli",
+            "ask",
+            "late to the premiere",
+            "--json",
+            "--channel",
+            "spliced",
+            "--limit",
+            "3",
+            "--from",
+            START.isoformat(),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     moments = json.loads(done.stdout)
