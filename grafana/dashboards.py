@@ -44,6 +44,7 @@ UIDS = {
     "moderation": "chatpulse-moderation",
     "search": "chatpulse-search",
     "pipeline": "chatpulse-pipeline",
+    "topics": "chatpulse-topics",
 }
 
 _EMOTIONS = EMOTIONS  # the emotion columns of chat.message_scores and sentiment_1m
@@ -1221,7 +1222,14 @@ DASHBOARDS = {
     "moderation": _moderation,
     "search": _search,
     "pipeline": _pipeline,
+    "topics": lambda: _topics_dashboard(),
 }
+
+
+def _topics_dashboard() -> dict[str, Any]:
+    from grafana.dashboards_topics import topics_dashboard
+
+    return topics_dashboard()
 
 
 def all_dashboards() -> dict[str, dict[str, Any]]:

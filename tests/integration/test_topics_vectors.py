@@ -328,3 +328,46 @@ def part_of_iso(value: str) -> str:
     from datetime import datetime
 
     return part_of(datetime.fromisoformat(value))
+
+
+@pytest.mark.parametrize("moment", ["", "2024-03-01T20:16:00Z"])
+def test_topics_dashboard_sql_returns_rows_as_the_reader(vec_url: str, moment: str) -> None:
+    """Every panel of the Topics dashboard, expanded as Grafana would, run as chatpulse_reader
+    on the pgvector database after ``chatpulse topics``; "moments like this" finds the gura
+    part's windows for a gura moment."""
+    from grafana.dashboards_topics import topics_dashboard
+    from grafana.macros import TimeRange, expand
+
+    async def terms() -> None:
+        async with await connect(vec_url, autocommit=True) as conn:
+            from topics.store import compute_terms
+
+            cur = await conn.execute("SELECT id FROM chat.channels WHERE name = 'spliced'")
+            row = await cur.fetchone()
+            assert row is not None
+            await compute_terms(conn, row[0])
+            await compute_topics(conn, row[0], "all-MiniLM-L6-v2", k=4)
+
+    asyncio.run(terms())
+    span = TimeRange(START - timedelta(minutes=5), START + timedelta(minutes=25))
+    board = topics_dashboard()
+    for panel in board["panels"]:
+        for target in panel["targets"]:
+            sql = expand(
+                target["rawSql"],
+                span,
+                {"channel": ["spliced"], "moment": moment},
+                multi={"channel"},
+                interval_ms=30_000,
+            )
+            assert "$" not in sql
+            with psycopg.connect(vec_url) as conn:
+                conn.execute("SET ROLE chatpulse_reader")
+                cur = conn.execute(sql)  # type: ignore[arg-type]
+                rows = cur.fetchall()
+                names = [c.name for c in cur.description or []]
+            assert rows, panel["title"]
+            if panel["title"] == "Moments like this" and moment:
+                assert len(rows) == 10
+                near = [part_of(r[names.index("time")]) for r in rows if r[1] == "spliced"]
+                assert near[:2] == ["gura"] * 2, near  # 3 gura windows lie outside ±120 s
