@@ -1215,6 +1215,12 @@ LIMIT 100
     )
 
 
+def _topics_dashboard() -> dict[str, Any]:
+    from grafana.dashboards_topics import topics_dashboard
+
+    return topics_dashboard()
+
+
 DASHBOARDS = {
     "overview": _overview,
     "emotes": _emotes,
@@ -1222,14 +1228,9 @@ DASHBOARDS = {
     "moderation": _moderation,
     "search": _search,
     "pipeline": _pipeline,
-    "topics": lambda: _topics_dashboard(),
+    "topics": _topics_dashboard,
 }
 
-
-def _topics_dashboard() -> dict[str, Any]:
-    from grafana.dashboards_topics import topics_dashboard
-
-    return topics_dashboard()
 
 
 def all_dashboards() -> dict[str, dict[str, Any]]:
