@@ -1232,7 +1232,6 @@ DASHBOARDS = {
 }
 
 
-
 def all_dashboards() -> dict[str, dict[str, Any]]:
     """Every dashboard's JSON, keyed by its file stem (``overview`` ...)."""
     return {name: build() for name, build in DASHBOARDS.items()}
