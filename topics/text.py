@@ -71,10 +71,12 @@ def distinctive_terms(
 ) -> list[Term]:
     """Terms over-represented in ``window`` against ``background`` (which contains the window).
 
-    ``prior_weight`` is α0, the prior's total pseudo-count; each term's α is α0 times its share
-    of the background.  The comparison is window against background minus window.
+    ``prior_weight`` is α0, the prior's total pseudo-count (at most a tenth of the background's
+    count, so that on little chat the prior does not drown the data); each term's α is α0 times
+    its share of the background.  The comparison is window against background minus window.
     """
     n_bg = sum(background.values())
+    prior_weight = min(prior_weight, n_bg / 10)
     n_i = sum(window.values())
     n_j = n_bg - n_i
     if n_i == 0 or n_j <= 0:

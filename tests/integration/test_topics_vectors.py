@@ -17,7 +17,7 @@ import tempfile
 import warnings
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -371,3 +371,63 @@ def test_topics_dashboard_sql_returns_rows_as_the_reader(vec_url: str, moment: s
                 assert len(rows) == 10
                 near = [part_of(r[names.index("time")]) for r in rows if r[1] == "spliced"]
                 assert near[:2] == ["gura"] * 2, near  # 3 gura windows lie outside ±120 s
+
+
+def test_up_service_embeds_new_windows_and_refreshes_terms_and_topics(vec_url: str) -> None:
+    """The ``chatpulse up`` service: messages of a new channel get window embeddings, terms
+    and topics without any command run."""
+    from topics.service import run_topics_service
+
+    now = datetime.now(UTC)
+    start = datetime.fromtimestamp((int(now.timestamp()) // 30 - 10) * 30, UTC)  # 5 min ago
+    with psycopg.connect(vec_url) as conn:
+        row = conn.execute(
+            "INSERT INTO chat.channels (name) VALUES ('live') RETURNING id"
+        ).fetchone()
+        assert row is not None
+        boss = ["the boss fight is hard", "boss fight again", "gg boss down"]
+        shark = ["shark donation", "congrats shark", "chomp chomp"]
+        texts = boss * 20 + shark * 20  # 120 messages, 2 s apart: 4 windows of each
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO chat.messages (sent_at, channel_id, message_id, text) VALUES (%s, %s, %s, %s)",
+                [
+                    (start + timedelta(seconds=2 * i), row[0], f"l{i}", t)
+                    for i, t in enumerate(texts)
+                ],
+            )
+        conn.commit()
+    settings = Settings(topics_interval_s=0.2, embed_poll_interval_s=0.2, topics_count=2)
+
+    async def run() -> tuple[int, int, int]:
+        stop = asyncio.Event()
+        service = asyncio.create_task(run_topics_service(settings, vec_url, stop))
+        try:
+            async with await connect(vec_url, autocommit=True) as conn:
+                for _ in range(600):  # at most 2 min: the model loads first
+                    cur = await conn.execute(
+                        "SELECT (SELECT count(*) FROM chat.window_embeddings WHERE channel_id = %(c)s),"
+                        " (SELECT count(*) FROM chat.window_terms WHERE channel_id = %(c)s),"
+                        " (SELECT count(*) FROM chat.window_topics WHERE channel_id = %(c)s)",
+                        {"c": row[0]},
+                    )
+                    counts = await cur.fetchone()
+                    assert counts is not None
+                    if all(counts) and not service.done():
+                        return counts
+                    if service.done():
+                        service.result()
+                    await asyncio.sleep(0.2)
+            return (0, 0, 0)
+        finally:
+            stop.set()
+            await service
+
+    embedded, terms, topics = asyncio.run(run())
+    with psycopg.connect(vec_url) as conn:
+        windows = conn.execute(
+            "SELECT count(DISTINCT date_bin('30 seconds', sent_at, TIMESTAMPTZ '2000-01-01 00:00+00')) "
+            "FROM chat.messages WHERE channel_id = %s",
+            (row[0],),
+        ).fetchone()
+    assert (embedded,) == windows and terms > 0 and topics > 0
