@@ -24,12 +24,19 @@ def test_distinctive_terms_find_the_windows_own_words() -> None:
 
 def test_distinctive_terms_match_monroe_formula_by_hand() -> None:
     # One term, numbers small enough to check: alpha0 = 10, background share 0.5 -> alpha 5.
-    background = {"x": 10, "y": 10}
+    background = {"x": 100, "y": 100}
     window = {"x": 5, "y": 1}
     [term] = distinctive_terms(window, background, prior_weight=10, min_z=-99, min_count=2)
-    y_i, y_j, a, n_i, n_j = 5, 5, 5.0, 6, 14
+    y_i, y_j, a, n_i, n_j = 5, 95, 5.0, 6, 194
     delta = math.log((y_i + a) / (n_i + 10 - y_i - a)) - math.log((y_j + a) / (n_j + 10 - y_j - a))
     assert math.isclose(term.zscore, delta / math.sqrt(1 / (y_i + a) + 1 / (y_j + a)))
+
+
+def test_the_prior_never_outweighs_a_tenth_of_the_data() -> None:
+    # 40 terms of background: alpha0 500 would drown the window; capped at 4 it does not.
+    background = {"boss": 12, "lol": 28}
+    window = {"boss": 10, "lol": 2}
+    assert [t.term for t in distinctive_terms(window, background)] == ["boss"]
 
 
 def test_class_tfidf_ranks_a_class_s_own_terms_first() -> None:
