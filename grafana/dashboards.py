@@ -61,6 +61,7 @@ UIDS = {
     "streams": STREAMS_UID,
     "audience": AUDIENCE_UID,
     "compare": COMPARE_UID,
+    "topics": "chatpulse-topics",
 }
 
 _EMOTIONS = EMOTIONS  # the emotion columns of chat.message_scores and sentiment_1m
@@ -1301,6 +1302,12 @@ LIMIT 100
     )
 
 
+def _topics_dashboard() -> dict[str, Any]:
+    from grafana.dashboards_topics import topics_dashboard
+
+    return topics_dashboard()
+
+
 DASHBOARDS = {
     "overview": _overview,
     "emotes": _emotes,
@@ -1313,6 +1320,7 @@ DASHBOARDS = {
     "streams": streams,
     "audience": audience,
     "compare": compare,
+    "topics": _topics_dashboard,
 }
 
 

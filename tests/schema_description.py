@@ -10,6 +10,9 @@ import psycopg
 
 # Backend-specific helpers that are not part of the public contract.
 INTERNAL = {"aggregate_invalidations", "schema_migrations"}
+# Created only where pgvector is available (chat.enable_vectors(), migration 17); their columns
+# are checked by tests/integration/test_topics_vectors.py.
+VECTOR_ONLY = {"text_embeddings", "window_embeddings"}
 
 QUERY = """
 SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod)
@@ -25,4 +28,4 @@ ORDER BY c.relname, a.attnum
 def describe_schema(url: str) -> list[str]:
     with psycopg.connect(url) as conn:
         rows = conn.execute(QUERY).fetchall()
-    return [f"{rel} {col} {typ}" for rel, col, typ in rows if rel not in INTERNAL]
+    return [f"{rel} {col} {typ}" for rel, col, typ in rows if rel not in INTERNAL | VECTOR_ONLY]

@@ -174,6 +174,24 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
     return cmd_up(settings, args)
 
 
+def _topics_embed(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.commands.topics import cmd_embed
+
+    return cmd_embed(settings, args)
+
+
+def _topics_ask(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.commands.topics import cmd_ask
+
+    return cmd_ask(settings, args)
+
+
+def _topics_topics(settings: Settings, args: argparse.Namespace) -> int:
+    from chatpulse.app.commands.topics import cmd_topics
+
+    return cmd_topics(settings, args)
+
+
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     from chatpulse.app.commands.bus import cmd_ingest
 
@@ -556,6 +574,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="platform id of the channel (default: the stored one, else looked up)",
     )
     ep.add_argument("--platform", default="twitch", help="platform of the channel (twitch)")
+
+    p = cmds.add(
+        "embed",
+        "embed chat windows for ask and topics (embed extra, pgvector)",
+        _topics_embed,
+    )
+    p.add_argument("--until-idle", action="store_true", help="exit when nothing is left")
+    p = cmds.add(
+        "ask",
+        "find the moments where chat talked about something",
+        _topics_ask,
+        description="The best 30-s moments for a question in plain words: meaning (embeddings) "
+        "and words (full text) fused by reciprocal rank.  Needs embedded windows "
+        "(chatpulse embed) and pgvector.",
+    )
+    p.add_argument("question", help="what chat talked about, in plain words")
+    p.add_argument(
+        "--channel", dest="channels", action="append", metavar="NAME", help="only this channel"
+    )
+    p.add_argument("--from", dest="time_from", metavar="TIME", help="RFC 3339 start")
+    p.add_argument("--to", dest="time_to", metavar="TIME", help="RFC 3339 end (exclusive)")
+    p.add_argument("--limit", type=int, default=5, metavar="N", help="moments (default 5)")
+    p.add_argument("--json", action="store_true", help="print the moments as JSON")
+    p = cmds.add(
+        "topics",
+        "distinctive terms per window and topics of a channel",
+        _topics_topics,
+    )
+    p.add_argument("--channel", required=True, metavar="NAME", help="channel login")
+    p.add_argument("--from", dest="time_from", metavar="TIME", help="RFC 3339 start")
+    p.add_argument("--to", dest="time_to", metavar="TIME", help="RFC 3339 end (exclusive)")
 
     p = cmds.add(
         "doctor",

@@ -297,6 +297,7 @@ async def run_up(settings: Settings, url: str, stop: asyncio.Event | None = None
     from scorer.backends import load_backend
     from scorer.loop import loop_config, run_scorer
     from scorer.metrics import ScorerMetrics
+    from topics.service import run_topics_service
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -330,6 +331,8 @@ async def run_up(settings: Settings, url: str, stop: asyncio.Event | None = None
         # The clip metrics are declared by the API too (served on its /metrics); the worker's
         # own copy stays private here rather than clash on the shared registry.
         "clip-worker": run_worker(settings, url, registry=CollectorRegistry(), stop=stop),
+        # window embeddings, distinctive terms and topics (topics/service.py)
+        "topics": run_topics_service(settings, url, stop),
     }
     if importlib.util.find_spec("sklearn") is not None:
         from chatpulse.app.commands.forecast import forecast_config

@@ -8,7 +8,13 @@ here, never from each other.
 
 from __future__ import annotations
 
-__all__ = ["EMOTIONS", "READER_RELATIONS", "READER_ROLE", "SUBSCRIPTION_KINDS"]
+__all__ = [
+    "EMOTIONS",
+    "READER_RELATIONS",
+    "READER_ROLE",
+    "READER_VECTOR_RELATIONS",
+    "SUBSCRIPTION_KINDS",
+]
 
 #: The emotion columns of ``chat.message_scores``, in column order.  They are the label set of
 #: CardiffNLP's multilabel emotion model (twitter-roberta-base-emotion-multilabel-latest, from
@@ -82,4 +88,11 @@ READER_RELATIONS = (
     "hype_forecasts",
     "chatter_clusters",
     "chatter_cluster_members",
+    "window_terms",
+    "topics",
+    "window_topics",
+    "text_embeddings",
+    "window_embeddings",
 )
+#: Contract relations that exist only where pgvector is available (``chat.enable_vectors()``).
+READER_VECTOR_RELATIONS = ("text_embeddings", "window_embeddings")

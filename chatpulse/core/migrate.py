@@ -25,13 +25,14 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
-from chatpulse.core.contract import READER_RELATIONS, READER_ROLE
+from chatpulse.core.contract import READER_RELATIONS, READER_ROLE, READER_VECTOR_RELATIONS
 from chatpulse.core.db import connect
 from chatpulse.core.errors import MigrationError
 
 __all__ = [
     "READER_RELATIONS",
     "READER_ROLE",
+    "READER_VECTOR_RELATIONS",
     "Backend",
     "Migration",
     "MigrationReport",

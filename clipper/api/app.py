@@ -14,7 +14,7 @@ from chatpulse.core.db import open_pool
 from chatpulse.core.errors import WebhookError
 from chatpulse.core.settings import Settings
 from clipper.api.deps import AppState
-from clipper.api.routes import clips, health, webhooks
+from clipper.api.routes import ask, clips, health, webhooks
 from clipper.config import ClipperConfig, clipper_config
 from clipper.metrics import ClipperMetrics
 
@@ -70,4 +70,5 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(clips.router)
     app.include_router(health.router)
+    app.include_router(ask.router)
     return app

@@ -114,7 +114,7 @@ def test_push_sends_dashboards_rules_contact_point_and_policy(grafana: FakeGrafa
     assert result.returncode == 0, result.stderr
     calls = [(m, p.split("?")[0]) for m, p, _, _ in grafana.requests]
     assert ("POST", "/api/folders") in calls
-    assert calls.count(("POST", "/api/dashboards/db")) == 11
+    assert calls.count(("POST", "/api/dashboards/db")) == 12
     groups = [p for m, p in calls if m == "PUT" and "/rule-groups/" in p]
     assert sorted(groups) == [
         f"/api/v1/provisioning/folder/chatpulse/rule-groups/chatpulse-{g}"

@@ -23,7 +23,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 CORE = "chatpulse.core"
 APP = "chatpulse.app"
-SERVICES = ("collector", "scorer", "detector", "clipper", "grafana", "bus", "analytics", "forecast")
+SERVICES = (
+    "collector",
+    "scorer",
+    "detector",
+    "clipper",
+    "grafana",
+    "bus",
+    "analytics",
+    "forecast",
+    "topics",
+)
 
 #: The service-to-service edges that may exist (importer -> imported).  Anything not listed
 #: is a back-edge.  The bus moves the collector's events, so it builds on the collector.
@@ -31,6 +41,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "bus": frozenset({"collector"}),
     "analytics": frozenset(),
     "forecast": frozenset(),
+    "topics": frozenset(),
     "collector": frozenset(),
     "scorer": frozenset(),
     "detector": frozenset(),

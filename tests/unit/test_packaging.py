@@ -30,6 +30,7 @@ def test_every_python_package_is_listed_in_pyproject() -> None:
         "bus",
         "analytics",
         "forecast",
+        "topics",
     ):
         for init in (ROOT / top).rglob("__init__.py"):
             found.add(".".join(init.parent.relative_to(ROOT).parts))
@@ -57,6 +58,7 @@ def test_every_data_directory_is_listed_in_pyproject() -> None:
         "bus",
         "analytics",
         "forecast",
+        "topics",
     ):
         for path in (ROOT / top).rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts:
@@ -96,7 +98,7 @@ class Blocker:
 
 sys.meta_path.insert(0, Blocker())
 failed = []
-for top in ("chatpulse", "collector", "scorer", "detector", "clipper", "grafana", "bus", "analytics", "forecast"):
+for top in ("chatpulse", "collector", "scorer", "detector", "clipper", "grafana", "bus", "analytics", "forecast", "topics"):
     package = importlib.import_module(top)
     for info in pkgutil.walk_packages(package.__path__, top + "."):
         if info.name in MODEL_BACKENDS:

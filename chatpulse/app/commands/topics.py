@@ -1,0 +1,162 @@
+"""``chatpulse embed``, ``chatpulse ask`` and ``chatpulse topics``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from chatpulse.core.db import connect, database
+from chatpulse.core.errors import ConfigError
+from chatpulse.core.settings import Settings
+from topics.store import (
+    NoVectorsError,
+    ask,
+    compute_terms,
+    compute_topics,
+    ensure_vectors,
+    run_embedder,
+    vectors_available,
+)
+
+__all__ = ["cmd_ask", "cmd_embed", "cmd_topics", "parse_time"]
+
+
+def parse_time(value: str | None, name: str) -> datetime | None:
+    """An RFC 3339 time (no zone: UTC); ConfigError names the flag."""
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--{name}: not an RFC 3339 time: {value!r}") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _no_vectors(exc: NoVectorsError) -> int:
+    print(f"chatpulse: {exc}", file=sys.stderr)
+    return 2
+
+
+def cmd_embed(settings: Settings, args: argparse.Namespace) -> int:
+    """Embed every closed 30-s window not embedded yet (``--until-idle``) or keep doing so."""
+    from topics.embed import load_embedder
+
+    with database(settings) as url:
+
+        async def check() -> None:
+            async with await connect(url, autocommit=True) as conn:
+                await ensure_vectors(conn)
+
+        try:
+            asyncio.run(check())  # before the model loads: say it at once
+            embedder = load_embedder(settings)
+            stats = asyncio.run(
+                run_embedder(
+                    url,
+                    embedder,
+                    until_idle=args.until_idle,
+                    poll_s=settings.embed_poll_interval_s,
+                )
+            )
+        except NoVectorsError as exc:
+            return _no_vectors(exc)
+    print(
+        f"embedded {stats.windows} windows ({stats.messages} messages, "
+        f"{stats.embedded_texts} new distinct texts) with {embedder.model}"
+    )
+    return 0
+
+
+def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
+    """``chatpulse ask "QUESTION"``: the best moments, as text or ``--json``."""
+    from topics.embed import load_embedder
+
+    start = parse_time(args.time_from, "from")
+    end = parse_time(args.time_to, "to")
+    if not args.question.strip():
+        raise ConfigError("ask: the question is empty")
+    with database(settings) as url:
+
+        async def run() -> list[dict[str, Any]]:
+            async with await connect(url) as conn:
+                if not await vectors_available(conn):
+                    from topics.store import NO_VECTORS
+
+                    raise NoVectorsError(NO_VECTORS)
+                embedder = load_embedder(settings)
+                moments = await ask(
+                    conn,
+                    embedder,
+                    args.question,
+                    channels=args.channels,
+                    time_from=start,
+                    time_to=end,
+                    limit=args.limit,
+                )
+                return [m.as_dict() for m in moments]
+
+        try:
+            found = asyncio.run(run())
+        except NoVectorsError as exc:
+            return _no_vectors(exc)
+    if args.json:
+        print(json.dumps(found, ensure_ascii=False, indent=2))
+        return 0
+    if not found:
+        print("no moments found (are the windows embedded? chatpulse embed --until-idle)")
+        return 0
+    for i, m in enumerate(found, start=1):
+        into = "" if m["into_stream_s"] is None else f", {m['into_stream_s'] / 60:.0f} min in"
+        print(f"{i}. #{m['channel']} {m['start']} – {m['end']}{into}  score {m['score']:.4f}")
+        for msg in m["messages"]:
+            times = f" ×{msg['count']}" if msg["count"] > 1 else ""
+            print(f"     {msg['text']}{times}")
+        clip = m["clip_request"]
+        print(
+            f"     clip: POST /clips {json.dumps(clip)}"
+            + (f"  (VOD {m['vod']} at {m['vod_offset_s']:.0f} s)" if m["vod"] else "")
+        )
+    return 0
+
+
+def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
+    """Distinctive terms per window (always) and topics (with embeddings) of one channel."""
+    start = parse_time(args.time_from, "from")
+    end = parse_time(args.time_to, "to")
+    name = args.channel.lstrip("#").lower()
+    with database(settings) as url:
+
+        async def run() -> tuple[int, Any, bool]:
+            async with await connect(url, autocommit=True) as conn:
+                cur = await conn.execute("SELECT id FROM chat.channels WHERE name = %s", (name,))
+                row = await cur.fetchone()
+                if row is None:
+                    raise ConfigError(f"--channel: no channel named {name!r} in this database")
+                terms = await compute_terms(conn, row[0], start, end)
+                if not await vectors_available(conn):
+                    return terms, None, False
+                from topics.embed import model_name
+
+                result = await compute_topics(
+                    conn, row[0], model_name(settings), start, end, k=settings.topics_count
+                )
+                return terms, result, True
+
+        terms, result, vectors = asyncio.run(run())
+    print(f"#{name}: {terms} distinctive terms stored in chat.window_terms")
+    if not vectors:
+        from topics.store import NO_VECTORS
+
+        print(f"chatpulse: topics skipped: {NO_VECTORS}", file=sys.stderr)
+        return 0
+    if result is None:
+        print("no embedded windows: run chatpulse embed --until-idle first")
+        return 0
+    for c, label, words, emotes, n in result.topics:
+        extra = f"  emotes: {' '.join(emotes)}" if emotes else ""
+        print(f"  topic {c} ({n} windows): {label} — {', '.join(words)}{extra}")
+    return 0
