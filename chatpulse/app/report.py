@@ -34,6 +34,7 @@ from chatpulse.app.report_streams import (
     load_stream_analysis,
     render_stream_sections,
 )
+from chatpulse.app.times import parse_time_option
 from chatpulse.core.aggregates import backend_of, refresh_pending
 from chatpulse.core.db import connect, database
 from chatpulse.core.errors import ConfigError
@@ -102,16 +103,6 @@ class ReportData:
             if stream["first"] <= when:
                 found = stream
         return found
-
-
-def _parse_time(value: str | None, name: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"--{name}: not an RFC 3339 time: {value!r}") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 async def load_report(
@@ -894,8 +885,8 @@ def write_report(data: ReportData, out: Path) -> Path:
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     """``chatpulse report --channel NAME [--from T --to T] --out FILE``."""
-    start = _parse_time(args.time_from, "from")
-    end = _parse_time(args.time_to, "to")
+    start = parse_time_option(args.time_from, "--from")
+    end = parse_time_option(args.time_to, "--to")
     with database(settings) as url:
         data = asyncio.run(load_report(url, args.channel, start, end))
     path = write_report(data, Path(args.out))

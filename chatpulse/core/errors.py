@@ -29,6 +29,7 @@ derive from :class:`ValueError`, so that code that catches that keeps working.
     ├── QueryFileError           a named-query file of bad layout         chatpulse.core.queries
     ├── MacroError               SQL Grafana would reject                 grafana.macros
     ├── BusUnavailable           NATS cannot be reached or has no JetStream  bus.common
+    ├── NoVectorsError           the database has no pgvector (exit 2)    topics.store
     └── ClipperError             anything the clipper raises on purpose
         ├── WebhookError         a request the API refuses (carries the HTTP status and reason)
         ├── MediaNotReady        the clip's end is not recorded yet: retry later, no attempt used

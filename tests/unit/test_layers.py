@@ -45,7 +45,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "collector": frozenset(),
     "scorer": frozenset(),
     "detector": frozenset(),
-    "clipper": frozenset(),
+    # The clip API is the one HTTP app; it also serves GET /ask (topics).
+    "clipper": frozenset({"topics"}),
     "grafana": frozenset(),
 }
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import UTC, datetime
 
 from chatpulse.app.commands.database import migrate
+from chatpulse.app.times import parse_time_option
 from chatpulse.core.db import database
 from chatpulse.core.errors import ConfigError
 from chatpulse.core.settings import Settings
@@ -16,22 +16,10 @@ from collector.rematch import rematch_channel
 __all__ = ["cmd_rematch"]
 
 
-def _parse_time(value: str | None, flag: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(
-            f"{flag}: not an ISO 8601 time (e.g. 2024-01-06T16:00:00Z): {value!r}"
-        ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def cmd_rematch(settings: Settings, args: argparse.Namespace) -> int:
     """``chatpulse emotes rematch --channel NAME [--from T] [--to T] [--channel-id ID]``."""
-    start = _parse_time(args.time_from, "--from")
-    end = _parse_time(args.time_to, "--to")
+    start = parse_time_option(args.time_from, "--from")
+    end = parse_time_option(args.time_to, "--to")
     if start is not None and end is not None and end <= start:
         raise ConfigError("--to: must be after --from")
     with database(settings) as url:

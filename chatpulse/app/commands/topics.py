@@ -6,9 +6,9 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
+from chatpulse.app.times import parse_time_option
 from chatpulse.core.db import connect, database
 from chatpulse.core.errors import ConfigError
 from chatpulse.core.settings import Settings
@@ -22,18 +22,7 @@ from topics.store import (
     vectors_available,
 )
 
-__all__ = ["cmd_ask", "cmd_embed", "cmd_topics", "parse_time"]
-
-
-def parse_time(value: str | None, name: str) -> datetime | None:
-    """An RFC 3339 time (no zone: UTC); ConfigError names the flag."""
-    if not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"--{name}: not an RFC 3339 time: {value!r}") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+__all__ = ["cmd_ask", "cmd_embed", "cmd_topics"]
 
 
 def _no_vectors(exc: NoVectorsError) -> int:
@@ -75,8 +64,8 @@ def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     """``chatpulse ask "QUESTION"``: the best moments, as text or ``--json``."""
     from topics.embed import load_embedder
 
-    start = parse_time(args.time_from, "from")
-    end = parse_time(args.time_to, "to")
+    start = parse_time_option(args.time_from, "--from")
+    end = parse_time_option(args.time_to, "--to")
     if not args.question.strip():
         raise ConfigError("ask: the question is empty")
     with database(settings) as url:
@@ -125,8 +114,8 @@ def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
     """Distinctive terms per window (always) and topics (with embeddings) of one channel."""
-    start = parse_time(args.time_from, "from")
-    end = parse_time(args.time_to, "to")
+    start = parse_time_option(args.time_from, "--from")
+    end = parse_time_option(args.time_to, "--to")
     name = args.channel.lstrip("#").lower()
     with database(settings) as url:
 
