@@ -6,13 +6,14 @@ import argparse
 import asyncio
 import logging
 import signal
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from chatpulse.app.commands.database import migrate
 from chatpulse.app.signals import stop_on_signals
+from chatpulse.app.times import parse_zoned_time
 from chatpulse.core.db import connect, database
 from chatpulse.core.errors import ConfigError, CutError
 from chatpulse.core.settings import Settings
@@ -116,23 +117,13 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_start(value: str) -> datetime:
-    try:
-        start = datetime.fromisoformat(value.strip().replace("z", "Z"))
-    except ValueError:
-        raise ConfigError(f"--start: not an RFC 3339 time: {value!r}") from None
-    if start.tzinfo is None:
-        raise ConfigError("--start: give the UTC offset (e.g. 2024-01-06T16:00:00Z)")
-    return start.astimezone(UTC)
-
-
 def cmd_add_vod(settings: Settings, args: argparse.Namespace) -> int:
     """``chatpulse clipper add-vod LOCATION --channel C --start T``: register a VOD."""
     from clipper.ffmpeg import ffprobe_for, probe
     from clipper.jobs import register_vod
 
     channel = _channel(args.channel)
-    start = _parse_start(args.start)
+    start = parse_zoned_time(args.start, "--start").astimezone(UTC)
     location: str = args.location
     scheme = urlsplit(location).scheme
     if scheme in ("http", "https"):

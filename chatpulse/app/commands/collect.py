@@ -9,13 +9,13 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
 from chatpulse.app.commands.database import migrate, migrate_when_reachable
 from chatpulse.app.signals import stop_on_signals
+from chatpulse.app.times import parse_zoned_time
 from chatpulse.core.db import database
 from chatpulse.core.errors import ConfigError
 from chatpulse.core.metrics import serve_metrics
@@ -148,22 +148,6 @@ class _Progress:
         )
 
 
-def _parse_start(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        when = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ConfigError(
-            f"--start: {value!r} is not an ISO 8601 time (e.g. 2024-01-06T16:00:00Z)"
-        ) from None
-    if when.utcoffset() is None:
-        raise ConfigError(
-            f"--start: {value!r} has no time zone; add one (e.g. 2024-01-06T16:00:00Z)"
-        )
-    return when
-
-
 def _file_line(report: FileReport, dead_letters: Path | None) -> str:
     """One line per file: what it held, and where its malformed lines went (if any)."""
     how = f"{report.fmt}; {report.note}" if report.note else report.fmt
@@ -186,7 +170,8 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     replayed at all (checked for every file before anything is loaded).
     """
     files = [Path(f) for f in args.files]
-    start = _parse_start(getattr(args, "replay_start", None))
+    raw_start = getattr(args, "replay_start", None)
+    start = None if raw_start is None else parse_zoned_time(raw_start, "--start")
     fmt = args.replay_format
     # Every file is checked before the database is even started.
     plan_replay(files, fmt=fmt, channel=args.replay_channel, start=start)
