@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(PIP) install --upgrade pip
 
 # Installed once, again only when pyproject.toml or a shipped file changed (a stamp, like dev).
-SOURCES := $(shell find chatpulse collector scorer detector clipper grafana sql -type f -not -path '*/__pycache__/*' 2>/dev/null)
+SOURCES := $(shell find chatpulse collector scorer detector clipper grafana analytics topics forecast bus sql -type f -not -path '*/__pycache__/*' 2>/dev/null)
 
 $(VENV)/.installed: pyproject.toml $(SOURCES) | $(BIN)/python
 	$(PIP) install .
