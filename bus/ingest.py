@@ -35,7 +35,7 @@ from prometheus_client import CollectorRegistry
 
 from bus.common import ACK_WAIT_S, Bus, connect, consumer_name
 from bus.metrics import BusMetrics
-from bus.pull import ACK, NAK, PROGRESS, TERM, PullBatches, delivery_count, reply_all
+from bus.pull import ACK, PROGRESS, TERM, PullBatches, delivery_count, reply_all
 from chatpulse.core.settings import Settings
 from collector.app import dead_letter_path
 from collector.codec import CodecError, decode_events
@@ -164,7 +164,7 @@ class _Ingest:
                     continue
                 self.metrics.up.set(1 if nc.is_connected else 0)
                 if msgs:
-                    await self._handle(msgs, lane)
+                    await self._handle(msgs, lane, pull)
                 elif pull.refused is not None:
                     # 409: a limit of a consumer configured elsewhere, or the consumer deleted.
                     # Not a tight loop of refused requests: wait, and make sure it exists.
@@ -173,17 +173,14 @@ class _Ingest:
                     with contextlib.suppress(Exception):
                         await self.bus.ensure_consumer()
         finally:
-            left = await pull.close()
-            if left:  # delivered to a stopping lane: to another writer at once
-                with contextlib.suppress(Exception):
-                    await reply_all(nc, left, NAK)
-                    await nc.flush(timeout=2)
+            # what this lane holds unwritten goes to another writer at once
+            await pull.close()
 
     async def _pause(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop.wait(), self.retry_s)
 
-    async def _handle(self, msgs: list[Msg], lane: int) -> None:
+    async def _handle(self, msgs: list[Msg], lane: int, pull: PullBatches) -> None:
         """Write one batch, then acknowledge it; terminate poison messages."""
         nc = self.bus.nc
         events, good, poison = self._decode(msgs)
@@ -194,10 +191,7 @@ class _Ingest:
             self.totals.poison += len(poison)
         if good:
             if not await self._write(events, good, lane):
-                # stopping with the database down: the batch goes back for another writer
-                with contextlib.suppress(Exception):
-                    await reply_all(nc, good, NAK)
-                    await nc.flush(timeout=2)
+                pull.give_back(good)  # stopping with the database down
                 return
             self.totals.writes += 1
             self.totals.written_messages += len(good)

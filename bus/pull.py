@@ -65,9 +65,12 @@ async def reply_all(nc: Client, msgs: list[Msg], body: bytes) -> None:
 class PullBatches:
     """One lane's pull requests on its own inbox; :meth:`next_batch` returns the next batch.
 
-    Call :meth:`open` before the first batch and :meth:`close` at the end: it returns the
-    messages received and not yet handed out (a request outlived its lane), for the caller to
-    give back (:data:`NAK`).
+    Call :meth:`open` before the first batch and :meth:`close` at the end.  Messages the lane
+    will not write (it is stopping with the database down) go back through :meth:`give_back`;
+    :meth:`close` returns them to the server (NAK) with any received and not handed out, after
+    the open pull request has ended: a NAKed message goes at once to a waiting request, and
+    one of our own, still open, would take it into an inbox about to be closed, where it would
+    wait for the ack wait to pass.
     """
 
     def __init__(
@@ -80,8 +83,10 @@ class PullBatches:
         self._inbox = nc.new_inbox()
         self._sub: Subscription | None = None
         self._got: list[Msg] = []
+        self._returned: list[Msg] = []
         self._wanted = 0
         self._over = asyncio.Event()
+        self._over.set()  # no request open
         #: The status that ended the last request when it was not the normal end (``408``
         #: expired, or full): ``"409 Exceeded MaxRequestBatch"``, ``"409 Consumer Deleted"``...
         self.refused: str | None = None
@@ -89,13 +94,26 @@ class PullBatches:
     async def open(self) -> None:
         self._sub = await self._nc.subscribe(self._inbox, cb=self._on_msg)
 
-    async def close(self) -> list[Msg]:
+    def give_back(self, msgs: list[Msg]) -> None:
+        """``msgs`` will not be written here: :meth:`close` returns them to the server."""
+        self._returned.extend(msgs)
+
+    async def close(self) -> int:
+        """Wait for the open request to end (at most ``max_wait_s`` and a grace), unsubscribe,
+        and NAK what was given back or never handed out; returns how many were."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._over.wait(), self._max_wait_s + _GRACE_S)
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
             self._sub = None
-        left, self._got = self._got, []
-        return left
+        left = self._returned + self._got
+        self._returned, self._got = [], []
+        if left:
+            with contextlib.suppress(Exception):  # the connection is gone: the ack wait does it
+                await reply_all(self._nc, left, NAK)
+                await self._nc.flush(timeout=2)
+        return len(left)
 
     async def _on_msg(self, msg: Msg) -> None:
         if msg.reply:  # a stream message: its reply subject is its ack subject
@@ -117,14 +135,19 @@ class PullBatches:
     async def next_batch(self, stop: asyncio.Event) -> list[Msg]:
         """Up to ``batch`` messages (more only when a lost request delivered late): at once
         when the stream holds that many, else what arrived within ``max_wait_s``; [] when
-        nothing did or ``stop`` was set.  Raises what publishing the request raises (the
-        connection closed)."""
+        nothing did.  When ``stop`` is set meanwhile, what arrived so far (the request may
+        still be open: :meth:`close` waits for it).  Raises what publishing the request raises
+        (the connection closed)."""
         self.refused = None
         if len(self._got) < self._batch and not stop.is_set():
             self._wanted = self._batch - len(self._got)
             self._over.clear()
             request = {"batch": self._wanted, "expires": int(self._max_wait_s * 1e9)}
-            await self._nc.publish(self._subject, json.dumps(request).encode(), self._inbox)
+            try:
+                await self._nc.publish(self._subject, json.dumps(request).encode(), self._inbox)
+            except BaseException:
+                self._over.set()
+                raise
             over = asyncio.ensure_future(self._over.wait())
             stopping = asyncio.ensure_future(stop.wait())
             try:
@@ -136,5 +159,8 @@ class PullBatches:
             finally:
                 over.cancel()
                 stopping.cancel()
+            if not stop.is_set():
+                # Ended, or never answered (the connection dropped with it): not open any more.
+                self._over.set()
         batch, self._got = self._got, []
         return batch

@@ -3,7 +3,8 @@
 It runs its own event loop in a thread, so it works for code in the test process and for
 subprocesses alike.  ``cut()`` aborts every open connection and refuses new ones (the listening
 socket is closed: clients see "connection refused", as when the database is down);
-``restore()`` listens again on the same port.
+``restore()`` listens again on the same port.  ``listen_host`` (default 127.0.0.1) is where it
+listens: another address of this machine serves a client in a network namespace (tests/netns.py).
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ import threading
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(
+        self, target_host: str, target_port: int, *, listen_host: str = "127.0.0.1"
+    ) -> None:
         self.target = (target_host, target_port)
+        self.listen_host = listen_host
         sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((listen_host, 0))
         self.port: int = sock.getsockname()[1]
         sock.close()
         self._loop = asyncio.new_event_loop()
@@ -61,7 +65,7 @@ class TcpProxy:
     async def _listen(self) -> None:
         if self._server is None:
             self._server = await asyncio.start_server(
-                self._handle, "127.0.0.1", self.port, reuse_address=True
+                self._handle, self.listen_host, self.port, reuse_address=True
             )
 
     async def _cut(self) -> None:

@@ -347,6 +347,54 @@ async def test_database_cut_while_the_bus_holds_the_backlog_then_every_message_o
     assert len(ids) == len(set(ids)) == 3000
 
 
+async def test_a_backlog_is_written_in_full_batches(
+    nats_srv: NatsServer, db_url: str, tmp_path: Path
+) -> None:
+    settings = settings_of(db_url, nats_srv.url, tmp_path, ingest_batch_size=1000)
+    await publish(settings, [message("f", i) for i in range(3000)], tmp_path)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_ingest(settings, db_url, stop=stop))
+    await until("every message", lambda: len(ids_in(db_url)) == 3000, within=60)
+    await until("all acked", lambda: _settled(settings))
+    stop.set()
+    totals = await asyncio.wait_for(task, 30)
+    # two lanes, each pull request filled from the backlog at once: 3 writes, not dozens
+    assert (totals.writes, totals.written_messages, totals.acked) == (3, 3000, 3000)
+
+
+async def test_a_writer_stopped_while_the_database_is_down_gives_its_batch_back_at_once(
+    nats_srv: NatsServer, db_url: str, tmp_path: Path
+) -> None:
+    port = urlsplit(db_url).port or 5432
+    settings = settings_of(db_url, nats_srv.url, tmp_path)
+    await make_consumer(settings, ack_wait=90.0)
+    await publish(settings, [message("g", i) for i in range(500)], tmp_path)
+    with TcpProxy("127.0.0.1", port) as proxy:
+        proxy.cut()
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            run_ingest(settings, via_proxy(db_url, proxy.port), stop=stop, retry_s=0.2)
+        )
+
+        async def holds_all() -> bool:
+            return bool((await consumer_state(settings)).num_ack_pending == 500)
+
+        await until("the writer to hold the backlog", holds_all)
+        stop.set()
+        first = await asyncio.wait_for(task, 30)
+    assert first.acked == 0
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_ingest(settings, db_url, stop=stop))
+    # at once, not after the 90 s ack wait
+    await until("every message", lambda: len(ids_in(db_url)) == 500, within=45)
+    await until("all acked", lambda: _settled(settings))
+    stop.set()
+    second = await asyncio.wait_for(task, 30)
+    assert second.redelivered == 500 and second.acked == 500
+    ids = ids_in(db_url)
+    assert len(ids) == len(set(ids)) == 500
+
+
 async def test_a_writer_killed_mid_batch_loses_and_doubles_nothing(
     nats_srv: NatsServer, db_url: str, tmp_path: Path
 ) -> None:
