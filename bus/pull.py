@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from nats.aio.msg import Msg
     from nats.aio.subscription import Subscription
 
-__all__ = ["PullBatches", "delivery_count", "reply_all"]
+__all__ = ["ACK", "NAK", "PROGRESS", "TERM", "PullBatches", "delivery_count", "reply_all"]
 
 #: JetStream acknowledgement bodies (the same bytes as ``nats.aio.msg.Msg.Ack``).
 ACK = b"+ACK"
