@@ -148,6 +148,7 @@ _IGNORABLE = frozenset(
 _RUN3 = re.compile(r"(.)\1{2,}")
 _RUN2 = re.compile(r"(.)\1+")
 _LAUGH = re.compile(r"^(?:(?:[hj][aeiou]){2,}[hj]?|a?(?:ha){2,}h?|(?:lo)+l|(?:ke)+k)$")
+_LAUGH_FIRST = frozenset("hjalk")  # every match of _LAUGH starts with one of these
 _PUNCT = string.punctuation + "\u201c\u201d\u00ab\u00bb\u201e\u2026"
 
 # Words whose presence changes how neighbours are read (VADER's rules look for them by name).
@@ -570,49 +571,50 @@ def _unit(
     negator = "n't" in key
     if entry is None or entry is _NO_ENTRY:
         # Most new tokens (names, words outside every table): nothing but the key to read.
+        # Positional: a dataclass __init__ with keywords costs about three times as much.
         return _Unit(
-            key=key,
-            valence=None,
-            emotions=(),
-            sarcasm=False,
-            booster=0.0,
-            negator=negator,
-            word=word,
-            upper=upper,
-            emphasis=False,
-            elongated=elongated,
-            special=negator or key in _RULE_WORDS,
-            value=None,
-            evidence=(),
-            laugh=False,
-            banter=False,
+            key,  # key
+            None,  # valence
+            (),  # emotions
+            False,  # sarcasm
+            0.0,  # booster
+            negator,  # negator
+            word,  # word
+            upper,  # upper
+            False,  # emphasis
+            elongated,  # elongated
+            negator or key in _RULE_WORDS,  # special
+            None,  # value
+            (),  # evidence
+            False,  # laugh
+            False,  # banter
         )
     valence = entry.valence
     emotions = entry.emotions
     laugh = _is_laugh(key, entry, word)
     return _Unit(
-        key=key,
-        valence=valence,
-        emotions=emotions,
-        sarcasm=entry.sarcasm,
-        booster=entry.booster,
-        negator=entry.negator or negator,
-        word=word,
-        upper=upper,
-        emphasis=upper and from_lower and valence is not None,
-        elongated=elongated,
-        special=bool(entry.booster) or entry.negator or negator or key in _RULE_WORDS,
-        value=_elongate(valence) if elongated else valence,
-        evidence=tuple(
+        key,  # key
+        valence,  # valence
+        emotions,  # emotions
+        entry.sarcasm,  # sarcasm
+        entry.booster,  # booster
+        entry.negator or negator,  # negator
+        word,  # word
+        upper,  # upper
+        upper and from_lower and valence is not None,  # emphasis
+        elongated,  # elongated
+        bool(entry.booster) or entry.negator or negator or key in _RULE_WORDS,  # special
+        _elongate(valence) if elongated else valence,  # value
+        tuple(
             (index, weight * _EMOTION_BASE * (_EMOTION_EMPHASIS if elongated else 1.0))
             for index, weight in emotions
         )
         if emotions
-        else (),
-        laugh=laugh,
-        banter=entry.sarcasm
+        else (),  # evidence
+        laugh,  # laugh
+        entry.sarcasm
         or laugh
-        or (bool(emotions) and any(i == _LOVE and w >= 0.8 for i, w in emotions)),
+        or (bool(emotions) and any(i == _LOVE and w >= 0.8 for i, w in emotions)),  # banter
     )
 
 
@@ -622,7 +624,7 @@ _KNOWN_UNITS: dict[tuple[str, int, bool, bool, bool, bool], _Unit] = {}
 
 
 def _known_unit(
-    key: str, entry: _Entry, *, word: bool, upper: bool, from_lower: bool, elongated: bool
+    key: str, entry: _Entry, word: bool, upper: bool, from_lower: bool, elongated: bool
 ) -> _Unit:
     """``_unit`` for an entry of the lexicon's tables, cached."""
     cache_key = (key, id(entry), word, upper, from_lower, elongated)
@@ -672,67 +674,82 @@ def _affix(lex: _Lexicon, word: str) -> _Entry | None:
 def _word(lex: _Lexicon, raw: str) -> _Unit | None:
     """Read one word-like piece (no emoji inside) as a unit; None for noise (punctuation, URLs)."""
     if raw[0] == "@" and len(raw) > 1:
-        return _unit("@", None, word=False, upper=False, from_lower=False, elongated=False)
+        return _mention()
     if "://" in raw or raw.startswith("www."):
         return None
     stripped = raw.strip(_PUNCT)
     upper = stripped.isupper()
+    exact = lex.exact
+    lower = lex.lower
     # Emoticons and emote codes with punctuation (<3, :), D:) first, then the stripped word.
-    for form in (raw, stripped) if stripped != raw else (raw,):
-        if not form:
-            continue
-        entry = lex.exact.get(form)
+    if stripped != raw:
+        entry = exact.get(raw)
         if entry is not None:
-            return _known_unit(
-                form.lower(), entry, word=False, upper=upper, from_lower=False, elongated=False
-            )
-        low = form.lower()
-        entry = lex.lower.get(low)
+            return _known_unit(raw.lower(), entry, False, upper, False, False)
+        low = raw.lower()
+        entry = lower.get(low)
         if entry is not None:
-            return _known_unit(low, entry, word=True, upper=upper, from_lower=True, elongated=False)
-    if not stripped:
-        return None
+            return _known_unit(low, entry, True, upper, True, False)
+        if not stripped:
+            return None
+    entry = exact.get(stripped)
+    if entry is not None:
+        return _known_unit(stripped.lower(), entry, False, upper, False, False)
     low = stripped.lower()
-    doubled = _RUN2.search(stripped) is not None  # no repeated letter: no elongation to undo
-    elongated = doubled and _RUN3.search(stripped) is not None
-    # Elongation: runs of 3+ down to 2 first (POGGGERS -> POGGERS, goooood -> good), then every
-    # run down to 1 (LULLLL -> LUL, noooo -> no, KEKWW -> KEKW).
-    candidates = []
-    if doubled:
+    entry = lower.get(low)
+    if entry is not None:
+        return _known_unit(low, entry, True, upper, True, False)
+    elongated = False
+    if _RUN2.search(stripped) is not None:  # no repeated letter: no elongation to undo
+        elongated = _RUN3.search(stripped) is not None
+        # Elongation: runs of 3+ down to 2 first (POGGGERS -> POGGERS, goooood -> good), then
+        # every run down to 1 (LULLLL -> LUL, noooo -> no, KEKWW -> KEKW).
+        candidates = []
         two = _collapse_to_two(stripped) if elongated else stripped
         if two != stripped:
             candidates.append(two)
         one = _collapse(stripped)
         if one != stripped and one != two:
             candidates.append(one)
-    for form in candidates:
-        entry = lex.exact.get(form)
-        if entry is not None:
-            return _known_unit(
-                form.lower(), entry, word=False, upper=upper, from_lower=False, elongated=True
-            )
-        entry = lex.lower.get(form.lower())
-        if entry is not None:
-            return _known_unit(
-                form.lower(), entry, word=True, upper=upper, from_lower=True, elongated=True
-            )
-    if _LAUGH.match(low):
+        for form in candidates:
+            entry = exact.get(form)
+            if entry is not None:
+                return _known_unit(form.lower(), entry, False, upper, False, True)
+            entry = lower.get(form.lower())
+            if entry is not None:
+                return _known_unit(form.lower(), entry, True, upper, True, True)
+    if low[0] in _LAUGH_FIRST and _LAUGH.match(low):
         base = "lol" if low.startswith("lo") else "kek" if low.startswith("ke") else "haha"
-        return _known_unit(
-            base, lex.lower[base], word=True, upper=upper, from_lower=True, elongated=len(low) >= 6
-        )
+        return _known_unit(base, lower[base], True, upper, True, len(low) >= 6)
     entry = None if low == stripped or upper else _affix(lex, stripped)
     if entry is not None:
-        return _known_unit(low, entry, word=False, upper=upper, from_lower=False, elongated=False)
+        return _known_unit(low, entry, False, upper, False, False)
     # Unknown: keep a collapsed key so that phrases still match ("lets goooo" -> "lets go").
-    return _unit(
-        _collapse(low) if elongated else low,
-        None,
-        word=True,
-        upper=upper,
-        from_lower=False,
-        elongated=elongated,
+    key = _collapse(low) if elongated else low
+    negator = "n't" in key
+    return _Unit(
+        key,  # key
+        None,  # valence
+        (),  # emotions
+        False,  # sarcasm
+        0.0,  # booster
+        negator,  # negator
+        True,  # word
+        upper,  # upper
+        False,  # emphasis
+        elongated,  # elongated
+        negator or key in _RULE_WORDS,  # special
+        None,  # value
+        (),  # evidence
+        False,  # laugh
+        False,  # banter
     )
+
+
+@functools.cache
+def _mention() -> _Unit:
+    # An @mention: one shared unit (units are never changed after construction).
+    return _unit("@", None, word=False, upper=False, from_lower=False, elongated=False)
 
 
 # Token readings by token text: a plain dict (a lookup costs less than an lru_cache call), bounded
@@ -743,14 +760,15 @@ _TOKENS: dict[str, _Token] = {}
 
 
 def _token(token: str) -> _Token:
-    """Everything about one whitespace-separated token (cached: chat repeats tokens a lot)."""
-    found = _TOKENS.get(token)
-    if found is None:
-        lex = _lexicon()
-        found = _make_token(lex, _units(lex, token), _tox_token(lex, token))
-        if len(_TOKENS) >= _TOKEN_CACHE_SIZE:
-            _TOKENS.clear()
-        _TOKENS[token] = found
+    """Everything about one whitespace-separated token, read and cached (chat repeats tokens).
+
+    The caller has looked in ``_TOKENS`` already (``_TOKENS.get(token) or _token(token)``).
+    """
+    lex = _lexicon()
+    found = _make_token(lex, _units(lex, token), _tox_token(lex, token))
+    if len(_TOKENS) >= _TOKEN_CACHE_SIZE:
+        _TOKENS.clear()
+    _TOKENS[token] = found
     return found
 
 
@@ -770,6 +788,7 @@ class _Prechecks:
     tox_nexts: frozenset[str]
     phrase_nexts: frozenset[str]
     substrings: re.Pattern[str]  # any substring term or allowed substring
+    key_flags: dict[str, int]  # unit key -> _PHRASE | _PHRASE_NEXT | _CLAP (one lookup per unit)
 
 
 _PRECHECKS: dict[int, _Prechecks] = {}
@@ -787,10 +806,19 @@ def _prechecks(lex: _Lexicon) -> _Prechecks:
                 heads.add(start)
                 # A one-word phrase needs no second word: its head sets both flags.
                 nexts.add(phrase[1] if len(phrase) > 1 else start)
+        phrase_nexts = frozenset(p[1] for p in lex.phrases if len(p) > 1)
+        key_flags: dict[str, int] = {}
+        for keys, flag in (
+            (lex.phrase_starts, _PHRASE),
+            (phrase_nexts, _PHRASE_NEXT),
+            (_CLAP_KEYS, _CLAP),
+        ):
+            for key in keys:
+                key_flags[key] = key_flags.get(key, 0) | flag
         found = _PRECHECKS[id(lex)] = _Prechecks(
             frozenset(heads),
             frozenset(nexts),
-            frozenset(p[1] for p in lex.phrases if len(p) > 1),
+            phrase_nexts,
             re.compile(
                 "|".join(
                     re.escape(needle)
@@ -798,6 +826,7 @@ def _prechecks(lex: _Lexicon) -> _Prechecks:
                 )
                 or "(?!)"
             ),
+            key_flags,
         )
     return found
 
@@ -805,18 +834,17 @@ def _prechecks(lex: _Lexicon) -> _Prechecks:
 def _make_token(lex: _Lexicon, units: tuple[_Unit, ...], tox: _ToxToken) -> _Token:
     pre = _prechecks(lex)
     flags = _TOXIC if tox.hits else 0
-    if tox.c1 in pre.tox_heads:
-        flags |= _TOX_HEAD
-    if tox.c1 in pre.tox_nexts:
-        flags |= _TOX_NEXT
-    if tox.single:
-        flags |= _SINGLE
+    c1 = tox.c1
+    if c1:
+        if c1 in pre.tox_heads:
+            flags |= _TOX_HEAD
+        if c1 in pre.tox_nexts:
+            flags |= _TOX_NEXT
+        if tox.single:
+            flags |= _SINGLE
     words = uppers = 0
     for unit in units:
-        if unit.key in lex.phrase_starts:
-            flags |= _PHRASE
-        if unit.key in pre.phrase_nexts:
-            flags |= _PHRASE_NEXT
+        flags |= pre.key_flags.get(unit.key, 0)
         if unit.special:
             flags |= _SPECIAL
         if unit.sarcasm:
@@ -825,8 +853,6 @@ def _make_token(lex: _Lexicon, units: tuple[_Unit, ...], tox: _ToxToken) -> _Tok
             flags |= _LAUGHTER
         if unit.banter:
             flags |= _BANTERING
-        if unit.key in _CLAP_KEYS:
-            flags |= _CLAP
         if unit.word:
             words += 1
             uppers += unit.upper
@@ -857,9 +883,7 @@ def _units(lex: _Lexicon, token: str) -> tuple[_Unit, ...]:
         entry = lex.emoji.get(ch)
         if entry is not None:
             flush()
-            out.append(
-                _known_unit(ch, entry, word=False, upper=False, from_lower=False, elongated=False)
-            )
+            out.append(_known_unit(ch, entry, False, False, False, False))
         elif unicodedata.category(ch) == "So":
             flush()  # an emoji or symbol we do not know: a neutral separator
         else:
@@ -1183,15 +1207,19 @@ def _term_hits_c1(lex: _Lexicon, form: str) -> tuple[list[tuple[float, str]], st
     if not form:
         return hits, form
     doubled = _RUN2.search(form) is not None
-    c1, counts = _runs(form) if doubled else (form, (1,) * len(form))
-    readings = [(c1, counts)]
-    if len(c1) > 3 and c1.endswith("s"):
-        readings.append((c1[:-1], counts[:-1]))  # plural
-    for key, have in readings:
-        for term in lex.terms.get(key, ()):
-            # The term's own double letters must be there: keeps "niger" (and "as") apart.
-            if all(h >= t for h, t in zip(have, term.counts, strict=True)):
-                hits.append((term.severity, term.kind))
+    c1 = _RUN2.sub(_first_group, form) if doubled else form  # (_collapse)
+    terms = lex.terms
+    plural = len(c1) > 3 and c1[-1] == "s"
+    if c1 in terms or (plural and c1[:-1] in terms):
+        counts = _runs(form)[1] if doubled else (1,) * len(form)
+        readings = [(c1, counts)]
+        if plural:
+            readings.append((c1[:-1], counts[:-1]))
+        for key, have in readings:
+            for term in terms.get(key, ()):
+                # The term's own double letters must be there: keeps "niger" (and "as") apart.
+                if all(h >= t for h, t in zip(have, term.counts, strict=True)):
+                    hits.append((term.severity, term.kind))
     if len(form) >= 5 and lex.substrings:
         two = _collapse_to_two(form) if doubled else form
         one = c1  # elongated stems: "motherfuuuckers"
@@ -1217,14 +1245,14 @@ def _tox_token(lex: _Lexicon, token: str) -> _ToxToken:
     found = _TOX_READINGS.get(forms) if shared else None
     if found is not None:
         return found
-    first, c1 = _term_hits_c1(lex, forms[0])
-    hits: list[tuple[float, str]] = []
-    for some in [first, *(_term_hits(lex, form) for form in forms[1:])]:
-        for hit in some:
-            if hit not in hits:
-                hits.append(hit)
+    hits, c1 = _term_hits_c1(lex, forms[0])
+    for form in forms[1:]:
+        hits += _term_hits(lex, form)
     found = _ToxToken(
-        tuple(hits) if hits else (), c1, forms[0] if len(forms[0]) == 1 else "", c1 in _TARGETS
+        tuple(dict.fromkeys(hits)) if hits else (),  # (each hit once, first seen first)
+        c1,
+        forms[0] if len(forms[0]) == 1 else "",
+        c1 in _TARGETS,
     )
     if shared:
         if len(_TOX_READINGS) >= _TOKEN_CACHE_SIZE:
