@@ -212,6 +212,8 @@ _TOX_HEAD = 256  # first word of a toxicity phrase that adds toxicity (not allow
 _TOX_NEXT = 512  # second word of such a phrase
 _TOX_PAIR = _TOX_HEAD | _TOX_NEXT
 _PHRASE_NEXT = 1024  # second word of a sentiment phrase
+_TOX_START = 2048  # first word of any toxicity phrase (allow and interjection included)
+_TARGETED = 4096  # second person or an @mention (see _ToxToken.target)
 _PHRASE_PAIR = _PHRASE | _PHRASE_NEXT
 
 # Laughter written as words (the laughter regex reduces hahaha/lololol/kekeke to these keys).
@@ -777,6 +779,7 @@ def clear_caches() -> None:
     _TOKENS.clear()
     _KNOWN_UNITS.clear()
     _TOX_READINGS.clear()
+    _SENTIMENT_FIELDS.clear()
     _emotion_map.cache_clear()
 
 
@@ -835,13 +838,17 @@ def _make_token(lex: _Lexicon, units: tuple[_Unit, ...], tox: _ToxToken) -> _Tok
     pre = _prechecks(lex)
     flags = _TOXIC if tox.hits else 0
     c1 = tox.c1
-    if c1:
+    if c1:  # (no phrase word is empty: see test_prechecks_cover_every_phrase)
         if c1 in pre.tox_heads:
             flags |= _TOX_HEAD
         if c1 in pre.tox_nexts:
             flags |= _TOX_NEXT
+        if c1 in lex.tox_phrase_starts:
+            flags |= _TOX_START
         if tox.single:
             flags |= _SINGLE
+    if tox.target:
+        flags |= _TARGETED
     words = uppers = 0
     for unit in units:
         flags |= pre.key_flags.get(unit.key, 0)
@@ -1067,10 +1074,26 @@ def _analyse_rules(
     still one after negation ("SO BAD OMEGALUL", not "not bad LUL"), and then its laughter
     counts as contempt (``_MOCK_SCALE``), without joy.
     """
-    values = [
-        _modified_valence(units, i, cap_diff) if unit.valence is not None else 0.0
-        for i, unit in enumerate(units)
-    ]
+    values = []
+    for i, unit in enumerate(units):
+        value = unit.valence
+        if value is None:
+            values.append(0.0)
+        elif (
+            unit.key == "no"
+            or (i > 0 and units[i - 1].special)
+            or (i > 1 and units[i - 2].special)
+            or (i > 2 and units[i - 3].special)
+        ):
+            values.append(_modified_valence(units, i, cap_diff))
+        else:
+            # No rule word, booster or negator within three items before: only the item's own
+            # emphasis applies (what _modified_valence computes in this case).
+            if unit.emphasis and cap_diff:
+                value += _C_INCR if value > 0 else -_C_INCR
+            if unit.elongated:
+                value = _elongate(value) or 0.0
+            values.append(value)
     if mocking:
         mocking = any(
             v <= _MOCK_JUDGEMENT and not u.laugh for u, v in zip(units, values, strict=True)
@@ -1129,6 +1152,19 @@ def compound_to_probabilities(compound: float) -> tuple[float, float, float]:
     e_neu = math.exp(-top)
     total = e_pos + e_neg + e_neu
     return e_neg / total, e_neu / total, e_pos / total
+
+
+# label and probabilities by compound score (short messages share a few: one emote, one word).
+_SENTIMENT_FIELDS: dict[float, tuple[Label, float, float, float]] = {}
+
+
+def _sentiment_fields(compound: float) -> tuple[Label, float, float, float]:
+    """``(label, p_negative, p_neutral, p_positive)`` of a compound score, cached."""
+    fields = (_label(compound), *compound_to_probabilities(compound))
+    if len(_SENTIMENT_FIELDS) >= _TOKEN_CACHE_SIZE:
+        _SENTIMENT_FIELDS.clear()
+    _SENTIMENT_FIELDS[compound] = fields
+    return fields
 
 
 def _label(compound: float) -> Label:
@@ -1319,21 +1355,25 @@ def _toxicity(
     *,
     banter: bool = False,
     cheer: bool = False,
+    flags: int = -1,
 ) -> float:
     """Toxicity of a message from its tokens' readings (see toxicity.tsv's header).
 
     ``quoted``: per token, inside quotation marks; ``banter``: the message laughs or shows
-    affection; ``cheer``: its sentiment is positive.
+    affection; ``cheer``: its sentiment is positive; ``flags``: the tokens' flags or-ed together
+    (-1, every bit, when unknown): passes that their bits rule out are skipped.
     """
     # Join runs of three or more single letters: "f u c k", "i d i o t".
     merged: list[_ToxToken] = []
     inside: list[bool] = []
     i = 0
     n = len(infos)
-    if not _spelled_out(infos):  # the common case: nothing to join
+    if not flags & _SINGLE or not _spelled_out(infos):  # the common case: nothing to join
         merged = infos
         inside = quoted if quoted else [False] * n
         i = n
+    else:
+        flags = -1  # joined letters are new tokens: their bits are unknown
     while i < n:
         j = i
         while j < n and infos[j].single:
@@ -1352,7 +1392,7 @@ def _toxicity(
     remaining = 1.0
     cleared: set[int] = set()
     exclaimed: set[int] = set()
-    if not lex.tox_phrase_starts.isdisjoint([info.c1 for info in merged]):
+    if flags & _TOX_START and not lex.tox_phrase_starts.isdisjoint([info.c1 for info in merged]):
         # Phrases run over the tokens that have letters (emoji and punctuation are skipped).
         seq = [(k, info.c1) for k, info in enumerate(merged) if info.c1]
         words = [c1 for _, c1 in seq]
@@ -1371,6 +1411,7 @@ def _toxicity(
                     remaining *= 1.0 - severity * (_QUOTED if quoted_here else 1.0)
                 break
     mentioned = False  # an @mention close by
+    targeted = bool(flags & _TARGETED)
     for position, info in enumerate(merged):
         if not info.hits or position in cleared:
             continue
@@ -1384,7 +1425,9 @@ def _toxicity(
             elif kind in ("threat", "harassment"):
                 weight = severity
             else:
-                if near is None:
+                if near is None and not targeted:
+                    near = mentioned = False  # no "you" and no @mention in the message
+                elif near is None:
                     window = merged[max(0, position - 4) : position + 3]
                     near = any(w.target and w.c1 for w in window if w is not info)
                     mentioned = any(w.target and not w.c1 for w in window)
@@ -1523,25 +1566,26 @@ class LexiconBackend:
         compound, emotions = (
             _analyse(units, flags, words, uppers, text) if units else (0.0, _NO_EMOTIONS)
         )
-        p_negative, p_neutral, p_positive = compound_to_probabilities(compound)
+        fields = _SENTIMENT_FIELDS.get(compound)
+        if fields is None:
+            fields = _sentiment_fields(compound)
+        # Positional, in Score's field order: keywords cost a frozen dataclass a third more.
         return Score(
-            sentiment=compound,
-            label=_label(compound),
-            p_negative=p_negative,
-            p_neutral=p_neutral,
-            p_positive=p_positive,
-            emotions=_emotion_map(emotions),
-            toxicity=_toxicity(
+            compound,  # sentiment
+            *fields,  # label, p_negative, p_neutral, p_positive
+            _emotion_map(emotions),  # emotions
+            _toxicity(
                 lex,
                 toxic,
                 _quoted_tokens(tokens) if _QUOTE_START.search(text) else None,
                 banter=bool(flags & _BANTERING),
                 cheer=compound > NEUTRAL_BAND,
+                flags=flags,
             )
             if flags & _TOXIC
             or flags & _TOX_PAIR == _TOX_PAIR
             or (flags & _SINGLE and _spelled_out(toxic))
-            else 0.0,
+            else 0.0,  # toxicity
         )
 
 
