@@ -767,7 +767,12 @@ def _token(token: str) -> _Token:
     The caller has looked in ``_TOKENS`` already (``_TOKENS.get(token) or _token(token)``).
     """
     lex = _lexicon()
-    found = _make_token(lex, _units(lex, token), _tox_token(lex, token))
+    if token.isascii():  # (what _units does, without the call)
+        unit = _word(lex, token)
+        units: tuple[_Unit, ...] = () if unit is None else (unit,)
+    else:
+        units = _units(lex, token)
+    found = _make_token(lex, units, _tox_token(lex, token))
     if len(_TOKENS) >= _TOKEN_CACHE_SIZE:
         _TOKENS.clear()
     _TOKENS[token] = found
@@ -901,13 +906,14 @@ def _units(lex: _Lexicon, token: str) -> tuple[_Unit, ...]:
 
 def _merge_phrases(lex: _Lexicon, units: list[_Unit]) -> list[_Unit]:
     out: list[_Unit] = []
+    keys = [unit.key for unit in units]
     i, n = 0, len(units)
     while i < n:
         unit = units[i]
         if unit.key in lex.phrase_starts:
             for size in (3, 2):
                 if i + size <= n:
-                    key = tuple(u.key for u in units[i : i + size])
+                    key = tuple(keys[i : i + size])
                     entry = lex.phrases.get(key)
                     if entry is not None:
                         parts = units[i : i + size]
@@ -1074,18 +1080,23 @@ def _analyse_rules(
     still one after negation ("SO BAD OMEGALUL", not "not bad LUL"), and then its laughter
     counts as contempt (``_MOCK_SCALE``), without joy.
     """
-    values = []
+    # One walk over the items: each sentiment item with its value after the neighbour rules.
+    items: list[tuple[_Unit, float]] = []
+    before_but = -1  # how many sentiment items precede the first "but"
+    plain = False  # a non-sentiment item is there (its 0.0 joins the sum, as in VADER)
     for i, unit in enumerate(units):
         value = unit.valence
         if value is None:
-            values.append(0.0)
+            plain = True
+            if before_but < 0 and unit.key == "but":
+                before_but = len(items)
         elif (
             unit.key == "no"
             or (i > 0 and units[i - 1].special)
             or (i > 1 and units[i - 2].special)
             or (i > 2 and units[i - 3].special)
         ):
-            values.append(_modified_valence(units, i, cap_diff))
+            items.append((unit, _modified_valence(units, i, cap_diff)))
         else:
             # No rule word, booster or negator within three items before: only the item's own
             # emphasis applies (what _modified_valence computes in this case).
@@ -1093,22 +1104,14 @@ def _analyse_rules(
                 value += _C_INCR if value > 0 else -_C_INCR
             if unit.elongated:
                 value = _elongate(value) or 0.0
-            values.append(value)
+            items.append((unit, value))
     if mocking:
-        mocking = any(
-            v <= _MOCK_JUDGEMENT and not u.laugh for u, v in zip(units, values, strict=True)
-        )
+        mocking = any(v <= _MOCK_JUDGEMENT and not u.laugh for u, v in items)
     sentiments: list[float] = []
     any_emotion = False
-    but_at = -1
-    for i, unit in enumerate(units):
+    for unit, value in items:
         base = unit.valence
-        if base is None:
-            if unit.key == "but" and but_at < 0:
-                but_at = i
-            sentiments.append(0.0)
-            continue
-        value = values[i]
+        assert base is not None
         if mocking and unit.laugh:
             value = abs(value) * _MOCK_SCALE
         repeat = seen[unit.key] = seen.get(unit.key, 0) + 1
@@ -1118,17 +1121,17 @@ def _analyse_rules(
         # Emotions count unless negation or sarcasm turned the item around ("not happy").
         if unit.evidence and (base == 0 or value * base > 0 or unit.sarcasm):
             any_emotion = True
-            plain = unit.value or 0.0
-            scale = _EMOTION_EMPHASIS if abs(value) > abs(plain) + 1e-9 else 1.0
+            plain_value = unit.value or 0.0
+            scale = _EMOTION_EMPHASIS if abs(value) > abs(plain_value) + 1e-9 else 1.0
             for index, amount in unit.evidence:
                 evidence[index] += amount * scale / repeat
-    if but_at >= 0:
+    if before_but >= 0:
         # VADER's "but" rule: what follows the contrast dominates.
-        for i in range(len(sentiments)):
-            if i < but_at:
-                sentiments[i] *= 0.5
-            elif i > but_at:
-                sentiments[i] *= 1.5
+        sentiments = [v * 0.5 for v in sentiments[:before_but]] + [
+            v * 1.5 for v in sentiments[before_but:]
+        ]
+    if plain:
+        sentiments.append(0.0)  # (the sum is exact: only the sign of a zero sum can depend on it)
     return math.fsum(sentiments), any_emotion
 
 
@@ -1275,10 +1278,17 @@ def _term_hits_c1(lex: _Lexicon, form: str) -> tuple[list[tuple[float, str]], st
 def _tox_token(lex: _Lexicon, token: str) -> _ToxToken:
     if token[0] == "@" and len(token) > 1:
         return _ToxToken((), "", "", True)  # a mention: a target, never itself an insult
-    forms = _fold_word(token)
-    # The reading depends on the folded forms only: "you", "YOU" and "you!" share one.
+    # The reading depends on the folded forms only: "you", "YOU" and "you!" share one (cached
+    # by the form itself when there is one, else by the tuple of forms).
+    key: str | tuple[str, ...]
+    if token.isalpha() and token.isascii():
+        key = token.lower()
+        forms = (key,)  # (what _fold_word returns, without the call)
+    else:
+        forms = _fold_word(token)
+        key = forms[0] if len(forms) == 1 else forms
     shared = lex is _lexicon()
-    found = _TOX_READINGS.get(forms) if shared else None
+    found = _TOX_READINGS.get(key) if shared else None
     if found is not None:
         return found
     hits, c1 = _term_hits_c1(lex, forms[0])
@@ -1293,12 +1303,12 @@ def _tox_token(lex: _Lexicon, token: str) -> _ToxToken:
     if shared:
         if len(_TOX_READINGS) >= _TOKEN_CACHE_SIZE:
             _TOX_READINGS.clear()
-        _TOX_READINGS[forms] = found
+        _TOX_READINGS[key] = found
     return found
 
 
 # Toxicity readings by folded forms (see _tox_token), for the process's lexicon.
-_TOX_READINGS: dict[tuple[str, ...], _ToxToken] = {}
+_TOX_READINGS: dict[str | tuple[str, ...], _ToxToken] = {}
 
 
 # Toxicity weights (toxicity.tsv's header explains each rule).
