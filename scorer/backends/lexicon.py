@@ -214,6 +214,10 @@ _TOX_PAIR = _TOX_HEAD | _TOX_NEXT
 _PHRASE_NEXT = 1024  # second word of a sentiment phrase
 _TOX_START = 2048  # first word of any toxicity phrase (allow and interjection included)
 _TARGETED = 4096  # second person or an @mention (see _ToxToken.target)
+_UPPER_WORD = 8192  # a word (see _Unit.word) in capitals
+_LOWER_WORD = 16384  # a word not in capitals
+# VADER's allcap_differential (some words in capitals, not all) is both bits together.
+_CAPS_MIX = _UPPER_WORD | _LOWER_WORD
 _PHRASE_PAIR = _PHRASE | _PHRASE_NEXT
 
 # Laughter written as words (the laughter regex reduces hahaha/lololol/kekeke to these keys).
@@ -237,8 +241,6 @@ class _Token:
 
     units: tuple[_Unit, ...]
     flags: int
-    words: int
-    uppers: int
     tox: _ToxToken
 
 
@@ -854,7 +856,6 @@ def _make_token(lex: _Lexicon, units: tuple[_Unit, ...], tox: _ToxToken) -> _Tok
             flags |= _SINGLE
     if tox.target:
         flags |= _TARGETED
-    words = uppers = 0
     for unit in units:
         flags |= pre.key_flags.get(unit.key, 0)
         if unit.special:
@@ -866,9 +867,8 @@ def _make_token(lex: _Lexicon, units: tuple[_Unit, ...], tox: _ToxToken) -> _Tok
         if unit.banter:
             flags |= _BANTERING
         if unit.word:
-            words += 1
-            uppers += unit.upper
-    return _Token(units, flags, words, uppers, tox)
+            flags |= _UPPER_WORD if unit.upper else _LOWER_WORD
+    return _Token(units, flags, tox)
 
 
 def _units(lex: _Lexicon, token: str) -> tuple[_Unit, ...]:
@@ -1029,10 +1029,10 @@ def _punctuation_emphasis(text: str) -> float:
 
 
 def _analyse(
-    units: list[_Unit], flags: int, words: int, uppers: int, text: str
+    units: list[_Unit], flags: int, text: str
 ) -> tuple[float, tuple[float, ...]]:
     """Return (compound, emotion intensities in ESTIMATED_EMOTIONS order) for one message."""
-    cap_diff = 0 < uppers < words  # VADER's allcap_differential, over words only
+    cap_diff = flags & _CAPS_MIX == _CAPS_MIX  # VADER's allcap_differential, over words only
     evidence = [0.0] * len(EMOTIONS)
     seen: dict[str, int] = {}
     any_emotion = False
@@ -1217,10 +1217,23 @@ _NON_LETTERS = re.compile(r"[^a-z]+")
 _TARGETS = frozenset({"you", "u", "ur", "your", "youre", "yourself", "ure", "ya"})
 
 
+# _fold_word of ASCII text in one translate: lower case, _LEET_I, then only a-z kept (and the same
+# with "1" read as "l" for the second reading).
+_FOLD_ASCII: dict[int, str | None] = {
+    code: folded if folded.isalpha() else None
+    for code, folded in ((code, chr(code).lower().translate(_LEET_I)) for code in range(128))
+}
+_FOLD_ASCII_L = {**_FOLD_ASCII, ord("1"): "l"}
+
+
 def _fold_word(token: str) -> tuple[str, ...]:
     """Letters-only lower-case readings of a token (two when a "1" may be an i or an l)."""
-    if token.isascii() and token.isalpha():
-        return (token.lower(),)  # the common case: nothing to fold
+    if token.isascii():
+        if token.isalpha():
+            return (token.lower(),)  # the common case: nothing to fold
+        if "1" not in token:
+            return (token.translate(_FOLD_ASCII),)
+        return token.translate(_FOLD_ASCII), token.translate(_FOLD_ASCII_L)
     text = token.lower()
     if not text.isascii():  # (the look-alikes are all outside ASCII)
         text = text.translate(_HOMOGLYPHS)
@@ -1543,7 +1556,7 @@ class LexiconBackend:
         lex = self._lex
         table = self._channels.get(channel) if channel else None
         units: list[_Unit] = []
-        flags = words = uppers = 0
+        flags = 0
         if not text.isascii():
             text = text.translate(_APOSTROPHES)  # "can’t" negates like "can't"
         tokens = text.split()
@@ -1561,9 +1574,6 @@ class LexiconBackend:
         for token in read:
             units += token.units
             flags |= token.flags
-            words += token.words
-            uppers += token.uppers
-        toxic = [token.tox for token in read]
         if flags & _PHRASE_PAIR == _PHRASE_PAIR:
             units = _merge_phrases(lex, units)
             for unit in units:  # a phrase may be a booster ("kind of") or sarcasm ("yeah right")
@@ -1573,9 +1583,23 @@ class LexiconBackend:
                     flags |= _SARCASM
         if flags & _CLAP and _sarcastic_claps(units):
             flags |= _SARCASM
-        compound, emotions = (
-            _analyse(units, flags, words, uppers, text) if units else (0.0, _NO_EMOTIONS)
-        )
+        compound, emotions = _analyse(units, flags, text) if units else (0.0, _NO_EMOTIONS)
+        toxicity = 0.0
+        if flags & (_TOXIC | _TOX_HEAD | _SINGLE):
+            toxic = [token.tox for token in read]
+            if (
+                flags & _TOXIC
+                or flags & _TOX_PAIR == _TOX_PAIR
+                or (flags & _SINGLE and _spelled_out(toxic))
+            ):
+                toxicity = _toxicity(
+                    lex,
+                    toxic,
+                    _quoted_tokens(tokens) if _QUOTE_START.search(text) else None,
+                    banter=bool(flags & _BANTERING),
+                    cheer=compound > NEUTRAL_BAND,
+                    flags=flags,
+                )
         fields = _SENTIMENT_FIELDS.get(compound)
         if fields is None:
             fields = _sentiment_fields(compound)
@@ -1584,18 +1608,7 @@ class LexiconBackend:
             compound,  # sentiment
             *fields,  # label, p_negative, p_neutral, p_positive
             _emotion_map(emotions),  # emotions
-            _toxicity(
-                lex,
-                toxic,
-                _quoted_tokens(tokens) if _QUOTE_START.search(text) else None,
-                banter=bool(flags & _BANTERING),
-                cheer=compound > NEUTRAL_BAND,
-                flags=flags,
-            )
-            if flags & _TOXIC
-            or flags & _TOX_PAIR == _TOX_PAIR
-            or (flags & _SINGLE and _spelled_out(toxic))
-            else 0.0,  # toxicity
+            toxicity,  # toxicity
         )
 
 
