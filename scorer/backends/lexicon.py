@@ -195,6 +195,7 @@ class _Unit:
     evidence: tuple[tuple[int, float], ...]  # (EMOTIONS index, evidence) for one plain use
     laugh: bool  # laughter (LUL, KEKW, lol, 😂): joy, or mockery next to a put-down
     banter: bool  # laughter, affection (<3) or irony: what makes a mild insult teasing
+    flags: int = 0  # the token flags this unit sets apart from its key's (see _unit_flags)
 
 
 # _Token.flags bits
@@ -257,6 +258,7 @@ class _ToxToken:
     c1: str  # letters only, repeats collapsed (first leetspeak reading)
     single: str  # the letter when the token is a single letter, else ""
     target: bool  # second person (you, u, ur...) or an @mention
+    flags: int = 0  # the token flags this reading sets (_TOXIC, _TOX_HEAD...: see _tox_flags)
 
 
 @dataclass(slots=True)
@@ -275,6 +277,7 @@ class _Lexicon:
     tox_phrases: dict[str, list[tuple[tuple[str, ...], float, str]]]  # by first word
     tox_phrase_starts: frozenset[str]
     version: str
+    pre: _Prechecks
 
 
 # ------------------------------------------------------------------------------------------
@@ -491,6 +494,7 @@ def _lexicon() -> _Lexicon:
         tox_phrases=tox_phrases,
         tox_phrase_starts=frozenset(tox_phrases),
         version=version,
+        pre=_build_prechecks(phrases, tox_phrases, substrings, allowed),
     )
 
 
@@ -576,7 +580,7 @@ def _unit(
     if entry is None or entry is _NO_ENTRY:
         # Most new tokens (names, words outside every table): nothing but the key to read.
         # Positional: a dataclass __init__ with keywords costs about three times as much.
-        return _Unit(
+        unit = _Unit(
             key,  # key
             None,  # valence
             (),  # emotions
@@ -593,10 +597,12 @@ def _unit(
             False,  # laugh
             False,  # banter
         )
+        unit.flags = _unit_flags(unit)
+        return unit
     valence = entry.valence
     emotions = entry.emotions
     laugh = _is_laugh(key, entry, word)
-    return _Unit(
+    unit = _Unit(
         key,  # key
         valence,  # valence
         emotions,  # emotions
@@ -620,6 +626,8 @@ def _unit(
         or laugh
         or (bool(emotions) and any(i == _LOVE and w >= 0.8 for i, w in emotions)),  # banter
     )
+    unit.flags = _unit_flags(unit)
+    return unit
 
 
 # Units of lexicon entries by (key, id(entry), word, upper, from_lower, elongated): "lol", "LOL"
@@ -731,6 +739,7 @@ def _word(lex: _Lexicon, raw: str) -> _Unit | None:
     # Unknown: keep a collapsed key so that phrases still match ("lets goooo" -> "lets go").
     key = _collapse(low) if elongated else low
     negator = "n't" in key
+    special = negator or key in _RULE_WORDS
     return _Unit(
         key,  # key
         None,  # valence
@@ -742,11 +751,12 @@ def _word(lex: _Lexicon, raw: str) -> _Unit | None:
         upper,  # upper
         False,  # emphasis
         elongated,  # elongated
-        negator or key in _RULE_WORDS,  # special
+        special,  # special
         None,  # value
         (),  # evidence
         False,  # laugh
         False,  # banter
+        (_SPECIAL if special else 0) | (_UPPER_WORD if upper else _LOWER_WORD),  # _unit_flags
     )
 
 
@@ -799,76 +809,92 @@ class _Prechecks:
     phrase_nexts: frozenset[str]
     substrings: re.Pattern[str]  # any substring term or allowed substring
     key_flags: dict[str, int]  # unit key -> _PHRASE | _PHRASE_NEXT | _CLAP (one lookup per unit)
-
-
-_PRECHECKS: dict[int, _Prechecks] = {}
+    tox_starts: frozenset[str]  # first words of every toxicity phrase
 
 
 def _prechecks(lex: _Lexicon) -> _Prechecks:
-    found = _PRECHECKS.get(id(lex))
-    if found is None:
-        heads: set[str] = set()
-        nexts: set[str] = set()
-        for start, entries in lex.tox_phrases.items():
-            for phrase, _, kind in entries:
-                if kind in ("allow", "interjection"):
-                    continue  # these only change how the terms of a message count
-                heads.add(start)
-                # A one-word phrase needs no second word: its head sets both flags.
-                nexts.add(phrase[1] if len(phrase) > 1 else start)
-        phrase_nexts = frozenset(p[1] for p in lex.phrases if len(p) > 1)
-        key_flags: dict[str, int] = {}
-        for keys, flag in (
-            (lex.phrase_starts, _PHRASE),
-            (phrase_nexts, _PHRASE_NEXT),
-            (_CLAP_KEYS, _CLAP),
-        ):
-            for key in keys:
-                key_flags[key] = key_flags.get(key, 0) | flag
-        found = _PRECHECKS[id(lex)] = _Prechecks(
-            frozenset(heads),
-            frozenset(nexts),
-            phrase_nexts,
-            re.compile(
-                "|".join(
-                    re.escape(needle)
-                    for needle in sorted({n for n, _, _ in lex.substrings} | set(lex.allowed))
-                )
-                or "(?!)"
-            ),
-            key_flags,
-        )
-    return found
+    return lex.pre
+
+
+def _build_prechecks(
+    phrases: Mapping[tuple[str, ...], _Entry],
+    tox_phrases: Mapping[str, list[tuple[tuple[str, ...], float, str]]],
+    substrings: Sequence[tuple[str, float, str]],
+    allowed: Sequence[str],
+) -> _Prechecks:
+    heads: set[str] = set()
+    nexts: set[str] = set()
+    for start, entries in tox_phrases.items():
+        for phrase, _, kind in entries:
+            if kind in ("allow", "interjection"):
+                continue  # these only change how the terms of a message count
+            heads.add(start)
+            # A one-word phrase needs no second word: its head sets both flags.
+            nexts.add(phrase[1] if len(phrase) > 1 else start)
+    phrase_nexts = frozenset(p[1] for p in phrases if len(p) > 1)
+    key_flags: dict[str, int] = {}
+    for keys, flag in (
+        ({p[0] for p in phrases}, _PHRASE),
+        (phrase_nexts, _PHRASE_NEXT),
+        (_CLAP_KEYS, _CLAP),
+    ):
+        for key in keys:
+            key_flags[key] = key_flags.get(key, 0) | flag
+    return _Prechecks(
+        frozenset(heads),
+        frozenset(nexts),
+        phrase_nexts,
+        re.compile(
+            "|".join(
+                re.escape(needle)
+                for needle in sorted({n for n, _, _ in substrings} | set(allowed))
+            )
+            or "(?!)"
+        ),
+        key_flags,
+        frozenset(tox_phrases),
+    )
 
 
 def _make_token(lex: _Lexicon, units: tuple[_Unit, ...], tox: _ToxToken) -> _Token:
-    pre = _prechecks(lex)
-    flags = _TOXIC if tox.hits else 0
-    c1 = tox.c1
+    flags = tox.flags
+    key_flags = lex.pre.key_flags
+    for unit in units:
+        flags |= unit.flags | key_flags.get(unit.key, 0)
+    return _Token(units, flags, tox)
+
+
+def _tox_flags(pre: _Prechecks, hits: tuple[object, ...], c1: str, single: str, target: bool) -> int:
+    """The token flags a toxicity reading sets (see _ToxToken.flags)."""
+    flags = _TOXIC if hits else 0
     if c1:  # (no phrase word is empty: see test_prechecks_cover_every_phrase)
         if c1 in pre.tox_heads:
             flags |= _TOX_HEAD
         if c1 in pre.tox_nexts:
             flags |= _TOX_NEXT
-        if c1 in lex.tox_phrase_starts:
+        if c1 in pre.tox_starts:
             flags |= _TOX_START
-        if tox.single:
+        if single:
             flags |= _SINGLE
-    if tox.target:
+    if target:
         flags |= _TARGETED
-    for unit in units:
-        flags |= pre.key_flags.get(unit.key, 0)
-        if unit.special:
-            flags |= _SPECIAL
-        if unit.sarcasm:
-            flags |= _SARCASM
-        if unit.laugh:
-            flags |= _LAUGHTER
-        if unit.banter:
-            flags |= _BANTERING
-        if unit.word:
-            flags |= _UPPER_WORD if unit.upper else _LOWER_WORD
-    return _Token(units, flags, tox)
+    return flags
+
+
+def _unit_flags(unit: _Unit) -> int:
+    """The token flags a unit sets apart from its key's (see _Unit.flags)."""
+    flags = 0
+    if unit.special:
+        flags |= _SPECIAL
+    if unit.sarcasm:
+        flags |= _SARCASM
+    if unit.laugh:
+        flags |= _LAUGHTER
+    if unit.banter:
+        flags |= _BANTERING
+    if unit.word:
+        flags |= _UPPER_WORD if unit.upper else _LOWER_WORD
+    return flags
 
 
 def _units(lex: _Lexicon, token: str) -> tuple[_Unit, ...]:
@@ -1275,7 +1301,7 @@ def _term_hits_c1(lex: _Lexicon, form: str) -> tuple[list[tuple[float, str]], st
     if len(form) >= 5 and lex.substrings:
         two = _collapse_to_two(form) if doubled else form
         one = c1  # elongated stems: "motherfuuuckers"
-        anywhere = _prechecks(lex).substrings.search
+        anywhere = lex.pre.substrings.search
         if anywhere(two) is None and (one == two or anywhere(one) is None):
             return hits, c1  # no needle and no allowed word: the loops below add nothing
         for benign in lex.allowed:
@@ -1290,7 +1316,7 @@ def _term_hits_c1(lex: _Lexicon, form: str) -> tuple[list[tuple[float, str]], st
 
 def _tox_token(lex: _Lexicon, token: str) -> _ToxToken:
     if token[0] == "@" and len(token) > 1:
-        return _ToxToken((), "", "", True)  # a mention: a target, never itself an insult
+        return _ToxToken((), "", "", True, _TARGETED)  # a mention: a target, never an insult
     # The reading depends on the folded forms only: "you", "YOU" and "you!" share one (cached
     # by the form itself when there is one, else by the tuple of forms).
     key: str | tuple[str, ...]
@@ -1307,12 +1333,10 @@ def _tox_token(lex: _Lexicon, token: str) -> _ToxToken:
     hits, c1 = _term_hits_c1(lex, forms[0])
     for form in forms[1:]:
         hits += _term_hits(lex, form)
-    found = _ToxToken(
-        tuple(dict.fromkeys(hits)) if hits else (),  # (each hit once, first seen first)
-        c1,
-        forms[0] if len(forms[0]) == 1 else "",
-        c1 in _TARGETS,
-    )
+    unique = tuple(dict.fromkeys(hits)) if hits else ()  # (each hit once, first seen first)
+    single = forms[0] if len(forms[0]) == 1 else ""
+    target = c1 in _TARGETS
+    found = _ToxToken(unique, c1, single, target, _tox_flags(lex.pre, unique, c1, single, target))
     if shared:
         if len(_TOX_READINGS) >= _TOKEN_CACHE_SIZE:
             _TOX_READINGS.clear()
