@@ -26,6 +26,8 @@ from scorer.backends.lexicon import (
     LexiconBackend,
     compound_to_probabilities,
     lexicon_version,
+    loading,
+    model,
 )
 
 LABELLED = (
@@ -94,7 +96,7 @@ def test_load_backend_rejects_options_the_backend_does_not_take() -> None:
 
 
 def test_categories_constant_matches_the_categories_file() -> None:
-    assert set(CATEGORIES) == set(lexicon._lexicon().categories)
+    assert set(CATEGORIES) == set(loading._lexicon().categories)
 
 
 def test_score_is_frozen() -> None:
@@ -613,7 +615,7 @@ def test_cache_does_not_change_results() -> None:
 
 
 def test_vader_constants_match_the_installed_package() -> None:
-    assert (lexicon._B_INCR, lexicon._C_INCR, lexicon._N_SCALAR) == (B_INCR, C_INCR, N_SCALAR)
+    assert (model._B_INCR, model._C_INCR, model._N_SCALAR) == (B_INCR, C_INCR, N_SCALAR)
 
 
 @pytest.mark.parametrize(
@@ -683,5 +685,5 @@ def test_data_files_document_their_sources(name: str) -> None:
 
 
 def test_lexicon_has_hundreds_of_emotes_and_emoji() -> None:
-    lex = lexicon._lexicon()
+    lex = loading._lexicon()
     assert len(lex.exact) >= 250 and len(lex.emoji) >= 200

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from scorer.backends import lexicon
-from scorer.backends.lexicon import LexiconBackend
+from scorer.backends.lexicon import LexiconBackend, loading, model, tokens, toxicity
 from tests import lexicon_frozen
 
 
@@ -56,11 +56,11 @@ def test_every_score_equals_the_frozen_one_cold_and_warm(
 
 def test_token_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     lexicon.clear_caches()
-    monkeypatch.setattr(lexicon, "_TOKEN_CACHE_SIZE", 50)
+    monkeypatch.setattr(model, "_TOKEN_CACHE_SIZE", 50)
     backend = LexiconBackend(cache_size=0)
     words = [f"word{i} LUL{'L' * (i % 7)}" for i in range(400)]
     first = backend.score(words)
-    caches = (lexicon._TOKENS, lexicon._KNOWN_UNITS, lexicon._TOX_READINGS)
+    caches = (tokens._TOKENS, tokens._KNOWN_UNITS, toxicity._TOX_READINGS)
     assert all(0 < len(cache) <= 50 for cache in caches)
     assert backend.score(words) == first  # re-read after eviction: same results
     lexicon.clear_caches()
@@ -70,8 +70,8 @@ def test_token_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_prechecks_cover_every_phrase() -> None:
     # The phrase passes are skipped unless a message holds a phrase's first and second word:
     # every phrase that adds toxicity, and every sentiment phrase, must be covered.
-    lex = lexicon._lexicon()
-    pre = lexicon._prechecks(lex)
+    lex = loading._lexicon()
+    pre = loading._prechecks(lex)
     for start, entries in lex.tox_phrases.items():
         for phrase, _, kind in entries:
             if kind not in ("allow", "interjection"):

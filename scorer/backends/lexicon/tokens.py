@@ -1,0 +1,376 @@
+"""Tokens: one whitespace-separated token read into units (words, emotes, emoji), cached.
+
+A token's reading (:class:`_Token`) holds its sentiment units, its toxicity reading and the flags
+that tell a message which passes it needs; readings are cached by token text in bounded dicts.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+
+from scorer.backends.lexicon import model
+from scorer.backends.lexicon.loading import _lexicon
+from scorer.backends.lexicon.model import (
+    _B_INCR,
+    _BANTERING,
+    _EMOTION_BASE,
+    _EMOTION_EMPHASIS,
+    _JOY,
+    _LAUGHTER,
+    _LOVE,
+    _LOWER_WORD,
+    _NO_ENTRY,
+    _SARCASM,
+    _SPECIAL,
+    _UPPER_WORD,
+    _Entry,
+    _Lexicon,
+    _Token,
+    _ToxToken,
+    _Unit,
+)
+from scorer.backends.lexicon.text import (
+    _IGNORABLE,
+    _PUNCT,
+    _RUN2,
+    _RUN3,
+    _collapse,
+    _collapse_to_two,
+)
+from scorer.backends.lexicon.toxicity import _tox_token
+
+_LAUGH = re.compile(r"^(?:(?:[hj][aeiou]){2,}[hj]?|a?(?:ha){2,}h?|(?:lo)+l|(?:ke)+k)$")
+_LAUGH_FIRST = frozenset("hjalk")  # every match of _LAUGH starts with one of these
+
+# Words whose presence changes how neighbours are read (VADER's rules look for them by name).
+_RULE_WORDS = frozenset(
+    {"no", "least", "so", "this", "never", "without", "doubt", "or", "nor", "at", "very", "but"}
+)
+
+# Laughter written as words (the laughter regex reduces hahaha/lololol/kekeke to these keys).
+_LAUGH_WORDS = frozenset(
+    {"lol", "lul", "lmao", "lmfao", "rofl", "haha", "hehe", "kek", "kekw", "xd"}
+)
+
+
+def _unit(
+    key: str, entry: _Entry | None, *, word: bool, upper: bool, from_lower: bool, elongated: bool
+) -> _Unit:
+    negator = "n't" in key
+    if entry is None or entry is _NO_ENTRY:
+        # Most new tokens (names, words outside every table): nothing but the key to read.
+        # Positional: a dataclass __init__ with keywords costs about three times as much.
+        unit = _Unit(
+            key,  # key
+            None,  # valence
+            (),  # emotions
+            False,  # sarcasm
+            0.0,  # booster
+            negator,  # negator
+            word,  # word
+            upper,  # upper
+            False,  # emphasis
+            elongated,  # elongated
+            negator or key in _RULE_WORDS,  # special
+            None,  # value
+            (),  # evidence
+            False,  # laugh
+            False,  # banter
+        )
+        unit.flags = _unit_flags(unit)
+        return unit
+    valence = entry.valence
+    emotions = entry.emotions
+    laugh = _is_laugh(key, entry, word)
+    unit = _Unit(
+        key,  # key
+        valence,  # valence
+        emotions,  # emotions
+        entry.sarcasm,  # sarcasm
+        entry.booster,  # booster
+        entry.negator or negator,  # negator
+        word,  # word
+        upper,  # upper
+        upper and from_lower and valence is not None,  # emphasis
+        elongated,  # elongated
+        bool(entry.booster) or entry.negator or negator or key in _RULE_WORDS,  # special
+        _elongate(valence) if elongated else valence,  # value
+        tuple(
+            (index, weight * _EMOTION_BASE * (_EMOTION_EMPHASIS if elongated else 1.0))
+            for index, weight in emotions
+        )
+        if emotions
+        else (),  # evidence
+        laugh,  # laugh
+        entry.sarcasm
+        or laugh
+        or (bool(emotions) and any(i == _LOVE and w >= 0.8 for i, w in emotions)),  # banter
+    )
+    unit.flags = _unit_flags(unit)
+    return unit
+
+
+# Units of lexicon entries by (key, id(entry), word, upper, from_lower, elongated): "lol", "LOL"
+# and "lol!" share one.  Only for entries of the loaded tables, which live as long as the process.
+_KNOWN_UNITS: dict[tuple[str, int, bool, bool, bool, bool], _Unit] = {}
+
+
+def _known_unit(
+    key: str, entry: _Entry, word: bool, upper: bool, from_lower: bool, elongated: bool
+) -> _Unit:
+    """``_unit`` for an entry of the lexicon's tables, cached."""
+    cache_key = (key, id(entry), word, upper, from_lower, elongated)
+    unit = _KNOWN_UNITS.get(cache_key)
+    if unit is None:
+        unit = _unit(key, entry, word=word, upper=upper, from_lower=from_lower, elongated=elongated)
+        if len(_KNOWN_UNITS) >= model._TOKEN_CACHE_SIZE:
+            _KNOWN_UNITS.clear()
+        _KNOWN_UNITS[cache_key] = unit
+    return unit
+
+
+def _is_laugh(key: str, entry: _Entry, word: bool) -> bool:
+    if entry.valence is None or entry.valence <= 0:
+        return False
+    if word:
+        return key in _LAUGH_WORDS
+    return any(i == _JOY and w >= 0.8 for i, w in entry.emotions)
+
+
+def _elongate(valence: float | None) -> float | None:
+    # Our rule, not VADER's: a stretched word ("LULLLL", "noooo") is as emphatic as a booster.
+    if not valence:
+        return valence
+    return valence + (_B_INCR if valence > 0 else -_B_INCR)
+
+
+def _affix(lex: _Lexicon, word: str) -> _Entry | None:
+    # The camelCase seam of an emote code: the part before a suffix ends in lower case or a
+    # digit, the suffix starts with a capital (affixes.tsv header).  Longest affix first.
+    if word == word.lower() or word == word.upper():
+        return None  # no seam possible
+    size = len(word)
+    for length, table in lex.suffixes:
+        if size - length >= 2:
+            entry = table.get(word[-length:])
+            if entry is not None and (word[-length - 1].islower() or word[-length - 1].isdigit()):
+                return entry
+    for length, table in lex.prefixes:
+        if size > length and word[length].isupper():
+            entry = table.get(word[:length])
+            if entry is not None:
+                return entry
+    return None
+
+
+def _word(lex: _Lexicon, raw: str) -> _Unit | None:
+    """Read one word-like piece (no emoji inside) as a unit; None for noise (punctuation, URLs)."""
+    if raw[0] == "@" and len(raw) > 1:
+        return _mention()
+    if "://" in raw or raw.startswith("www."):
+        return None
+    stripped = raw.strip(_PUNCT)
+    upper = stripped.isupper()
+    exact = lex.exact
+    lower = lex.lower
+    # Emoticons and emote codes with punctuation (<3, :), D:) first, then the stripped word.
+    if stripped != raw:
+        entry = exact.get(raw)
+        if entry is not None:
+            return _known_unit(raw.lower(), entry, False, upper, False, False)
+        low = raw.lower()
+        entry = lower.get(low)
+        if entry is not None:
+            return _known_unit(low, entry, True, upper, True, False)
+        if not stripped:
+            return None
+    entry = exact.get(stripped)
+    if entry is not None:
+        return _known_unit(stripped.lower(), entry, False, upper, False, False)
+    low = stripped.lower()
+    entry = lower.get(low)
+    if entry is not None:
+        return _known_unit(low, entry, True, upper, True, False)
+    elongated = False
+    if _RUN2.search(stripped) is not None:  # no repeated letter: no elongation to undo
+        elongated = _RUN3.search(stripped) is not None
+        # Elongation: runs of 3+ down to 2 first (POGGGERS -> POGGERS, goooood -> good), then
+        # every run down to 1 (LULLLL -> LUL, noooo -> no, KEKWW -> KEKW).
+        candidates = []
+        two = _collapse_to_two(stripped) if elongated else stripped
+        if two != stripped:
+            candidates.append(two)
+        one = _collapse(stripped)
+        if one != stripped and one != two:
+            candidates.append(one)
+        for form in candidates:
+            entry = exact.get(form)
+            if entry is not None:
+                return _known_unit(form.lower(), entry, False, upper, False, True)
+            entry = lower.get(form.lower())
+            if entry is not None:
+                return _known_unit(form.lower(), entry, True, upper, True, True)
+    if low[0] in _LAUGH_FIRST and _LAUGH.match(low):
+        base = "lol" if low.startswith("lo") else "kek" if low.startswith("ke") else "haha"
+        return _known_unit(base, lower[base], True, upper, True, len(low) >= 6)
+    entry = None if low == stripped or upper else _affix(lex, stripped)
+    if entry is not None:
+        return _known_unit(low, entry, False, upper, False, False)
+    # Unknown: keep a collapsed key so that phrases still match ("lets goooo" -> "lets go").
+    key = _collapse(low) if elongated else low
+    negator = "n't" in key
+    special = negator or key in _RULE_WORDS
+    return _Unit(
+        key,  # key
+        None,  # valence
+        (),  # emotions
+        False,  # sarcasm
+        0.0,  # booster
+        negator,  # negator
+        True,  # word
+        upper,  # upper
+        False,  # emphasis
+        elongated,  # elongated
+        special,  # special
+        None,  # value
+        (),  # evidence
+        False,  # laugh
+        False,  # banter
+        (_SPECIAL if special else 0) | (_UPPER_WORD if upper else _LOWER_WORD),  # _unit_flags
+    )
+
+
+@functools.cache
+def _mention() -> _Unit:
+    # An @mention: one shared unit (units are never changed after construction).
+    return _unit("@", None, word=False, upper=False, from_lower=False, elongated=False)
+
+
+# Token readings by token text: a plain dict (a lookup costs less than an lru_cache call), bounded
+# by emptying it when full -- refilling costs less than keeping recency order on every hit.
+# Thread-safe: dict reads and writes are atomic; two threads may analyse one new token twice.
+_TOKENS: dict[str, _Token] = {}
+
+
+def _token(token: str) -> _Token:
+    """Everything about one whitespace-separated token, read and cached (chat repeats tokens).
+
+    The caller has looked in ``_TOKENS`` already (``_TOKENS.get(token) or _token(token)``).
+    """
+    lex = _lexicon()
+    if token.isascii():  # (what _units does, without the call)
+        unit = _word(lex, token)
+        units: tuple[_Unit, ...] = () if unit is None else (unit,)
+    else:
+        units = _units(lex, token)
+    found = _make_token(lex, units, _tox_token(lex, token))
+    if len(_TOKENS) >= model._TOKEN_CACHE_SIZE:
+        _TOKENS.clear()
+    _TOKENS[token] = found
+    return found
+
+
+def _make_token(lex: _Lexicon, units: tuple[_Unit, ...], tox: _ToxToken) -> _Token:
+    flags = tox.flags
+    key_flags = lex.pre.key_flags
+    for unit in units:
+        flags |= unit.flags | key_flags.get(unit.key, 0)
+    return _Token(units, flags, tox)
+
+
+def _unit_flags(unit: _Unit) -> int:
+    """The token flags a unit sets apart from its key's (see _Unit.flags)."""
+    flags = 0
+    if unit.special:
+        flags |= _SPECIAL
+    if unit.sarcasm:
+        flags |= _SARCASM
+    if unit.laugh:
+        flags |= _LAUGHTER
+    if unit.banter:
+        flags |= _BANTERING
+    if unit.word:
+        flags |= _UPPER_WORD if unit.upper else _LOWER_WORD
+    return flags
+
+
+def _units(lex: _Lexicon, token: str) -> tuple[_Unit, ...]:
+    """The units of one whitespace-separated token: words, emoticons, emotes and emoji."""
+    if token.isascii():
+        unit = _word(lex, token)
+        return () if unit is None else (unit,)
+    out: list[_Unit] = []
+    piece: list[str] = []
+
+    def flush() -> None:
+        if piece:
+            unit = _word(lex, "".join(piece))
+            if unit is not None:
+                out.append(unit)
+            piece.clear()
+
+    for ch in token:
+        if ch < "\x80":  # ASCII: never ignorable, an emoji or a symbol
+            piece.append(ch)
+            continue
+        if ch in _IGNORABLE:
+            continue
+        entry = lex.emoji.get(ch)
+        if entry is not None:
+            flush()
+            out.append(_known_unit(ch, entry, False, False, False, False))
+        elif unicodedata.category(ch) == "So":
+            flush()  # an emoji or symbol we do not know: a neutral separator
+        else:
+            piece.append(ch)
+    flush()
+    return tuple(out)
+
+
+def _merge_phrases(lex: _Lexicon, units: list[_Unit]) -> list[_Unit]:
+    out: list[_Unit] = []
+    keys = [unit.key for unit in units]
+    i, n = 0, len(units)
+    while i < n:
+        unit = units[i]
+        if unit.key in lex.phrase_starts:
+            for size in (3, 2):
+                if i + size <= n:
+                    key = tuple(keys[i : i + size])
+                    entry = lex.phrases.get(key)
+                    if entry is not None:
+                        parts = units[i : i + size]
+                        upper = all(u.upper for u in parts)
+                        merged = _unit(
+                            " ".join(key),
+                            entry,
+                            word=True,
+                            upper=upper,
+                            from_lower=True,
+                            elongated=False,
+                        )
+                        if any(u.elongated for u in parts):
+                            merged = _with_elongation(merged)
+                        out.append(merged)
+                        i += size
+                        break
+            else:
+                out.append(unit)
+                i += 1
+            continue
+        out.append(unit)
+        i += 1
+    return out
+
+
+def _with_elongation(unit: _Unit) -> _Unit:
+    return _unit(
+        unit.key,
+        _Entry(unit.valence, unit.emotions, unit.sarcasm, unit.booster, unit.negator),
+        word=unit.word,
+        upper=unit.upper,
+        from_lower=unit.emphasis,
+        elongated=True,
+    )
