@@ -5,8 +5,8 @@ Run from the repository root: ``.venv/bin/python bench/models.py [--batch 32] [-
 
 No download: the model is built from ``RobertaConfig()`` (roberta-base's size: 12 layers, hidden
 768, 12 heads, vocab 50265; 3 labels like CardiffNLP's sentiment model) with random weights,
-exported with :func:`scorer.models.export_onnx` and quantised with
-:func:`scorer.models.quantize_onnx` -- the code ``chatpulse models export`` runs.  Random weights
+exported with :func:`scorer.export.export_onnx` and quantised with
+:func:`scorer.export.quantize_onnx` -- the code ``chatpulse models export`` runs.  Random weights
 run exactly as fast as trained ones.  Inputs are random token ids of a fixed sequence length with
 no padding, so the figure is model throughput (messages/s) at that batch size and length; chat
 messages are mostly under 32 tokens.  Tokenisation is not timed: both paths pay it alike.
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     import transformers
     from transformers import RobertaConfig, RobertaForSequenceClassification
 
-    from scorer.models import export_onnx, quantize_onnx
+    from scorer.export import export_onnx, quantize_onnx
 
     transformers.utils.logging.disable_progress_bar()
     torch.set_num_threads(args.threads)

@@ -367,7 +367,7 @@ class _Worker:
         self.stats = ScorerStats(model=self.model)
         self.conn: psycopg.AsyncConnection[Any] | None = None
         self.refresh_conn: psycopg.AsyncConnection[Any] | None = None  # plain PG, lazily
-        self.db_backend = "postgres"
+        self.database_kind = "postgres"  # or "timescaledb": what the schema was migrated for
         self.dirty = False  # scores written since the last refresh
         self.old_range: tuple[datetime, datetime] | None = None  # TimescaleDB: outside policies
         self.last_refresh = time.monotonic()
@@ -379,7 +379,7 @@ class _Worker:
 
     async def start(self) -> None:
         self.conn = await connect(self.url, autocommit=True)
-        self.db_backend = await backend_of(self.conn)
+        self.database_kind = await backend_of(self.conn)
         await self.c.execute(
             "INSERT INTO chat.scorer_progress (model) VALUES (%s) ON CONFLICT DO NOTHING",
             (self.model,),
@@ -612,7 +612,7 @@ class _Worker:
     # -- aggregates ------------------------------------------------------------------------
 
     def _note_old(self, scored: Sequence[tuple[_Row, Score]]) -> None:
-        if self.db_backend != "timescaledb":
+        if self.database_kind != "timescaledb":
             return
         horizon = datetime.now(UTC) - _POLICY_WINDOW
         old = [r.sent_at for r, _ in scored if r.sent_at < horizon]
@@ -631,7 +631,7 @@ class _Worker:
         if not self.dirty and self.old_range is None:
             return
         self.last_refresh = time.monotonic()
-        if self.db_backend == "timescaledb":
+        if self.database_kind == "timescaledb":
             if self.old_range is not None:
                 lo, hi = self.old_range
                 await refresh_range(self.c, lo, hi + timedelta(seconds=1))

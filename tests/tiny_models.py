@@ -121,9 +121,9 @@ def tiny_models_dir(factory: pytest.TempPathFactory) -> Path:
 
 
 def tiny_export_dir(factory: pytest.TempPathFactory) -> Path:
-    """The tiny models exported by :func:`scorer.models.export_models`, once per session."""
+    """The tiny models exported by :func:`scorer.export.export_models`, once per session."""
     if "export" not in _BUILT:
-        from scorer.models import export_models
+        from scorer.export import export_models
 
         out = factory.mktemp("tiny-export")
         export_models(out, model_dir=tiny_models_dir(factory))

@@ -1,6 +1,6 @@
 """The ``onnx`` scoring backend: the transformers backend's models, exported, run by onnxruntime.
 
-Reads a directory written by ``chatpulse models export`` (:func:`scorer.models.export_models`):
+Reads a directory written by ``chatpulse models export`` (:func:`scorer.export.export_models`):
 ``manifest.json`` and one subdirectory per role (``sentiment/``, ``emotion/``, ``offensive/``)
 holding ``model.onnx`` (fp32), ``model.int8.onnx`` (dynamically quantised), ``config.json`` and
 ``tokenizer.json``.  It needs onnxruntime, tokenizers and numpy and never imports torch or

@@ -14,7 +14,7 @@ pytest.importorskip("onnxruntime", reason="exporting models needs the ml extra (
 from chatpulse.app.commands.score import cmd_models_export
 from chatpulse.core.settings import Settings
 from scorer.backends.onnx_backend import OnnxBackend
-from scorer.models import default_export_dir
+from scorer.export import default_export_dir
 from tests.tiny_models import tiny_models_dir
 
 

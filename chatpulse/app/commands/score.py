@@ -32,9 +32,9 @@ from scorer.evaluate import (
     read_toxicity_csv,
     report_json,
 )
+from scorer.export import default_export_dir, export_models
 from scorer.loop import LoopConfig, ScorerStats, loop_config, run_scorer
 from scorer.metrics import ScorerMetrics
-from scorer.models import default_export_dir, export_models
 
 __all__ = ["backend_options", "cmd_detect", "cmd_eval", "cmd_models_export", "cmd_score"]
 
