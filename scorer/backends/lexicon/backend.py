@@ -127,13 +127,13 @@ class LexiconBackend:
         tokens = text.split()
         cached = _TOKENS.get
         if table is None:
-            read = [cached(text_token) or _token(text_token) for text_token in tokens]
+            read = [cached(text_token) or _token(lex, text_token) for text_token in tokens]
         else:
             read = [
                 table.get(text_token)
                 or table.get(text_token.strip(_PUNCT))
                 or cached(text_token)
-                or _token(text_token)
+                or _token(lex, text_token)
                 for text_token in tokens
             ]
         for token in read:

@@ -11,7 +11,6 @@ import re
 import unicodedata
 
 from scorer.backends.lexicon import model
-from scorer.backends.lexicon.loading import _lexicon
 from scorer.backends.lexicon.model import (
     _B_INCR,
     _BANTERING,
@@ -254,18 +253,28 @@ def _mention() -> _Unit:
 _TOKENS: dict[str, _Token] = {}
 
 
-def _token(token: str) -> _Token:
+def _token(lex: _Lexicon, token: str) -> _Token:
     """Everything about one whitespace-separated token, read and cached (chat repeats tokens).
 
-    The caller has looked in ``_TOKENS`` already (``_TOKENS.get(token) or _token(token)``).
+    ``lex`` is the process's lexicon (:func:`_lexicon`).  The caller has looked in ``_TOKENS``
+    already (``_TOKENS.get(token) or _token(lex, token)``).
     """
-    lex = _lexicon()
+    tox = _tox_token(lex, token)
+    flags = tox.flags
+    units: tuple[_Unit, ...]
     if token.isascii():  # (what _units does, without the call)
         unit = _word(lex, token)
-        units: tuple[_Unit, ...] = () if unit is None else (unit,)
+        if unit is None:
+            units = ()
+        else:
+            units = (unit,)
+            flags |= unit.flags | lex.pre.key_flags.get(unit.key, 0)  # (as in _make_token)
     else:
         units = _units(lex, token)
-    found = _make_token(lex, units, _tox_token(lex, token))
+        key_flags = lex.pre.key_flags
+        for unit in units:
+            flags |= unit.flags | key_flags.get(unit.key, 0)
+    found = _Token(units, flags, tox)
     if len(_TOKENS) >= model._TOKEN_CACHE_SIZE:
         _TOKENS.clear()
     _TOKENS[token] = found

@@ -9,7 +9,6 @@ import re
 from collections.abc import Sequence
 
 from scorer.backends.lexicon import model
-from scorer.backends.lexicon.loading import _lexicon
 from scorer.backends.lexicon.model import (
     _SINGLE,
     _TARGETED,
@@ -93,6 +92,7 @@ def _term_hits_c1(lex: _Lexicon, form: str) -> tuple[list[tuple[float, str]], st
 
 
 def _tox_token(lex: _Lexicon, token: str) -> _ToxToken:
+    """A token's toxicity reading; ``lex`` is the process's lexicon (the cache assumes one)."""
     if token[0] == "@" and len(token) > 1:
         return _ToxToken((), "", "", True, _TARGETED)  # a mention: a target, never an insult
     # The reading depends on the folded forms only: "you", "YOU" and "you!" share one (cached
@@ -105,8 +105,7 @@ def _tox_token(lex: _Lexicon, token: str) -> _ToxToken:
     else:
         forms = _fold_word(token)
         key = forms[0] if len(forms) == 1 else forms
-    shared = lex is _lexicon()
-    found = _TOX_READINGS.get(key) if shared else None
+    found = _TOX_READINGS.get(key)
     if found is not None:
         return found
     hits, c1 = _term_hits_c1(lex, forms[0])
@@ -116,10 +115,9 @@ def _tox_token(lex: _Lexicon, token: str) -> _ToxToken:
     single = forms[0] if len(forms[0]) == 1 else ""
     target = c1 in _TARGETS
     found = _ToxToken(unique, c1, single, target, _tox_flags(lex.pre, unique, c1, single, target))
-    if shared:
-        if len(_TOX_READINGS) >= model._TOKEN_CACHE_SIZE:
-            _TOX_READINGS.clear()
-        _TOX_READINGS[key] = found
+    if len(_TOX_READINGS) >= model._TOKEN_CACHE_SIZE:
+        _TOX_READINGS.clear()
+    _TOX_READINGS[key] = found
     return found
 
 
