@@ -77,7 +77,7 @@ class _Unit:
     evidence: tuple[tuple[int, float], ...]  # (EMOTIONS index, evidence) for one plain use
     laugh: bool  # laughter (LUL, KEKW, lol, 😂): joy, or mockery next to a put-down
     banter: bool  # laughter, affection (<3) or irony: what makes a mild insult teasing
-    flags: int = 0  # the token flags this unit sets apart from its key's (see _unit_flags)
+    flags: int = 0  # the token flags this unit sets apart from its key's (see tokens._unit_flags)
 
 
 # _Token.flags bits
@@ -91,7 +91,7 @@ _CLAP = 64  # a clap (sarcastic right after praise)
 _SINGLE = 128  # a single letter: three in a row may spell a term ("f u c k")
 
 # Cheap exact prechecks: a phrase can only match where its first and second words both occur,
-# so the phrase passes run only when a message has a token of each kind (see _Prechecks).
+# so the phrase passes run only when a message has a token of each kind (see loading._build_prechecks).
 _TOX_HEAD = 256  # first word of a toxicity phrase that adds toxicity (not allow/interjection)
 _TOX_NEXT = 512  # second word of such a phrase
 _TOX_PAIR = _TOX_HEAD | _TOX_NEXT
@@ -107,7 +107,7 @@ _PHRASE_PAIR = _PHRASE | _PHRASE_NEXT
 _JOY = _EMOTION_INDEX["joy"]
 _LOVE = _EMOTION_INDEX["love"]
 
-# A clap after these is celebration ("EZ Clap", "GG Clap"), after other praise it is sarcasm.
+# A clap: approval, or sarcasm right after praise (see sentiment._sarcastic_claps).
 _CLAP_KEYS = frozenset({"clap", "\U0001f44f"})
 
 
@@ -133,7 +133,9 @@ class _ToxToken:
     c1: str  # letters only, repeats collapsed (first leetspeak reading)
     single: str  # the letter when the token is a single letter, else ""
     target: bool  # second person (you, u, ur...) or an @mention
-    flags: int = 0  # the token flags this reading sets (_TOXIC, _TOX_HEAD...: see _tox_flags)
+    flags: int = (
+        0  # the token flags this reading sets (_TOXIC, _TOX_HEAD...: see toxicity._tox_flags)
+    )
 
 
 @dataclass(slots=True)

@@ -40,6 +40,8 @@ _ALPHA = 15.0
 _MAX_COMPOUND = 0.9999
 _SARCASM_POSITIVE = -0.5
 _SARCASM_NEGATIVE = 0.5
+
+# A clap after these is celebration ("EZ Clap", "GG Clap"), after other praise it is sarcasm.
 _CELEBRATION = frozenset({"gg", "ggs", "ggwp", "wp", "ez", "ezpz", "w", "dub", "lets go"})
 
 # Mocking laughter: laughter in a message that also carries a put-down this negative or worse
