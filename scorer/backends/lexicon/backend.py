@@ -18,12 +18,14 @@ from scorer.backends.lexicon.model import (
     _TOX_HEAD,
     _TOX_PAIR,
     _TOXIC,
+    _VALUED,
     CATEGORIES,
     NEUTRAL_BAND,
     _Token,
     _Unit,
 )
 from scorer.backends.lexicon.sentiment import (
+    _NO_EMOTION_MAP,
     _SENTIMENT_FIELDS,
     _analyse,
     _emotion_map,
@@ -146,9 +148,14 @@ class LexiconBackend:
                     flags |= _SPECIAL
                 if unit.sarcasm:
                     flags |= _SARCASM
+                if unit.valence is not None:
+                    flags |= _VALUED
         if flags & _CLAP and _sarcastic_claps(units):
             flags |= _SARCASM
-        compound, emotions = _analyse(units, flags, text) if units else (0.0, _NO_EMOTIONS)
+        # Without a sentiment item every rule adds nothing: the sentiment is 0.0, no emotions.
+        compound, emotions = (
+            _analyse(units, flags, text) if flags & _VALUED else (0.0, _NO_EMOTIONS)
+        )
         toxicity = 0.0
         if flags & (_TOXIC | _TOX_HEAD | _SINGLE):
             toxic = [token.tox for token in read]
@@ -172,6 +179,6 @@ class LexiconBackend:
         return Score(
             compound,  # sentiment
             *fields,  # label, p_negative, p_neutral, p_positive
-            _emotion_map(emotions),  # emotions
+            _NO_EMOTION_MAP if emotions is _NO_EMOTIONS else _emotion_map(emotions),  # emotions
             toxicity,  # toxicity
         )

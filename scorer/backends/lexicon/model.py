@@ -100,6 +100,7 @@ _TOX_START = 2048  # first word of any toxicity phrase (allow and interjection i
 _TARGETED = 4096  # second person or an @mention (see _ToxToken.target)
 _UPPER_WORD = 8192  # a word (see _Unit.word) in capitals
 _LOWER_WORD = 16384  # a word not in capitals
+_VALUED = 32768  # a sentiment item (a unit with a valence): without one, the sentiment is 0.0
 
 # VADER's allcap_differential (some words in capitals, not all) is both bits together.
 _CAPS_MIX = _UPPER_WORD | _LOWER_WORD

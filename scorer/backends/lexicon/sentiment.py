@@ -304,8 +304,13 @@ def _sarcastic_claps(units: list[_Unit]) -> bool:
 
 @functools.lru_cache(maxsize=1 << 12)
 def _emotion_map(values: tuple[float, ...]) -> Mapping[str, float | None]:
+    """The emotions mapping of a Score from intensities in ESTIMATED_EMOTIONS order (cached)."""
     # Read-only, so that cached Scores can be shared between callers safely.
     filled: dict[str, float | None] = dict.fromkeys(EMOTIONS)
     for name, value in zip(ESTIMATED_EMOTIONS, values, strict=True):
         filled[name] = value
     return MappingProxyType(filled)
+
+
+# The emotions of every message without emotion evidence (most of them).
+_NO_EMOTION_MAP = _emotion_map.__wrapped__(_NO_EMOTIONS)

@@ -24,6 +24,7 @@ from scorer.backends.lexicon.model import (
     _SARCASM,
     _SPECIAL,
     _UPPER_WORD,
+    _VALUED,
     _Entry,
     _Lexicon,
     _Token,
@@ -302,6 +303,8 @@ def _unit_flags(unit: _Unit) -> int:
         flags |= _BANTERING
     if unit.word:
         flags |= _UPPER_WORD if unit.upper else _LOWER_WORD
+    if unit.valence is not None:
+        flags |= _VALUED
     return flags
 
 
