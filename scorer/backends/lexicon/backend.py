@@ -128,19 +128,24 @@ class LexiconBackend:
             text = text.translate(_APOSTROPHES)  # "can’t" negates like "can't"
         tokens = text.split()
         cached = _TOKENS.get
+        read: list[_Token] = []
         if table is None:
-            read = [cached(text_token) or _token(lex, text_token) for text_token in tokens]
+            for text_token in tokens:
+                token = cached(text_token) or _token(lex, text_token)
+                read.append(token)
+                units += token.units
+                flags |= token.flags
         else:
-            read = [
-                table.get(text_token)
-                or table.get(text_token.strip(_PUNCT))
-                or cached(text_token)
-                or _token(lex, text_token)
-                for text_token in tokens
-            ]
-        for token in read:
-            units += token.units
-            flags |= token.flags
+            for text_token in tokens:
+                token = (
+                    table.get(text_token)
+                    or table.get(text_token.strip(_PUNCT))
+                    or cached(text_token)
+                    or _token(lex, text_token)
+                )
+                read.append(token)
+                units += token.units
+                flags |= token.flags
         if flags & _PHRASE_PAIR == _PHRASE_PAIR:
             units = _merge_phrases(lex, units)
             for unit in units:  # a phrase may be a booster ("kind of") or sarcasm ("yeah right")

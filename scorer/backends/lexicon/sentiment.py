@@ -138,7 +138,8 @@ def _analyse(units: list[_Unit], flags: int, text: str) -> tuple[float, tuple[fl
             value = unit.value
             if value is None:
                 continue
-            repeat = seen[unit.key] = seen.get(unit.key, 0) + 1
+            key = unit.key
+            repeat = seen[key] = seen.get(key, 0) + 1
             total += value / repeat
             if unit.evidence:
                 any_emotion = True
