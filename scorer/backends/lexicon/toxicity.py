@@ -216,16 +216,24 @@ def _toxicity(
     remaining = 1.0
     cleared: set[int] = set()
     exclaimed: set[int] = set()
-    if flags & _TOX_START and not lex.tox_phrase_starts.isdisjoint([info.c1 for info in merged]):
+    # (_TOX_START in known flags: some token starts a phrase; unknown flags (-1): look.)
+    if flags & _TOX_START and (
+        flags != -1 or not lex.tox_phrase_starts.isdisjoint([info.c1 for info in merged])
+    ):
         # Phrases run over the tokens that have letters (emoji and punctuation are skipped).
-        seq = [(k, info.c1) for k, info in enumerate(merged) if info.c1]
-        words = [c1 for _, c1 in seq]
-        for at, (k, c1) in enumerate(seq):
-            for phrase, severity, kind in lex.tox_phrases.get(c1, ()):
+        positions = [k for k, info in enumerate(merged) if info.c1]
+        words = [merged[k].c1 for k in positions]
+        phrases = lex.tox_phrases
+        for at, c1 in enumerate(words):
+            entries = phrases.get(c1)
+            if entries is None:
+                continue
+            k = positions[at]
+            for phrase, severity, kind in entries:
                 size = len(phrase)
                 if tuple(words[at : at + size]) != phrase:
                     continue
-                where = [seq[at + m][0] for m in range(size)]
+                where = positions[at : at + size]
                 if kind == "allow":
                     cleared.update(where)
                 elif kind == "interjection":
