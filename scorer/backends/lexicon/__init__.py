@@ -4,8 +4,9 @@ No model download, no GPU.  Token readings are cached (plain dicts of up to 65,5
 when full; :func:`clear_caches` empties them), as are whole messages per backend instance;
 ``bench/score.py`` prints messages per second cold (every text distinct, every cache cleared),
 warm and cached, each beside plain VADER on the same texts.  A new token costs about 5-10 us (its
-sentiment and toxicity readings), a message with known tokens about 15-25 us; the phrase and
-toxicity passes run only when a message holds what they could match (exact prechecks).
+sentiment and toxicity readings, with the flags that say which passes it may need), a message of
+known tokens about 15-30 us: one walk over its tokens, and the sentiment, phrase and toxicity
+passes run only when the tokens' flags say they could change the result (exact prechecks).
 What it fills in a ``chat.message_scores`` row:
 
 * ``sentiment``: VADER's compound score (Hutto & Gilbert 2014, "VADER: A Parsimonious Rule-based
