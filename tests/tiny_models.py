@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from scorer.backends.base import EMOTIONS
+from tests.paths import LABELLED_CHAT
 
 __all__ = ["CHAT_LINES", "LABELS", "build_tiny_models", "tiny_export_dir", "tiny_models_dir"]
 
-_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "labelled-chat" / "chat_sentiment.csv"
+_FIXTURE = LABELLED_CHAT
 
 
 def _chat_lines() -> list[str]:

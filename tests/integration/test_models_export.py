@@ -15,12 +15,6 @@ from chatpulse.app.commands.score import cmd_models_export
 from chatpulse.core.settings import Settings
 from scorer.backends.onnx_backend import OnnxBackend
 from scorer.export import default_export_dir
-from tests.tiny_models import tiny_models_dir
-
-
-@pytest.fixture(scope="session")
-def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_models_dir(tmp_path_factory)
 
 
 def test_export_from_model_dir_to_the_default_directory(

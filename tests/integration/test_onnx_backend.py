@@ -21,20 +21,10 @@ from scorer.backends.base import EMOTIONS
 from scorer.backends.onnx_backend import OnnxBackend
 from scorer.backends.transformers_backend import TransformersBackend
 from tests.integration.test_transformers_backend import ODD_TEXTS
-from tests.tiny_models import CHAT_LINES, tiny_export_dir, tiny_models_dir
+from tests.tiny_models import CHAT_LINES
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXTS = [*CHAT_LINES, *ODD_TEXTS, "@streamer " + "long message " * 40]
-
-
-@pytest.fixture(scope="session")
-def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_models_dir(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_export_dir(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

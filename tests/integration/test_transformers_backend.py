@@ -18,7 +18,7 @@ from scorer.backends import BackendError, Score, load_backend
 from scorer.backends.base import EMOTIONS
 from scorer.backends.hf import preprocess
 from scorer.backends.transformers_backend import TransformersBackend
-from tests.tiny_models import CHAT_LINES, tiny_models_dir
+from tests.tiny_models import CHAT_LINES
 
 ODD_TEXTS = [
     "",
@@ -30,11 +30,6 @@ ODD_TEXTS = [
     "Ελληνικά русский 中文 日本語 한국어 العربية עברית हिन्दी ไทย",
     "\U000e0000",
 ]
-
-
-@pytest.fixture(scope="session")
-def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_models_dir(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
