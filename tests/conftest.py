@@ -31,22 +31,23 @@ pytest_plugins = [
     "tests.plugins.models",
 ]
 
-__all__ = [
-    "ADMIN_URL",
-    "DB_PREFIX",
-    "FIXTURES",
-    "LOCK_CLASS",
-    "ROOT",
-    "RUN_ID",
-    "create_database",
-    "drop_database",
-    "run_prefix",
-    "sweep_databases",
-    "timescaledb_admin_url",
-    "with_dbname",
-]
+__all__ = ["FIXTURES", "ROOT"]
 
-_DATABASE_NAMES = frozenset(__all__) - {"FIXTURES", "ROOT"}
+#: Re-exported lazily from tests.plugins.database.
+_DATABASE_NAMES = frozenset(
+    {
+        "ADMIN_URL",
+        "DB_PREFIX",
+        "LOCK_CLASS",
+        "RUN_ID",
+        "create_database",
+        "drop_database",
+        "run_prefix",
+        "sweep_databases",
+        "timescaledb_admin_url",
+        "with_dbname",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:

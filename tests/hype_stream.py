@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from collector import irc
 from collector.events import ChatMessage
 from detector.synth import SynthMessage, retime
-from tests.conftest import FIXTURES
+from tests.paths import nymn_irc_lines
 
 __all__ = ["Injected", "build_stream", "real_lines"]
 
@@ -40,9 +40,10 @@ class Injected:
 
 
 def real_lines() -> list[SynthMessage]:
-    raw = (FIXTURES / "chatterino-recentmessages-nymn" / "recentmessages-nymn.json").read_text()
+    """The chat messages of the real #nymn lines, as :class:`SynthMessage` (time, user, text,
+    emotes), in order."""
     out = []
-    for line in irc.parse_recent_messages(raw):
+    for line in nymn_irc_lines():
         e = irc.parse_event(line)
         if isinstance(e, ChatMessage):
             out.append(

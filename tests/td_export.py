@@ -23,9 +23,9 @@ from pathlib import Path
 
 from collector import irc
 from collector.events import ChatMessage
-from tests.conftest import FIXTURES
+from tests.paths import NYMN_RECENT, nymn_irc_lines
 
-NYMN_FILE = FIXTURES / "chatterino-recentmessages-nymn" / "recentmessages-nymn.json"
+NYMN_FILE = NYMN_RECENT  # the chat every export here is made from
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Comment:
 def nymn_vod(vod_start: datetime, copies: tuple[float, ...] = (0.0,)) -> list[Comment]:
     """The real #nymn chat as a VOD that started at ``vod_start``; each entry of ``copies``
     (hours) places one more copy of the 798 messages that much later in the same VOD."""
-    lines = irc.parse_recent_messages(NYMN_FILE.read_text(encoding="utf-8"))
+    lines = nymn_irc_lines()
     messages = [
         e
         for e in (irc.parse_event(line, source="replay") for line in lines)

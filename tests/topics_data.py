@@ -15,19 +15,16 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from tests.conftest import FIXTURES
+from tests.paths import LABELLED_CHAT, NYMN_RECENT, XENOVA
 
 START = datetime(2024, 3, 1, 20, 0, tzinfo=UTC)  # a multiple of 30 s
 PART_S = 300
 PARTS = ("nymn", "techno", "labelled", "gura")
 SPLICES = [START + timedelta(seconds=PART_S * i) for i in (1, 2, 3)]
-_XENOVA = FIXTURES / "xenova-chat-downloader-examples"
 
 
 def part_texts() -> dict[str, list[str]]:
-    raw = json.loads(
-        (FIXTURES / "chatterino-recentmessages-nymn" / "recentmessages-nymn.json").read_text()
-    )
+    raw = json.loads(NYMN_RECENT.read_text())
     nymn = [
         m.group(1)
         for line in raw["messages"]
@@ -36,16 +33,16 @@ def part_texts() -> dict[str, list[str]]:
     techno = [
         m["message"]
         for m in json.loads(
-            (_XENOVA / "[YouTube] Get messages from live chat replay.json").read_text()
+            (XENOVA / "[YouTube] Get messages from live chat replay.json").read_text()
         )
         if m.get("message")
     ]
-    with (FIXTURES / "labelled-chat" / "chat_sentiment.csv").open(newline="") as f:
+    with LABELLED_CHAT.open(newline="") as f:
         labelled = [row["text"] for row in csv.DictReader(f)]
     gura = [
         m["message"]
         for m in json.loads(
-            (_XENOVA / "[YouTube] Get superchat messages from live chat replay.json").read_text()
+            (XENOVA / "[YouTube] Get superchat messages from live chat replay.json").read_text()
         )
         if m.get("message") and len(m["message"]) > 1
     ]

@@ -22,7 +22,7 @@ from typing import Any
 
 from collector import irc
 from collector.events import ChatMessage
-from tests.conftest import FIXTURES
+from tests.paths import IRC_SNAPSHOTS, nymn_irc_lines
 
 NYMN_ROOM_ID = "62300805"
 
@@ -77,10 +77,7 @@ def nymn_chat_lines() -> list[tuple[str, RealLine]]:
 
 @functools.cache
 def _nymn_chat_lines() -> tuple[tuple[str, RealLine], ...]:
-    body = (FIXTURES / "chatterino-recentmessages-nymn" / "recentmessages-nymn.json").read_text()
-    return tuple(
-        (line, r) for line in irc.parse_recent_messages(body) if (r := _real(line)) is not None
-    )
+    return tuple((line, r) for line in nymn_irc_lines() if (r := _real(line)) is not None)
 
 
 def _nymn_chat() -> tuple[RealLine, ...]:
@@ -89,7 +86,7 @@ def _nymn_chat() -> tuple[RealLine, ...]:
 
 def sub_notices() -> list[RealLine]:
     """The real sub and resub USERNOTICE lines of the Chatterino snapshots, one per id."""
-    path = FIXTURES / "chatterino-irc-snapshots" / "irc_inputs.tsv"
+    path = IRC_SNAPSHOTS / "irc_inputs.tsv"
     seen: set[str] = set()
     out: list[RealLine] = []
     with path.open(encoding="utf-8") as fp:

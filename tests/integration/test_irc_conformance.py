@@ -31,8 +31,9 @@ from psycopg.rows import dict_row
 
 from collector.events import ChatMessage, ControlEvent, Malformed, ModerationEvent
 from collector.irc import parse_event, parse_line
+from tests.paths import IRC_CONFORMANCE, IRC_SNAPSHOTS
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "irc-conformance"
+DATA = IRC_CONFORMANCE
 CORPUS = DATA / "corpus.jsonl"
 EXPECTED = DATA / "expected.jsonl"
 # Each line n is stamped BASE + n seconds in the replayed log.
@@ -217,7 +218,7 @@ def test_corpus_covers_every_command_and_documented_notice_kind() -> None:
 
 def test_expected_rows_agree_with_chatterinos_own_parse() -> None:
     """An independent check of expected.jsonl: Chatterino's parse of its own snapshot lines."""
-    snapshots = DATA.parent.parent / "fixtures" / "chatterino-irc-snapshots" / "IrcMessageHandler"
+    snapshots = IRC_SNAPSHOTS / "IrcMessageHandler"
     expected = {
         json.loads(line)["n"]: json.loads(line)
         for line in EXPECTED.read_text(encoding="utf-8").splitlines()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -18,8 +17,9 @@ import pytest
 
 from collector.irc import parse_event
 from collector.writer import ChannelRegistry, write_events
+from tests.paths import IRC_CONFORMANCE
 
-CORPUS = Path(__file__).resolve().parent.parent / "data" / "irc-conformance" / "corpus.jsonl"
+CORPUS = IRC_CONFORMANCE / "corpus.jsonl"
 
 
 def _real(fragment: str) -> str:

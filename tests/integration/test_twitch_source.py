@@ -15,12 +15,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
 from collector.events import ChatEvent, ChatMessage, ControlEvent, Malformed, ModerationEvent
-from collector.irc import parse_event, parse_recent_messages
+from collector.irc import parse_event
 from collector.sources import twitch
 from collector.sources.base import ReconnectPolicy
 from collector.sources.twitch import (
@@ -31,19 +30,18 @@ from collector.sources.twitch import (
     reconnect_wait,
 )
 from tests.fake_twitch import DROP, LOGGER, FakeTwitchServer
+from tests.paths import IRC_SNAPSHOTS, nymn_irc_lines
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 NO_WAIT = ReconnectPolicy(initial_s=0.0, max_s=0.0, healthy_after_s=30.0)
 CAPS = "CAP REQ :twitch.tv/tags twitch.tv/commands twitch.tv/membership"
 
 
 def _nymn_lines() -> list[str]:
-    body = (FIXTURES / "chatterino-recentmessages-nymn" / "recentmessages-nymn.json").read_bytes()
-    return parse_recent_messages(body)
+    return nymn_irc_lines()
 
 
 def _snapshot_lines() -> list[str]:
-    text = (FIXTURES / "chatterino-irc-snapshots" / "irc_inputs.tsv").read_text(encoding="utf-8")
+    text = (IRC_SNAPSHOTS / "irc_inputs.tsv").read_text(encoding="utf-8")
     # split("\n"), not splitlines(): raw lines may hold U+2028 and friends.
     return [row.split("\t", 2)[2] for row in text.split("\n")[1:] if row]
 

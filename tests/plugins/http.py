@@ -136,9 +136,7 @@ class EmoteApiStub(HttpServerStub):
 
     def __init__(self, routes: dict[str, tuple[int, Any]]) -> None:
         self.routes = dict(routes)
-        super().__init__(
-            lambda r: self.routes.get(r.path, (404, {"message": "not found"}))
-        )
+        super().__init__(lambda r: self.routes.get(r.path, (404, {"message": "not found"})))
 
     @property
     def requests(self) -> list[tuple[str, dict[str, str]]]:

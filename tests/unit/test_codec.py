@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -26,13 +25,9 @@ from collector.events import (
     ModerationEvent,
 )
 from collector.irc import parse_event, parse_recent_messages
+from tests.paths import NYMN_RECENT
 
-FIXTURE = (
-    Path(__file__).resolve().parent.parent
-    / "fixtures"
-    / "chatterino-recentmessages-nymn"
-    / "recentmessages-nymn.json"
-)
+FIXTURE = NYMN_RECENT
 RECEIVED_AT = datetime(2024, 1, 6, 16, 30, 0, 123456, tzinfo=UTC)
 
 

@@ -8,31 +8,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from collector import irc
-from collector.events import ChatMessage
 from detector.model import DetectorConfig, detect, nb_tail_score, series_from_counts
 from detector.synth import SynthMessage, inject_burst, retime, to_series
-from tests.conftest import FIXTURES
+from tests.hype_stream import real_lines
 
 CFG = DetectorConfig()
 T0 = 1_700_000_000.0
-
-
-def real_lines() -> list[SynthMessage]:
-    raw = (FIXTURES / "chatterino-recentmessages-nymn" / "recentmessages-nymn.json").read_text()
-    out = []
-    for line in irc.parse_recent_messages(raw):
-        e = irc.parse_event(line)
-        if isinstance(e, ChatMessage):
-            out.append(
-                SynthMessage(
-                    e.sent_at.timestamp(),
-                    e.user_login or "",
-                    e.text,
-                    tuple((u.emote_name, u.count) for u in e.emotes),
-                )
-            )
-    return out
 
 
 REAL = real_lines()

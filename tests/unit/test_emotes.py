@@ -35,9 +35,10 @@ from collector.emotes import (
     parse_ffz_global,
 )
 from collector.events import EmoteUse
+from tests.paths import NYMN
+from tests.plugins.http import NYMN_ID
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "chatterino-recentmessages-nymn"
-NYMN_ID = "62300805"  # room-id of #nymn in the sample
+FIXTURES = NYMN
 
 
 # ----------------------------------------------------------------------------- fixture helpers

@@ -12,7 +12,6 @@ import logging
 import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,10 +44,9 @@ from collector.irc import (
     to_event,
     unescape_tag_value,
 )
+from tests.paths import IRC_SNAPSHOTS, NYMN, nymn_irc_lines
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-SNAPSHOTS = FIXTURES / "chatterino-irc-snapshots"
-NYMN = FIXTURES / "chatterino-recentmessages-nymn"
+SNAPSHOTS = IRC_SNAPSHOTS
 
 RECEIVED = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -896,7 +894,7 @@ def test_notice_snapshot_matches_chatterinos_text() -> None:
 
 @pytest.fixture(scope="module")
 def nymn_events() -> list[ChatMessage | ModerationEvent | ControlEvent | Malformed]:
-    lines = parse_recent_messages((NYMN / "recentmessages-nymn.json").read_bytes())
+    lines = nymn_irc_lines()
     return [parse_event(line, source="gapfill") for line in lines]
 
 

@@ -29,10 +29,9 @@ from scorer.backends.lexicon import (
     loading,
     model,
 )
+from tests.paths import LABELLED_CHAT
 
-LABELLED = (
-    Path(__file__).resolve().parent.parent / "fixtures" / "labelled-chat" / "chat_sentiment.csv"
-)
+LABELLED = LABELLED_CHAT
 MACRO_F1_FLOOR = 0.75
 
 

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from collector.events import ChatEvent, ChatMessage, Malformed, deterministic_message_id
 from collector.sources.websocket import FieldMapping, map_frame
+from tests.paths import XENOVA
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-YT_DIR = FIXTURES / "xenova-chat-downloader-examples" / "tests_head"
+YT_DIR = XENOVA / "tests_head"
 RECEIVED = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
 # One YouTube text message: where its fields live inside the renderer.
