@@ -87,8 +87,14 @@ def txt_line(c: Comment, fmt: str) -> str:
     return f"{c.display_name}: {c.body}"
 
 
+def txt_bytes(comments: list[Comment], fmt: str, newline: str = "\n") -> bytes:
+    """A TwitchDownloader TXT export of ``comments`` with ``--timestamp-format fmt``."""
+    return "".join(txt_line(c, fmt) + newline for c in comments).encode("utf-8")
+
+
 def write_txt(path: Path, comments: list[Comment], fmt: str, newline: str = "\n") -> Path:
-    path.write_bytes("".join(txt_line(c, fmt) + newline for c in comments).encode("utf-8"))
+    """:func:`txt_bytes` written to ``path``; returns ``path``."""
+    path.write_bytes(txt_bytes(comments, fmt, newline))
     return path
 
 
@@ -105,6 +111,23 @@ def write_json(
     channel_id: int = 62300805,
     trim: tuple[float, float] | None = None,
 ) -> Path:
+    """:func:`json_bytes` written to ``path``; returns ``path``."""
+    path.write_bytes(
+        json_bytes(comments, vod_start=vod_start, channel=channel, channel_id=channel_id, trim=trim)
+    )
+    return path
+
+
+def json_bytes(
+    comments: list[Comment],
+    *,
+    vod_start: datetime,
+    channel: str = "nymn",
+    channel_id: int = 62300805,
+    trim: tuple[float, float] | None = None,
+) -> bytes:
+    """A TwitchDownloader JSON export of ``comments`` (those inside ``trim``, seconds into the
+    VOD), as TwitchDownloaderCLI writes it."""
     length = max((c.offset for c in comments), default=0.0) + 60
     start, end = trim if trim else (0.0, length)
     root = {
@@ -158,5 +181,4 @@ def write_json(
         ],
         "embeddedData": None,
     }
-    path.write_text(json.dumps(root, ensure_ascii=False), encoding="utf-8")
-    return path
+    return json.dumps(root, ensure_ascii=False).encode("utf-8")

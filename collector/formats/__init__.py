@@ -28,8 +28,11 @@ formats are cut into items by a small incremental scanner (:class:`_JsonReader`)
 multi-gigabyte export never sits in memory whole.  Any file may be gzip-compressed (detected by
 its magic bytes, as TwitchDownloader and justlog's archiver write them).
 
+Every reader takes a :data:`ChatLog`: a file's path, or the file's whole content as bytes (the
+pure entry: tests parse literal bytes, no file is written).
+
 Bad content never raises: each bad line or item becomes :class:`~collector.events.Malformed`
-(``source_name`` is the file's path) and reading goes on.  Only an unreadable file
+(``source_name`` is the file's path, or the name given) and reading goes on.  Only an unreadable file
 (:class:`OSError`), a corrupt gzip stream, a file that is not the named format at all, or missing
 information the caller must supply (a channel, a platform, a start time) raise.
 
@@ -53,12 +56,14 @@ from collector.formats.read import (
     td_txt_needs_start,
     td_txt_untimed,
 )
+from collector.formats.stream import ChatLog
 from collector.formats.td_json import TdJsonHead, td_json_head
 from collector.formats.writer import write_jsonl
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "FORMATS",
+    "ChatLog",
     "FormatError",
     "MissingInputError",
     "Progress",

@@ -7,12 +7,11 @@ import json
 import re
 import zlib
 from collections import Counter
-from pathlib import Path
 
 from collector.formats.common import _SNIFF_BYTES, FORMATS, FormatError
 from collector.formats.gql import looks_like_gql
 from collector.formats.jsonscan import _JsonReader
-from collector.formats.stream import _maybe_gunzip
+from collector.formats.stream import ChatLog, _log_name, _maybe_gunzip, _open_log
 
 # --------------------------------------------------------------------------------------------
 # Format detection
@@ -38,44 +37,47 @@ _TD_KEYS = re.compile(r'"(?:streamer|video|FileInfo)"\s*:')
 _TD_COMMENTS = re.compile(r'"comments"\s*:\s*\[')
 
 
-def _read_head(path: Path) -> bytes:
-    """The first 64 KiB of ``path``, decompressed when it is gzip."""
-    with path.open("rb") as raw:
+def _read_head(log: ChatLog, name: str | None = None) -> bytes:
+    """The first 64 KiB of ``log``, decompressed when it is gzip."""
+    with _open_log(log) as raw:
         stream = _maybe_gunzip(raw)
         try:
             return stream.read(_SNIFF_BYTES)
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            raise FormatError(f"{path}: corrupt gzip stream: {exc}") from exc
+            raise FormatError(f"{_log_name(log, name)}: corrupt gzip stream: {exc}") from exc
 
 
 def _head_text(head: bytes) -> str:
     return head.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
 
 
-def is_empty(path: Path) -> bool:
-    """True when ``path`` holds nothing but blanks (after gzip decompression)."""
-    return not _head_text(_read_head(path))
+def is_empty(log: ChatLog) -> bool:
+    """True when ``log`` (a path or a file's bytes) holds nothing but blanks (after gzip
+    decompression)."""
+    return not _head_text(_read_head(log))
 
 
-def detect_format(path: Path) -> str:
-    """Return which of :data:`FORMATS` ``path`` is in, from its first 64 KiB only.
+def detect_format(log: ChatLog, *, name: str | None = None) -> str:
+    """Return which of :data:`FORMATS` ``log`` (a path or a file's bytes) is in, from its first
+    64 KiB only.
 
-    Raises :class:`FormatError` (naming the file) when nothing matches or the file is empty,
-    and :class:`OSError` when the file cannot be read.
+    Raises :class:`FormatError` (naming the file, or ``name``) when nothing matches or the file
+    is empty, and :class:`OSError` when the file cannot be read.
     """
-    head = _read_head(path)
+    head = _read_head(log, name)
+    label = _log_name(log, name)
     if not _head_text(head):
-        raise FormatError(f"{path}: the file is empty: there is nothing to replay")
+        raise FormatError(f"{label}: the file is empty: there is nothing to replay")
     fmt = _sniff(head)
     if fmt is None:
         raise FormatError(
-            f"{path}: not a chat log format we know (expected one of {', '.join(FORMATS)}); "
+            f"{label}: not a chat log format we know (expected one of {', '.join(FORMATS)}); "
             "name one with --format"
         )
     return fmt
 
 
-def td_txt_timestamps(path: Path) -> str | None:
+def td_txt_timestamps(log: ChatLog) -> str | None:
     """How a TwitchDownloader TXT export stamps its lines, from its first 64 KiB.
 
     ``"relative"`` (``[1:52:30]``, time into the VOD), ``"utc"`` (``[2024-01-06 16:20:30 UTC]``)
@@ -83,7 +85,7 @@ def td_txt_timestamps(path: Path) -> str | None:
     200 lines have.  ``None`` when none of them is a TwitchDownloader line.
     """
     kinds: Counter[str] = Counter()
-    lines = _head_text(_read_head(path)).split("\n")
+    lines = _head_text(_read_head(log)).split("\n")
     for line in lines[:200]:
         line = line.rstrip("\r")
         if not line.strip():

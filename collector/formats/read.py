@@ -26,7 +26,7 @@ from collector.formats.detect import detect_format, td_txt_timestamps
 from collector.formats.gql import read_gql
 from collector.formats.irc import _read_irc
 from collector.formats.jsonl import _read_jsonl
-from collector.formats.stream import _read_chunks
+from collector.formats.stream import ChatLog, _log_name, _read_chunks
 from collector.formats.td_json import _read_td_json
 from collector.formats.td_txt import _read_td_txt
 from collector.formats.writer import write_jsonl
@@ -37,9 +37,10 @@ from collector.formats.writer import write_jsonl
 
 
 def read_events(
-    path: Path,
+    log: ChatLog,
     fmt: str,
     *,
+    name: str | None = None,
     channel: str | None = None,
     platform: str | None = None,
     on_progress: Progress | None = None,
@@ -50,6 +51,9 @@ def read_events(
 ) -> Iterator[ChatEvent]:
     """Stream the events of one chat log file, in file order.
 
+    ``log`` is the file's path, or its whole content as bytes (plain or gzip): the same reader
+    either way, so callers that hold the data (tests) parse it without a file.  ``name`` is what
+    errors and :class:`Malformed` name the log by (default: the path, or ``"<data>"``).
     ``fmt`` is one of :data:`FORMATS`, or ``"auto"`` for :func:`detect_format`.  ``channel``
     and ``platform``, when given, override what the file says (``channel`` is lower-cased, a
     leading ``#`` dropped); ``channel`` is required for ``twitchdownloader-txt`` and
@@ -68,7 +72,7 @@ def read_events(
     Every :class:`ChatMessage` and :class:`ModerationEvent` has ``source="replay"``; files without
     platform ids get :func:`~collector.events.deterministic_message_id`, so reading a file twice
     yields the same ids.  Bad lines or items come back as :class:`Malformed` (``source_name`` is
-    ``str(path)``, the reason names the line or item number) and reading goes on.
+    the log's name, the reason names the line or item number) and reading goes on.
     ``on_progress(bytes_read, total_bytes)`` is called after each chunk and once at the end.
 
     Argument errors (unknown ``fmt``, missing ``channel``, naive or missing ``start``) raise
@@ -76,52 +80,52 @@ def read_events(
     :class:`OSError` on first iteration; a file whose structure is not the named format, or a
     corrupt gzip stream, raises :class:`FormatError` during iteration.
     """
+    label = _log_name(log, name)
     if fmt == "auto":
-        fmt = detect_format(path)
+        fmt = detect_format(log, name=label)
     if fmt not in FORMATS:
         raise FormatError(f"unknown chat log format {fmt!r}; expected auto or one of {FORMATS}")
     if chunk_size < 1:
         raise ValueError("chunk_size must be positive")
     chan = _norm_channel(channel) if channel else None
     if fmt in ("twitchdownloader-txt", "chat-downloader", "twitch-gql") and not chan:
-        raise MissingInputError(f"{path}: {fmt} files name no channel; pass --channel")
+        raise MissingInputError(f"{label}: {fmt} files name no channel; pass --channel")
     if start is not None and start.utcoffset() is None:
         raise FormatError("start must be timezone-aware")
     if max_message_chars is not None and max_message_chars < 1:
         raise ValueError("max_message_chars must be positive")
     if fmt == "twitchdownloader-txt":
         try:
-            stamps = td_txt_timestamps(path)
+            stamps = td_txt_timestamps(log)
         except OSError:
             stamps = None  # raised again, as documented, on first iteration
         if stamps == "relative" and start is None:
-            raise FormatError(td_txt_needs_start(path))
+            raise FormatError(td_txt_needs_start(label))
         if stamps == "none":
-            raise FormatError(td_txt_untimed(path))
-    chunks = _read_chunks(path, chunk_size, on_progress)
-    name = str(path)
+            raise FormatError(td_txt_untimed(label))
+    chunks = _read_chunks(log, chunk_size, on_progress, label)
     events: Iterator[ChatEvent]
     if fmt == "irc":
-        events = _read_irc(chunks, name, chan, platform or "twitch")
+        events = _read_irc(chunks, label, chan, platform or "twitch")
     elif fmt == "twitchdownloader-txt":
         assert chan is not None
-        events = _read_td_txt(chunks, name, chan, platform or "twitch", start)
+        events = _read_td_txt(chunks, label, chan, platform or "twitch", start)
     elif fmt == "jsonl":
-        events = _read_jsonl(chunks, name, chan, platform)
+        events = _read_jsonl(chunks, label, chan, platform)
     elif fmt == "twitchdownloader":
-        events = _read_td_json(chunks, name, chan, platform or "twitch", start, on_clock)
+        events = _read_td_json(chunks, label, chan, platform or "twitch", start, on_clock)
     elif fmt == "twitch-gql":
         assert chan is not None
-        events = read_gql(chunks, name, chan, platform or "twitch", start, on_clock)
+        events = read_gql(chunks, label, chan, platform or "twitch", start, on_clock)
     else:
         assert chan is not None
-        events = _read_chat_downloader(chunks, name, chan, platform)
+        events = _read_chat_downloader(chunks, label, chan, platform)
     if max_message_chars is not None:
-        events = _cap_messages(events, max_message_chars, name)
+        events = _cap_messages(events, max_message_chars, label)
     return events
 
 
-def td_txt_needs_start(path: Path) -> str:
+def td_txt_needs_start(path: Path | str) -> str:
     """The error for a relative-stamped TwitchDownloader TXT given without a start."""
     return (
         f"{path}: TwitchDownloader TXT with relative [h:mm:ss] timestamps: the file does not say "
@@ -130,7 +134,7 @@ def td_txt_needs_start(path: Path) -> str:
     )
 
 
-def td_txt_untimed(path: Path) -> str:
+def td_txt_untimed(path: Path | str) -> str:
     """The error for a TwitchDownloader TXT written with ``--timestamp-format None``."""
     return (
         f"{path}: TwitchDownloader TXT without timestamps (--timestamp-format None): its "

@@ -1,9 +1,15 @@
-"""Streaming a file: chunks (gzip or plain), lines, and UTF-8 text lines."""
+"""Streaming a chat log: chunks (gzip or plain), lines, and UTF-8 text lines.
+
+A chat log (:data:`ChatLog`) is a file's path or the file's whole content as bytes: every
+reader takes either, so the parsing is tested on literal bytes and the path is the thin case
+that opens a file.
+"""
 
 from __future__ import annotations
 
 import codecs
 import gzip
+import io
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +20,27 @@ from collector.events import (
 )
 from collector.formats.common import FormatError, Progress
 
+#: A chat log: the path of a file, or a file's whole content (plain or gzip) held in memory.
+ChatLog = Path | bytes
+
+
+def _log_name(log: ChatLog, name: str | None = None) -> str:
+    """What errors and :class:`Malformed` name the log by: ``name``, else the path, else
+    ``"<data>"``."""
+    if name is not None:
+        return name
+    return str(log) if isinstance(log, Path) else "<data>"
+
+
+def _open_log(log: ChatLog) -> BinaryIO:
+    """The log as a binary stream at its start (the caller closes it)."""
+    return log.open("rb") if isinstance(log, Path) else io.BytesIO(log)
+
+
+def _log_size(log: ChatLog) -> int:
+    """Bytes of the log as stored (compressed bytes for gzip)."""
+    return log.stat().st_size if isinstance(log, Path) else len(log)
+
 
 def _maybe_gunzip(raw: BinaryIO) -> BinaryIO:
     magic = raw.read(2)
@@ -23,16 +50,20 @@ def _maybe_gunzip(raw: BinaryIO) -> BinaryIO:
     return raw
 
 
-def _read_chunks(path: Path, chunk_size: int, on_progress: Progress | None) -> Iterator[bytes]:
-    with path.open("rb") as raw:
-        total = path.stat().st_size
+def _read_chunks(
+    log: ChatLog, chunk_size: int, on_progress: Progress | None, name: str | None = None
+) -> Iterator[bytes]:
+    with _open_log(log) as raw:
+        total = _log_size(log)
         stream = _maybe_gunzip(raw)
         while True:
             try:
                 data = stream.read(chunk_size)
             except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
                 # A truncated .gz (a logger killed mid-write) ends here; what came before stands.
-                raise FormatError(f"{path}: corrupt or truncated gzip stream: {exc}") from exc
+                raise FormatError(
+                    f"{_log_name(log, name)}: corrupt or truncated gzip stream: {exc}"
+                ) from exc
             if not data:
                 break
             if on_progress is not None:

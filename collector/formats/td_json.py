@@ -8,7 +8,6 @@ from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from collector.events import (
@@ -29,7 +28,7 @@ from collector.formats.common import (
     _utc,
 )
 from collector.formats.jsonscan import _array_items, _JsonReader, _load_object
-from collector.formats.stream import _read_chunks
+from collector.formats.stream import ChatLog, _log_name, _read_chunks
 from collector.formats.td_txt import _LOGIN
 
 # --- TwitchDownloader JSON ----------------------------------------------------------------------
@@ -270,20 +269,22 @@ class TdJsonHead:
         return self.created_at
 
 
-def td_json_head(path: Path) -> TdJsonHead:
-    """Read ``streamer``, ``clipper`` and ``video`` of a TwitchDownloader JSON (plain or gzip)
-    without loading its comments: TD writes them before ``comments`` (ChatRoot.cs order), so
+def td_json_head(log: ChatLog) -> TdJsonHead:
+    """Read ``streamer``, ``clipper`` and ``video`` of a TwitchDownloader JSON (a path or the
+    file's bytes, plain or gzip) without loading its comments: TD writes them before ``comments`` (ChatRoot.cs order), so
     only the head of the file is read; a file in another order is scanned, never held.
 
     Raises :class:`FormatError` when the file is not a JSON object, :class:`OSError` when it
     cannot be read.
     """
-    chunks = _read_chunks(path, _SNIFF_BYTES, None)
+    chunks = _read_chunks(log, _SNIFF_BYTES, None)
     header: dict[str, Any] = {}
     try:
         reader = _JsonReader(chunks)
         if reader.take() != "{":
-            raise FormatError(f"{path}: not a TwitchDownloader chat JSON (no root object)")
+            raise FormatError(
+                f"{_log_name(log)}: not a TwitchDownloader chat JSON (no root object)"
+            )
         while "video" not in header:
             c = reader.peek()
             if c == ",":

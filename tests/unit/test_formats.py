@@ -6,7 +6,7 @@ lines, MIT).  No real TwitchDownloader export exists in any public repository we
 (tests/fixtures/twitchdownloader-schema/PROVENANCE.md), so the TwitchDownloader files here are
 built by hand from that folder's SCHEMA.md (TD v1.4.0 ChatRoot property names and order).
 
-The readers take a path, so the synthetic files are written under pytest's ``tmp_path``.
+The readers take a path or a file's bytes: the synthetic files here are bytes, never written.
 """
 
 from __future__ import annotations
@@ -35,13 +35,12 @@ from collector.formats import (
     read_events,
     write_jsonl,
 )
+from tests.paths import NYMN, XENOVA, nymn_irc_lines
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-CD = FIXTURES / "xenova-chat-downloader-examples"
+CD = XENOVA
 CD_TWITCH = CD / "[Twitch] Get live chat replay.json"
 CD_YOUTUBE = CD / "[YouTube] Get messages from live chat replay.json"
 CD_SUPERCHAT = CD / "[YouTube] Get superchat messages from live chat replay.json"
-NYMN = FIXTURES / "chatterino-recentmessages-nymn"
 
 
 def _us(ts: int) -> datetime:
@@ -190,38 +189,27 @@ TD_COMMENTS = [
 ]
 
 
-def _write_td(tmp_path: Path, root: dict[str, Any], name: str = "chat.json") -> Path:
-    path = tmp_path / name
+def _td_bytes(root: dict[str, Any]) -> bytes:
     # TD writes compact JSON (System.Text.Json defaults); non-ASCII kept as \u escapes.
-    path.write_text(json.dumps(root, separators=(",", ":")), encoding="utf-8")
-    return path
+    return json.dumps(root, separators=(",", ":")).encode()
 
 
 # --- detection ---------------------------------------------------------------------------------
 
 
 def _irc_lines() -> list[str]:
-    body = json.loads((NYMN / "recentmessages-nymn.json").read_text(encoding="utf-8"))
-    lines: list[str] = body["messages"]
-    return lines
+    return nymn_irc_lines()
 
 
-def test_detect_format_recognises_every_format(tmp_path: Path) -> None:
-    irc = tmp_path / "channel.txt"
-    irc.write_text("\n".join(_irc_lines()[:5]) + "\n", encoding="utf-8")
-    stamped = tmp_path / "stamped.log"
-    stamped.write_text(f"[2024-01-06 16:19:44] {_irc_lines()[0]}\n", encoding="utf-8")
-    ping = tmp_path / "ping.log"
-    ping.write_text("PING :tmi.twitch.tv\n", encoding="utf-8")
-    txt = tmp_path / "chat.txt"
-    txt.write_text("[0:00:30] LateLJ: Yoo\n[0:00:31] pajlada: hi\n", encoding="utf-8")
-    txt_utc = tmp_path / "chat_utc.txt"
-    txt_utc.write_text("[2024-01-06 16:00:05 UTC] pajlada: Kappa\n", encoding="utf-8")
-    jsonl = tmp_path / "chat.jsonl"
-    jsonl.write_text('{"channel":"a","sent_at":0,"text":"hi"}\n', encoding="utf-8")
-    td = _write_td(tmp_path, _td_root(TD_COMMENTS))
-    td_gz = tmp_path / "chat.json.gz"
-    td_gz.write_bytes(gzip.compress(td.read_bytes()))
+def test_detect_format_recognises_every_format() -> None:
+    irc = ("\n".join(_irc_lines()[:5]) + "\n").encode()
+    stamped = f"[2024-01-06 16:19:44] {_irc_lines()[0]}\n".encode()
+    ping = b"PING :tmi.twitch.tv\n"
+    txt = b"[0:00:30] LateLJ: Yoo\n[0:00:31] pajlada: hi\n"
+    txt_utc = b"[2024-01-06 16:00:05 UTC] pajlada: Kappa\n"
+    jsonl = b'{"channel":"a","sent_at":0,"text":"hi"}\n'
+    td = _td_bytes(_td_root(TD_COMMENTS))
+    td_gz = gzip.compress(td)
 
     assert detect_format(irc) == "irc"
     assert detect_format(stamped) == "irc"
@@ -243,26 +231,26 @@ def test_detect_format_recognises_every_format(tmp_path: Path) -> None:
     }
 
 
-def test_detect_format_finds_twitchdownloader_behind_a_large_video_header(tmp_path: Path) -> None:
+def test_detect_format_finds_twitchdownloader_behind_a_large_video_header() -> None:
     root = _td_root(TD_COMMENTS)
     root["video"]["description"] = "x" * 30_000  # still inside the sniff window
     root["embeddedData"]["firstParty"] = [{"data": "A" * 200_000}]  # far beyond it
-    assert detect_format(_write_td(tmp_path, root)) == "twitchdownloader"
+    assert detect_format(_td_bytes(root)) == "twitchdownloader"
 
 
 @pytest.mark.parametrize(
     "content",
     [b"", b"hello world\n", b'{"a": 1}\n', b"[1, 2, 3]", b"\x00\x01\x02binary"],
 )
-def test_detect_format_names_the_file_when_nothing_matches(tmp_path: Path, content: bytes) -> None:
-    path = tmp_path / "mystery.bin"
-    path.write_bytes(content)
+def test_detect_format_names_the_file_when_nothing_matches(content: bytes) -> None:
     with pytest.raises(FormatError, match=r"mystery\.bin"):
-        detect_format(path)
+        detect_format(content, name="mystery.bin")
+    with pytest.raises(FormatError, match=r"^<data>: "):
+        detect_format(content)
 
 
-def test_read_events_rejects_bad_arguments_before_reading(tmp_path: Path) -> None:
-    missing = tmp_path / "nope.json"
+def test_read_events_rejects_bad_arguments_before_reading() -> None:
+    missing = Path("/nonexistent/chatpulse-test/nope.json")  # only read, never created
     with pytest.raises(FormatError, match="unknown chat log format"):
         read_events(missing, "csv")
     with pytest.raises(FormatError, match="--channel"):
@@ -361,7 +349,7 @@ def test_replaying_a_file_twice_gives_the_same_ids() -> None:
     assert len({m.message_id for m in first}) == len(distinct)
 
 
-def test_chat_downloader_current_format_with_author_objects(tmp_path: Path) -> None:
+def test_chat_downloader_current_format_with_author_objects() -> None:
     # chat-downloader >= 0.1 items (CD docs/items.rst): author is an object, ids and types given.
     items = [
         {
@@ -395,10 +383,9 @@ def test_chat_downloader_current_format_with_author_objects(tmp_path: Path) -> N
         },
         {"message_type": "room_state", "timestamp": 1704557987000000},
     ]
-    path = tmp_path / "cd.json"
-    path.write_text(json.dumps(items, sort_keys=True), encoding="utf-8")
+    data = json.dumps(items, sort_keys=True).encode()
 
-    events = list(read_events(path, "auto", channel="nymn"))
+    events = list(read_events(data, "auto", channel="nymn"))
 
     msg, resub, ban, room = events
     assert isinstance(msg, ChatMessage)
@@ -430,11 +417,16 @@ _BROKEN_ARRAY = (
 )
 
 
-def test_malformed_items_are_reported_and_the_rest_still_load(tmp_path: Path) -> None:
-    path = tmp_path / "broken.json"
-    path.write_text(_BROKEN_ARRAY, encoding="utf-8")
-
-    events = list(read_events(path, "chat-downloader", channel="c", platform="twitch"))
+def test_malformed_items_are_reported_and_the_rest_still_load() -> None:
+    events = list(
+        read_events(
+            _BROKEN_ARRAY.encode(),
+            "chat-downloader",
+            name="broken.json",
+            channel="c",
+            platform="twitch",
+        )
+    )
 
     assert [m.text for m in _messages(events)] == ["one", 'tricky ]}" \\', "ünïcödé 👉 ok"]
     bad = _malformed(events)
@@ -443,32 +435,27 @@ def test_malformed_items_are_reported_and_the_rest_still_load(tmp_path: Path) ->
     assert "not a JSON object" in bad[1].reason
     assert "microseconds" in bad[2].reason
     assert "missing message" in bad[3].reason
-    assert all(b.source_name == str(path) for b in bad)
+    assert all(b.source_name == "broken.json" for b in bad)
 
 
-def test_a_file_cut_off_mid_item_keeps_the_complete_items(tmp_path: Path) -> None:
-    path = tmp_path / "cut.json"
+def test_a_file_cut_off_mid_item_keeps_the_complete_items() -> None:
     text = _BROKEN_ARRAY
-    path.write_text(text[: text.index('"ünïcödé') + 5], encoding="utf-8")
-    events = list(read_events(path, "chat-downloader", channel="c", platform="twitch"))
+    cut = text[: text.index('"ünïcödé') + 5].encode()
+    events = list(read_events(cut, "chat-downloader", channel="c", platform="twitch"))
     assert [m.text for m in _messages(events)] == ["one", 'tricky ]}" \\']
     assert "cut off" in _malformed(events)[-1].reason
 
 
 @pytest.mark.parametrize("chunk_size", [1, 2, 3, 5, 7, 16, 64, 1 << 20])
-def test_streaming_json_gives_the_same_events_at_every_buffer_boundary(
-    tmp_path: Path, chunk_size: int
-) -> None:
+def test_streaming_json_gives_the_same_events_at_every_buffer_boundary(chunk_size: int) -> None:
     # chunk_size=1 splits the file at every byte, so every token, escape and multi-byte UTF-8
     # character is cut at least once; the other sizes cut at varying phases.
-    cd = tmp_path / "broken.json"
-    cd.write_text(_BROKEN_ARRAY, encoding="utf-8")
-    td = _write_td(tmp_path, _td_root(TD_COMMENTS))
-    td_unicode = tmp_path / "td_unicode.json"
-    td_unicode.write_text(json.dumps(_td_root(TD_COMMENTS), ensure_ascii=False, indent=2))
+    cd = _BROKEN_ARRAY.encode()
+    td = _td_bytes(_td_root(TD_COMMENTS))
+    td_unicode = json.dumps(_td_root(TD_COMMENTS), ensure_ascii=False, indent=2).encode()
 
-    def read(path: Path, fmt: str, size: int) -> list[ChatEvent]:
-        return list(read_events(path, fmt, channel="c", platform="twitch", chunk_size=size))
+    def read(data: bytes, fmt: str, size: int) -> list[ChatEvent]:
+        return list(read_events(data, fmt, channel="c", platform="twitch", chunk_size=size))
 
     assert read(cd, "chat-downloader", chunk_size) == read(cd, "chat-downloader", 1 << 20)
     whole_td = read(td, "twitchdownloader", 1 << 20)
@@ -499,12 +486,12 @@ def test_progress_callback_reports_bytes_read_up_to_the_file_size() -> None:
 # --- TwitchDownloader JSON ------------------------------------------------------------------------
 
 
-def test_twitchdownloader_json_maps_comments(tmp_path: Path) -> None:
-    path = _write_td(tmp_path, _td_root(TD_COMMENTS))
-    events = list(read_events(path, "auto"))
+def test_twitchdownloader_json_maps_comments() -> None:
+    data = _td_bytes(_td_root(TD_COMMENTS))
+    events = list(read_events(data, "auto"))
 
     messages = _messages(events)
-    assert len(messages) == len(events) == len(json.loads(path.read_text())["comments"]) == 4
+    assert len(messages) == len(events) == len(json.loads(data)["comments"]) == 4
     kappa, cheer, resub, highlight = messages
     assert kappa.channel == "forsen" and kappa.platform == "twitch" and kappa.source == "replay"
     assert kappa.message_id == "b1d6c5a0-0001-4000-8000-000000000001"
@@ -525,33 +512,29 @@ def test_twitchdownloader_json_maps_comments(tmp_path: Path) -> None:
     assert highlight.text == 'look at me "quoted" \\ {['
 
 
-def test_twitchdownloader_emoticon_offsets_are_utf16_when_fragments_are_missing(
-    tmp_path: Path,
-) -> None:
+def test_twitchdownloader_emoticon_offsets_are_utf16_when_fragments_are_missing() -> None:
     comments = [dict(c, message=dict(c["message"], fragments=[])) for c in TD_COMMENTS[:2]]
-    events = _messages(list(read_events(_write_td(tmp_path, _td_root(comments)), "auto")))
+    events = _messages(list(read_events(_td_bytes(_td_root(comments)), "auto")))
     assert events[0].emotes == (EmoteUse("25", "Kappa", "twitch", 2),)
     # "👉" is two UTF-16 units: "<3" starts at unit 3, code point 2.
     assert events[1].emotes == (EmoteUse("483", "<3", "twitch", 1),)
 
 
-def test_twitchdownloader_gzip_and_channel_override(tmp_path: Path) -> None:
-    plain = _write_td(tmp_path, _td_root(TD_COMMENTS))
-    gz = tmp_path / "chat.json.gz"
-    gz.write_bytes(gzip.compress(plain.read_bytes()))
+def test_twitchdownloader_gzip_and_channel_override() -> None:
+    gz = gzip.compress(_td_bytes(_td_root(TD_COMMENTS)))
     from_gz = list(read_events(gz, "twitchdownloader", channel="#Other"))
     assert [m.channel for m in _messages(from_gz)] == ["other"] * 4
     assert [m.message_id for m in _messages(from_gz)] == [c["_id"] for c in TD_COMMENTS]
 
 
-def test_twitchdownloader_without_streamer_needs_a_channel(tmp_path: Path) -> None:
-    path = _write_td(tmp_path, _td_root(TD_COMMENTS, streamer=False))
+def test_twitchdownloader_without_streamer_needs_a_channel() -> None:
+    data = _td_bytes(_td_root(TD_COMMENTS, streamer=False))
     with pytest.raises(FormatError, match="--channel"):
-        list(read_events(path, "twitchdownloader"))
-    assert len(list(read_events(path, "twitchdownloader", channel="forsen"))) == 4
+        list(read_events(data, "twitchdownloader"))
+    assert len(list(read_events(data, "twitchdownloader", channel="forsen"))) == 4
 
 
-def test_twitchdownloader_bad_comments_become_malformed(tmp_path: Path) -> None:
+def test_twitchdownloader_bad_comments_become_malformed() -> None:
     comments: list[Any] = [
         TD_COMMENTS[0],
         {"_id": "x", "created_at": "yesterday", "message": {"body": "hi"}},
@@ -559,7 +542,7 @@ def test_twitchdownloader_bad_comments_become_malformed(tmp_path: Path) -> None:
         42,
         TD_COMMENTS[1],
     ]
-    events = list(read_events(_write_td(tmp_path, _td_root(comments)), "twitchdownloader"))
+    events = list(read_events(_td_bytes(_td_root(comments)), "twitchdownloader"))
     assert [m.message_id for m in _messages(events)] == [
         TD_COMMENTS[0]["_id"],
         TD_COMMENTS[1]["_id"],
@@ -572,34 +555,28 @@ def test_twitchdownloader_bad_comments_become_malformed(tmp_path: Path) -> None:
     ]
 
 
-def test_a_structurally_wrong_file_raises_format_error(tmp_path: Path) -> None:
-    path = tmp_path / "array.json"
-    path.write_text("[]", encoding="utf-8")
+def test_a_structurally_wrong_file_raises_format_error() -> None:
     with pytest.raises(FormatError, match="root object"):
-        list(read_events(path, "twitchdownloader"))
-    obj = tmp_path / "obj.json"
-    obj.write_text("{}", encoding="utf-8")
+        list(read_events(b"[]", "twitchdownloader"))
     with pytest.raises(FormatError, match="array"):
-        list(read_events(obj, "chat-downloader", channel="c"))
+        list(read_events(b"{}", "chat-downloader", channel="c"))
 
 
 # --- TwitchDownloader TXT ---------------------------------------------------------------------
 
 
-def test_twitchdownloader_txt_relative_and_utc_stamps(tmp_path: Path) -> None:
-    path = tmp_path / "chat.txt"
-    path.write_text(
+def test_twitchdownloader_txt_relative_and_utc_stamps() -> None:
+    data = (
         "\ufeff[0:00:30] LateLJ: Yoo\n"
         "[25:01:02] 忍者: こんにちは: hi\n"
         "[2024-01-06 16:00:05 UTC] pajlada: Kappa\n"
         "[2024-01-06 16:00:05.250 UTC] pajlada: Kappa\n"
         "\n"
         "this line is not chat\n"
-        "[0:00:40] quiet:\n",
-        encoding="utf-8",
-    )
+        "[0:00:40] quiet:\n"
+    ).encode()
     start = datetime(2024, 1, 6, 17, 0, tzinfo=UTC)
-    events = list(read_events(path, "twitchdownloader-txt", channel="forsen", start=start))
+    events = list(read_events(data, "twitchdownloader-txt", channel="forsen", start=start))
 
     messages = _messages(events)
     assert [(m.user_name, m.text) for m in messages] == [
@@ -618,19 +595,17 @@ def test_twitchdownloader_txt_relative_and_utc_stamps(tmp_path: Path) -> None:
     assert messages[2].message_id != messages[3].message_id
     (bad,) = _malformed(events)
     assert bad.reason.startswith("line 6: not a TwitchDownloader text line")
-    again = _messages(list(read_events(path, "auto", channel="forsen", start=start)))
+    again = _messages(list(read_events(data, "auto", channel="forsen", start=start)))
     assert [m.message_id for m in again] == [m.message_id for m in messages]
 
 
-def test_twitchdownloader_txt_relative_without_start_is_malformed(tmp_path: Path) -> None:
+def test_twitchdownloader_txt_relative_without_start_is_malformed() -> None:
     # A stray relative line in a UTC file is one malformed line; a relative file is refused
     # (tests/unit/test_formats_txt.py).
-    path = tmp_path / "chat.txt"
-    path.write_text(
-        "[2024-01-06 16:00:04 UTC] a: a\n[0:00:30] LateLJ: Yoo\n[2024-01-06 16:00:05 UTC] a: b\n",
-        encoding="utf-8",
+    data = (
+        b"[2024-01-06 16:00:04 UTC] a: a\n[0:00:30] LateLJ: Yoo\n[2024-01-06 16:00:05 UTC] a: b\n"
     )
-    events = list(read_events(path, "twitchdownloader-txt", channel="forsen"))
+    events = list(read_events(data, "twitchdownloader-txt", channel="forsen"))
     assert isinstance(events[1], Malformed)
     assert "relative timestamp and no start time" in events[1].reason
     assert isinstance(events[0], ChatMessage) and isinstance(events[2], ChatMessage)
@@ -639,8 +614,7 @@ def test_twitchdownloader_txt_relative_without_start_is_malformed(tmp_path: Path
 # --- jsonl ------------------------------------------------------------------------------------
 
 
-def test_jsonl_lines_are_validated_one_by_one(tmp_path: Path) -> None:
-    path = tmp_path / "chat.jsonl"
+def test_jsonl_lines_are_validated_one_by_one() -> None:
     lines = [
         '{"channel": "#Forsen", "id": "m1", "sent_at": "2024-01-06T16:00:05.5Z", '
         '"user_id": 7, "user_login": "a", "user_name": "A", "text": "hi", '
@@ -657,9 +631,7 @@ def test_jsonl_lines_are_validated_one_by_one(tmp_path: Path) -> None:
         '{"channel": "forsen", "sent_at": 1.5, "text": "float time"}',
         '{"channel": "forsen", "sent_at": 0, "text": "last", "platform": "kick"}',
     ]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-    events = list(read_events(path, "jsonl"))
+    events = list(read_events(("\n".join(lines) + "\n").encode(), "jsonl"))
 
     m1, epoch, last = _messages(events)
     assert m1 == ChatMessage(
@@ -693,7 +665,7 @@ def test_jsonl_lines_are_validated_one_by_one(tmp_path: Path) -> None:
     ]
 
 
-def test_write_jsonl_round_trips_messages(tmp_path: Path) -> None:
+def test_write_jsonl_round_trips_messages() -> None:
     full = ChatMessage(
         platform="twitch",
         channel="forsen",
@@ -716,17 +688,16 @@ def test_write_jsonl_round_trips_messages(tmp_path: Path) -> None:
         source="replay",
         extra={"color": "#FF0000"},
     )
-    td = _messages(list(read_events(_write_td(tmp_path, _td_root(TD_COMMENTS)), "auto")))
+    td = _messages(list(read_events(_td_bytes(_td_root(TD_COMMENTS)), "auto")))
     yt = _messages(list(read_events(CD_YOUTUBE, "chat-downloader", channel="t")))
     originals = [full, *td, *yt]
 
     buffer = io.StringIO()
     assert write_jsonl(originals, buffer) == len(originals)
-    path = tmp_path / "out.jsonl"
-    path.write_text(buffer.getvalue(), encoding="utf-8")
+    data = buffer.getvalue().encode()
 
-    assert detect_format(path) == "jsonl"
-    assert list(read_events(path, "jsonl")) == originals
+    assert detect_format(data) == "jsonl"
+    assert list(read_events(data, "jsonl")) == originals
 
     with pytest.raises(TypeError):
         write_jsonl([Malformed("x", "y")], io.StringIO())  # type: ignore[list-item]
@@ -735,13 +706,12 @@ def test_write_jsonl_round_trips_messages(tmp_path: Path) -> None:
 # --- irc --------------------------------------------------------------------------------------
 
 
-def test_irc_log_replays_real_lines_with_their_ids(tmp_path: Path) -> None:
+def test_irc_log_replays_real_lines_with_their_ids() -> None:
     pytest.importorskip("collector.irc")
     lines = _irc_lines()
-    path = tmp_path / "channel.txt"
-    path.write_text("\r\n".join(lines) + "\r\n\r\n", encoding="utf-8")
+    data = ("\r\n".join(lines) + "\r\n\r\n").encode()
 
-    events = list(read_events(path, "auto", chunk_size=4096))
+    events = list(read_events(data, "auto", chunk_size=4096))
 
     stats = json.loads((NYMN / "derived_stats.json").read_text(encoding="utf-8"))
     messages = _messages(events)
@@ -754,23 +724,21 @@ def test_irc_log_replays_real_lines_with_their_ids(tmp_path: Path) -> None:
     assert messages[0].received_at is None
 
 
-def test_irc_log_stamp_prefix_and_bad_lines(tmp_path: Path) -> None:
+def test_irc_log_stamp_prefix_and_bad_lines() -> None:
     pytest.importorskip("collector.irc")
     first, second = _irc_lines()[:2]
-    path = tmp_path / "stamped.log"
-    path.write_text(
+    data = (
         f"[2024-01-06 16:19:45] {first}\n"
         "[2024-01-06 16:19:46] :nick!nick@nick.tmi.twitch.tv PRIVMSG #nymn :no time tag\n"
         "[2024-01-06 16:19:47] @id=x :nick!nick@nick.tmi.twitch.tv PRIVMSG\n"
-        f"{second}\n",
-        encoding="utf-8",
-    )
-    events = list(read_events(path, "irc", channel="#NymN"))
+        f"{second}\n"
+    ).encode()
+    events = list(read_events(data, "irc", channel="#NymN", name="stamped.log"))
     stamped, untagged, bad, plain = events
     assert isinstance(stamped, ChatMessage)
     assert stamped.received_at == datetime(2024, 1, 6, 16, 19, 45, tzinfo=UTC)
     assert isinstance(untagged, ChatMessage)
     assert untagged.sent_at == datetime(2024, 1, 6, 16, 19, 46, tzinfo=UTC)
     assert isinstance(bad, Malformed) and bad.reason.startswith("line 3: ")
-    assert bad.source_name == str(path)
+    assert bad.source_name == "stamped.log"
     assert isinstance(plain, ChatMessage) and plain.channel == "nymn"

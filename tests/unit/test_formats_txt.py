@@ -1,13 +1,12 @@
 """TwitchDownloader TXT variants, the TD JSON head, IRC bare lines and the message cap in
 collector.formats (issue 13 item 1).  Files are written as TwitchDownloaderCLI writes them
-(tests/td_export.py) from the real #nymn chat."""
+(tests/td_export.py) from the real #nymn chat, as bytes: nothing is written."""
 
 from __future__ import annotations
 
 import gzip
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -20,7 +19,7 @@ from collector.formats import (
     td_json_head,
     td_txt_timestamps,
 )
-from tests.td_export import nymn_vod, write_json, write_txt
+from tests.td_export import json_bytes, nymn_vod, txt_bytes
 
 VOD_START = datetime(2024, 1, 6, 14, 0, tzinfo=UTC)
 
@@ -31,49 +30,47 @@ VOD_START = datetime(2024, 1, 6, 14, 0, tzinfo=UTC)
 )
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
 def test_auto_recognises_every_txt_variant_as_written(
-    tmp_path: Path, variant: str, stamps: str, newline: str
+    variant: str, stamps: str, newline: str
 ) -> None:
     vod = nymn_vod(VOD_START, (0.0, 30.0))
-    path = write_txt(tmp_path / "chat.txt", vod, variant, newline)
-    assert detect_format(path) == "twitchdownloader-txt"
-    assert td_txt_timestamps(path) == stamps
-    gz = tmp_path / "chat.txt.gz"
-    gz.write_bytes(gzip.compress(path.read_bytes()))
+    data = txt_bytes(vod, variant, newline)
+    assert detect_format(data) == "twitchdownloader-txt"
+    assert td_txt_timestamps(data) == stamps
+    gz = gzip.compress(data)
     assert detect_format(gz) == "twitchdownloader-txt"
     assert td_txt_timestamps(gz) == stamps
 
 
-def test_relative_txt_needs_a_start_before_reading(tmp_path: Path) -> None:
+def test_relative_txt_needs_a_start_before_reading() -> None:
     vod = nymn_vod(VOD_START)
-    path = write_txt(tmp_path / "chat.txt", vod, "Relative")
+    data = txt_bytes(vod, "Relative")
     with pytest.raises(FormatError, match="--start"):
-        read_events(path, "auto", channel="nymn")
-    events = list(read_events(path, "auto", channel="nymn", start=VOD_START))
+        read_events(data, "auto", channel="nymn")
+    events = list(read_events(data, "auto", channel="nymn", start=VOD_START))
     messages = [e for e in events if isinstance(e, ChatMessage)]
     assert len(messages) == len(vod) == len(events)
     assert messages[0].sent_at == VOD_START + timedelta(seconds=int(vod[0].offset))
 
 
-def test_txt_without_timestamps_is_refused(tmp_path: Path) -> None:
-    path = write_txt(tmp_path / "chat.txt", nymn_vod(VOD_START), "None")
+def test_txt_without_timestamps_is_refused() -> None:
+    data = txt_bytes(nymn_vod(VOD_START), "None")
     for start in (None, VOD_START):
         with pytest.raises(FormatError, match="cannot be placed in time"):
-            read_events(path, "twitchdownloader-txt", channel="nymn", start=start)
+            read_events(data, "twitchdownloader-txt", channel="nymn", start=start)
 
 
-def test_td_json_head_reads_the_video_without_the_comments(tmp_path: Path) -> None:
+def test_td_json_head_reads_the_video_without_the_comments() -> None:
     vod = nymn_vod(VOD_START)
-    path = write_json(tmp_path / "v.json", vod, vod_start=VOD_START, trim=(8000.0, 9000.0))
-    head = td_json_head(path)
+    data = json_bytes(vod, vod_start=VOD_START, trim=(8000.0, 9000.0))
+    head = td_json_head(data)
     assert head.channel == "nymn" and head.channel_id == "62300805"
     assert head.video_id == "2026912334" and not head.is_clip
     assert (head.start_s, head.end_s) == (8000.0, 9000.0)
     # Offsets count from the start of the VOD whatever the trim: the origin is created_at.
     assert head.offset_origin == head.created_at == VOD_START
     # Only the head is read: a file cut right after "comments": [ gives the same answer.
-    text = path.read_text(encoding="utf-8")
-    cut = tmp_path / "cut.json.gz"
-    cut.write_bytes(gzip.compress(text[: text.index('"comments"') + 20].encode()))
+    text = data.decode()
+    cut = gzip.compress(text[: text.index('"comments"') + 20].encode())
     assert td_json_head(cut) == head
 
     root = json.loads(text)
@@ -83,21 +80,18 @@ def test_td_json_head_reads_the_video_without_the_comments(tmp_path: Path) -> No
         | {"clipper": {"name": "x", "login": "x", "id": 1}}
         | {k: v for k, v in root.items() if k not in ("FileInfo", "streamer")}
     )
-    clip = tmp_path / "clip.json"
-    clip.write_text(json.dumps(root), encoding="utf-8")
+    clip = json.dumps(root).encode()
     assert td_json_head(clip).is_clip and td_json_head(clip).offset_origin is None
     with pytest.raises(FormatError):
-        td_json_head(write_txt(tmp_path / "chat.txt", vod[:3], "Utc"))
+        td_json_head(txt_bytes(vod[:3], "Utc"))
 
 
-def test_bare_words_in_irc_mode_are_malformed_not_dropped(tmp_path: Path) -> None:
-    path = tmp_path / "chat.log"
-    path.write_text(
-        "x\nhello world\nPING :tmi.twitch.tv\n:tmi.twitch.tv 372 me :motd\n"
-        ":tmi.twitch.tv USERSTATE #nymn\n",
-        encoding="utf-8",
+def test_bare_words_in_irc_mode_are_malformed_not_dropped() -> None:
+    data = (
+        b"x\nhello world\nPING :tmi.twitch.tv\n:tmi.twitch.tv 372 me :motd\n"
+        b":tmi.twitch.tv USERSTATE #nymn\n"
     )
-    events = list(read_events(path, "irc"))
+    events = list(read_events(data, "irc"))
     bad = [e for e in events if isinstance(e, Malformed)]
     assert [(b.raw, b.reason) for b in bad] == [
         ("x", "line 1: unknown IRC command 'X'"),
@@ -106,21 +100,19 @@ def test_bare_words_in_irc_mode_are_malformed_not_dropped(tmp_path: Path) -> Non
     assert sum(isinstance(e, ControlEvent) for e in events) == 3
 
 
-def test_message_longer_than_the_cap_is_kept_whole_as_malformed(tmp_path: Path) -> None:
+def test_message_longer_than_the_cap_is_kept_whole_as_malformed() -> None:
     huge = "PogChamp " * 1000
-    path = tmp_path / "chat.txt"
-    path.write_text(
-        f"[2024-01-06 16:00:05 UTC] a: short\n[2024-01-06 16:00:06 UTC] Spammer: {huge}\n",
-        encoding="utf-8",
+    data = (
+        f"[2024-01-06 16:00:05 UTC] a: short\n[2024-01-06 16:00:06 UTC] Spammer: {huge}\n".encode()
     )
-    events = list(read_events(path, "auto", channel="nymn", max_message_chars=500))
+    events = list(read_events(data, "auto", channel="nymn", max_message_chars=500))
     assert isinstance(events[0], ChatMessage)
     bad = events[1]
     assert isinstance(bad, Malformed)
     assert bad.reason == "message longer than max_message_chars (500): 9000 characters"
     kept = json.loads(bad.raw)
     assert kept["text"] == huge and kept["user_name"] == "Spammer"
-    uncapped = list(read_events(path, "auto", channel="nymn"))
+    uncapped = list(read_events(data, "auto", channel="nymn"))
     assert all(isinstance(e, ChatMessage) for e in uncapped)
 
 
