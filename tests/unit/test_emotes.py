@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,12 +14,9 @@ import pytest
 from collector.emotes import (
     BTTV_CHANNEL_URL,
     BTTV_GLOBAL_URL,
-    FFZ_CHANNEL_URL,
-    FFZ_GLOBAL_URL,
     PRECEDENCE_SEVENTV_FIRST,
     SEVENTV_GLOBAL_URL,
     SEVENTV_SET_URL,
-    SEVENTV_USER_URL,
     Emote,
     EmoteFormatError,
     EmoteProviders,
@@ -35,6 +31,8 @@ from collector.emotes import (
     parse_ffz_global,
 )
 from collector.events import EmoteUse
+from tests.emote_fetch import CHANNEL, FakeFetch
+from tests.emote_fetch import provider_responses as _responses
 from tests.paths import NYMN
 from tests.plugins.http import NYMN_ID
 
@@ -343,64 +341,12 @@ def test_emoji_sequences_count_as_one_emoji(
 # ----------------------------------------------------------------------------- providers
 
 
-class FakeFetch:
-    """Serves canned answers per URL: a value (None = 404) or an exception to raise."""
-
-    def __init__(self, responses: dict[str, Any]) -> None:
-        self.responses = responses
-        self.calls: list[str] = []
-
-    async def __call__(self, url: str) -> Any:
-        self.calls.append(url)
-        await asyncio.sleep(0)
-        if url not in self.responses:
-            raise ConnectionError(f"no route to {url}")
-        answer = self.responses[url]
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer
-
-
 class FakeClock:
     def __init__(self) -> None:
         self.now = 1000.0
 
     def __call__(self) -> float:
         return self.now
-
-
-CHANNEL = "22484632"
-
-
-def _responses(nymn_user: Any | None = None) -> dict[str, Any]:
-    responses: dict[str, Any] = {
-        BTTV_GLOBAL_URL: [{"id": "bg", "code": "FeelsBirthdayMan"}],
-        FFZ_GLOBAL_URL: {
-            "default_sets": [3],
-            "sets": {"3": {"emoticons": [{"id": 1, "name": "ZrehplaR"}]}},
-        },
-        SEVENTV_GLOBAL_URL: {"id": "global", "emotes": [{"id": "7g", "name": "EZ", "flags": 0}]},
-        BTTV_CHANNEL_URL.format(channel_id=CHANNEL): {
-            "channelEmotes": [{"id": "bc", "code": "forsenE"}],
-            "sharedEmotes": [],
-        },
-        FFZ_CHANNEL_URL.format(channel_id=CHANNEL): None,  # 404: no FFZ room
-        SEVENTV_USER_URL.format(channel_id=CHANNEL): {
-            "id": CHANNEL,
-            "emote_set": {"id": "set1", "emotes": [{"id": "old", "name": "Embedded"}]},
-        },
-        SEVENTV_SET_URL.format(set_id="set1"): {
-            "id": "set1",
-            "emotes": [{"id": "7c", "name": "forsenParty", "flags": 0}],
-        },
-    }
-    if nymn_user is not None:
-        responses[SEVENTV_USER_URL.format(channel_id=NYMN_ID)] = nymn_user
-        set_id = nymn_user["emote_set"]["id"]
-        responses[SEVENTV_SET_URL.format(set_id=set_id)] = nymn_user["emote_set"]
-        responses[BTTV_CHANNEL_URL.format(channel_id=NYMN_ID)] = None
-        responses[FFZ_CHANNEL_URL.format(channel_id=NYMN_ID)] = None
-    return responses
 
 
 async def test_refresh_loads_global_and_channel_sets_by_room_id() -> None:
@@ -520,53 +466,6 @@ async def test_concurrent_refreshes_share_one_fetch_per_set() -> None:
     results = await asyncio.gather(*(providers.refresh(CHANNEL) for _ in range(5)))
     assert all("forsenE" in r for r in results)
     assert fetch.calls.count(BTTV_CHANNEL_URL.format(channel_id=CHANNEL)) == 1
-
-
-async def test_disk_cache_serves_last_good_sets_after_restart_with_providers_down(
-    tmp_path: Path,
-) -> None:
-    first = EmoteProviders(FakeFetch(_responses()), cache_dir=tmp_path)
-    online = await first.refresh(CHANNEL)
-    assert (tmp_path / f"bttv-channel-{CHANNEL}.json").exists()
-    assert (tmp_path / "7tv-global.json").exists()
-
-    restarted = EmoteProviders(FakeFetch({}), cache_dir=tmp_path)
-    offline = await restarted.refresh(CHANNEL)
-    assert dict(offline) == dict(online)
-    assert offline.match("forsenE forsenParty") == (
-        EmoteUse("bc", "forsenE", "bttv", 1),
-        EmoteUse("7c", "forsenParty", "7tv", 1),
-    )
-
-
-async def test_corrupt_cache_file_is_ignored_with_a_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    (tmp_path / f"bttv-channel-{CHANNEL}.json").write_text("{not json", "utf-8")
-    (tmp_path / "ffz-global.json").write_text(json.dumps({"version": 99}), "utf-8")
-    providers = EmoteProviders(FakeFetch({}), cache_dir=tmp_path)
-    with caplog.at_level(logging.WARNING, logger="collector.emotes"):
-        emotes = await providers.refresh(CHANNEL)
-    assert len(emotes) == 0
-    assert any(r.getMessage() == "emote cache file unreadable; ignoring it" for r in caplog.records)
-
-
-async def test_odd_channel_id_is_quoted_in_urls_and_never_used_as_a_cache_path(
-    tmp_path: Path,
-) -> None:
-    responses = _responses()
-    odd = "../../etc"
-    url = BTTV_CHANNEL_URL.format(channel_id="..%2F..%2Fetc")
-    responses[url] = {"channelEmotes": [{"id": "x", "code": "Y"}]}
-    fetch = FakeFetch(responses)
-    providers = EmoteProviders(fetch, cache_dir=tmp_path / "cache")
-    assert "Y" in await providers.refresh(odd)
-    assert url in fetch.calls
-    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [
-        "7tv-global.json",
-        "bttv-global.json",
-        "ffz-global.json",
-    ]
 
 
 async def test_default_fetch_json_maps_404_to_none_and_raises_on_server_errors() -> None:

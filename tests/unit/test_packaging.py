@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -139,28 +134,6 @@ def test_base_commands_import_without_the_extras_libraries() -> None:
         timeout=120,
     )
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
-
-
-@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
-def test_make_demo_installs_once(tmp_path: Path) -> None:
-    venv = tmp_path / "venv"
-    (venv / "bin").mkdir(parents=True)
-    (venv / "bin" / "python").touch()
-
-    def plan() -> str:
-        done = subprocess.run(
-            ["make", "-n", "demo", f"VENV={venv}"], cwd=ROOT, capture_output=True, text=True
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    assert "pip" in plan()  # first run: installs
-    stamp = venv / ".installed"
-    stamp.touch()
-    later = time.time() + 3600  # newer than every source file
-    os.utime(stamp, (later, later))
-    again = plan()
-    assert "pip" not in again and "chatpulse demo" in again
 
 
 def test_image_build_copies_what_the_build_reads() -> None:

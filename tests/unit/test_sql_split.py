@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
-from chatpulse.core.errors import MigrationError
 from chatpulse.core.migrate import load_migrations, split_statements
 
 
@@ -39,14 +34,3 @@ def test_shipped_migrations_are_numbered_and_cover_both_backends() -> None:
     assert versions == list(range(1, len(versions) + 1))
     assert any(m.backend == "timescaledb" and not m.transactional for m in migrations)
     assert all(m.transactional for m in migrations if m.backend != "timescaledb")
-
-
-def test_bad_migration_layout_is_rejected(tmp_path: Path) -> None:
-    (tmp_path / "0001_a.sql").write_text("SELECT 1;")
-    (tmp_path / "0001_a.postgres.sql").write_text("SELECT 1;")
-    with pytest.raises(MigrationError, match="common file and backend files"):
-        load_migrations(tmp_path)
-    (tmp_path / "0001_a.postgres.sql").unlink()
-    (tmp_path / "1_bad.sql").write_text("SELECT 1;")
-    with pytest.raises(MigrationError, match="not understood"):
-        load_migrations(tmp_path)
