@@ -10,7 +10,7 @@ from collections import Counter
 
 from collector.formats.common import _SNIFF_BYTES, FORMATS, FormatError
 from collector.formats.gql import looks_like_gql
-from collector.formats.jsonscan import _JsonReader
+from collector.formats.jsonscan import _first_item
 from collector.formats.stream import ChatLog, _log_name, _maybe_gunzip, _open_log
 
 # --------------------------------------------------------------------------------------------
@@ -35,6 +35,9 @@ _TD_TXT_LINE = re.compile(
 _TD_TXT_PLAIN = re.compile(r"(?P<name>[^\s:\[@][^\s:]*):(?: (?P<body>.*))?")
 _TD_KEYS = re.compile(r'"(?:streamer|video|FileInfo)"\s*:')
 _TD_COMMENTS = re.compile(r'"comments"\s*:\s*\[')
+# Keys of a chat-downloader item (one of them is enough).
+_CD_KEYS = frozenset({"message", "timestamp", "author"})
+_CD_KEY_RE = re.compile(r'"(message|timestamp|author)"\s*:')
 
 
 def _read_head(log: ChatLog, name: str | None = None) -> bytes:
@@ -147,19 +150,6 @@ def _looks_like_plain_txt(text: str, *, cut: bool) -> bool:
 
 
 def _looks_like_chat_downloader(head: bytes) -> bool:
-    reader = _JsonReader(iter([head]), final=False)
-    reader.take()  # the "["
-    nxt = reader.peek()
-    if nxt == "]":
-        return True  # an empty export: chat-downloader writes "[]" when a chat had nothing
-    if nxt != "{":
-        return False
-    raw, complete = reader.scan_value(keep=True)
-    if complete:
-        try:
-            item = json.loads(raw)
-        except ValueError:
-            return False
-        return isinstance(item, dict) and bool({"message", "timestamp", "author"} & item.keys())
-    # First item longer than the window: fall back to its leading keys.
-    return bool(re.search(r'"(?:message|timestamp|author)"\s*:', raw))
+    first = _first_item(head, _CD_KEY_RE)
+    # An empty export is "[]": chat-downloader writes that when a chat had nothing.
+    return first is not None and (first.empty or bool(_CD_KEYS & first.keys))

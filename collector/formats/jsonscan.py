@@ -6,7 +6,7 @@ import codecs
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from collector.events import (
     Malformed,
@@ -239,3 +239,35 @@ def _load_object(value: object) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise _Bad("not a JSON object")
     return obj
+
+
+class _FirstItem(NamedTuple):
+    """The first item of the JSON array a file starts with, as far as its head shows it."""
+
+    empty: bool  # the array is ``[]``
+    keys: frozenset[str]  # the first object's keys
+
+
+def _first_item(head: bytes, key_re: re.Pattern[str]) -> _FirstItem | None:
+    """Look at the first item of the JSON array that ``head`` (a file's first bytes) opens.
+
+    The keys come from the parsed object when it is whole in ``head``, else from the quoted
+    keys ``key_re`` finds in the part there is (an item longer than the sniff window).  None when
+    ``head`` opens no array, or the first item is no object or not JSON.
+    """
+    reader = _JsonReader(iter([head]), final=False)
+    if reader.take() != "[":
+        return None
+    nxt = reader.peek()
+    if nxt == "]":
+        return _FirstItem(True, frozenset())
+    if nxt != "{":
+        return None
+    raw, complete = reader.scan_value(keep=True)
+    if not complete:
+        return _FirstItem(False, frozenset(m.group(1) for m in key_re.finditer(raw)))
+    try:
+        item = json.loads(raw)
+    except ValueError:
+        return None
+    return _FirstItem(False, frozenset(item)) if isinstance(item, dict) else None

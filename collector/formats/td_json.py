@@ -1,4 +1,8 @@
-"""Reader for TwitchDownloader's chat JSON, and the head of such a file (:class:`TdJsonHead`)."""
+"""Reader for TwitchDownloader's chat JSON, and the head of such a file (:class:`TdJsonHead`).
+
+The comments are mapped as GQL comments are (:mod:`collector.formats.comments`): only the key
+names and the ``message`` body (:func:`_td_body`) are TwitchDownloader's own.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,11 @@ from typing import Any
 
 from collector.events import (
     ChatEvent,
-    ChatMessage,
     EmoteUse,
     Malformed,
-    deterministic_message_id,
 )
-from collector.formats.clock import _clocked, _Comment
+from collector.formats.clock import _Comment
+from collector.formats.comments import _Body, _CommentKeys, _map_comment, _read_comments
 from collector.formats.common import (
     _SNIFF_BYTES,
     FormatError,
@@ -27,7 +30,7 @@ from collector.formats.common import (
     _opt_str,
     _utc,
 )
-from collector.formats.jsonscan import _array_items, _JsonReader, _load_object
+from collector.formats.jsonscan import _JsonReader
 from collector.formats.stream import ChatLog, _log_name, _read_chunks
 from collector.formats.td_txt import _LOGIN
 
@@ -137,22 +140,23 @@ def _td_comments(
             anchor = None
     video_type = video.get("type")
 
-    def comments() -> Iterator[_Comment | Malformed]:
-        for item in _array_items(reader, name, "comments"):
-            if isinstance(item, Malformed):
-                yield item
-                continue
-            number, raw, value = item
-            try:
-                yield _td_comment(_load_object(value), chan, platform, room_id, raw)
-            except _Bad as exc:
-                yield Malformed(raw, f"comments item {number}: {exc}", name)
+    def to_comment(obj: Mapping[str, Any], raw: str) -> _Comment:
+        channel_id = _opt_str(obj, "channel_id", allow_int=True) or room_id
+        return _map_comment(
+            obj,
+            _KEYS,
+            _td_body,
+            channel=chan,
+            platform=platform,
+            raw=raw,
+            channel_platform_id=channel_id,
+        )
 
-    yield from _clocked(
-        comments(),
-        name=name,
-        created_key="created_at",
-        offset_key="content_offset_seconds",
+    yield from _read_comments(
+        reader,
+        name,
+        _KEYS,
+        to_comment,
         anchor=anchor,
         anchor_name="video.created_at",
         start=start,
@@ -161,37 +165,24 @@ def _td_comments(
     )
 
 
-def _td_comment(
-    obj: Mapping[str, Any], channel: str, platform: str, room_id: str | None, raw: str
-) -> _Comment:
-    created = obj.get("created_at")
-    if not isinstance(created, str):
-        raise _Bad("missing created_at")
-    try:
-        sent_at = _utc(datetime.fromisoformat(created))
-    except ValueError:
-        raise _Bad(f"bad created_at {created[:40]!r}") from None
-    message = obj.get("message")
-    if not isinstance(message, dict):
-        raise _Bad("missing message")
+_KEYS = _CommentKeys(
+    created_at="created_at",
+    offset="content_offset_seconds",
+    message_id="_id",
+    user_id="_id",
+    login="name",
+    display_name="display_name",
+    badges="user_badges",
+    badge_set="_id",
+    color="user_color",
+)
+
+
+def _td_body(message: Mapping[str, Any]) -> _Body:
+    """``body`` is the text; a notice (``user_notice_params``) names the kind; bits spent."""
     text = message.get("body")
     if not isinstance(text, str):
         raise _Bad("missing message.body")
-    commenter = obj.get("commenter")
-    commenter = commenter if isinstance(commenter, dict) else {}
-    user_id = _opt_str(commenter, "_id", allow_int=True)
-    login = _opt_str(commenter, "name")
-    display = _opt_str(commenter, "display_name")
-    message_id = _opt_str(obj, "_id")
-    derived = not message_id
-    if not message_id:
-        message_id = deterministic_message_id(
-            platform, channel, sent_at, user_id or login or display, text
-        )
-    badges: dict[str, str] = {}
-    for badge in message.get("user_badges") or ():
-        if isinstance(badge, dict) and isinstance(badge.get("_id"), str):
-            badges[badge["_id"]] = str(badge.get("version") or "")
     notice = message.get("user_notice_params")
     msg_id = None
     if isinstance(notice, dict):
@@ -204,36 +195,10 @@ def _td_comment(
         # Highlighted / sub-mode-skip messages are ordinary chat with a flag (TW msg-id list).
         if msg_id not in _CHAT_MSG_IDS:
             kind = msg_id
-    color = message.get("user_color")
-    if isinstance(color, str) and color:
-        extra["color"] = color
-    offset = obj.get("content_offset_seconds")
-    offset_s: float | None = None
-    if isinstance(offset, int | float) and not isinstance(offset, bool):
-        offset_s = float(offset)
-        extra["content_offset_seconds"] = repr(offset_s)
     bits = message.get("bits_spent")
-    channel_id = _opt_str(obj, "channel_id", allow_int=True) or room_id
-    msg = ChatMessage(
-        platform=platform,
-        channel=channel,
-        message_id=message_id,
-        sent_at=sent_at,
-        text=text,
-        user_id=user_id,
-        user_login=login.lower() if login else None,
-        user_name=display,
-        kind=kind,
-        badges=badges,
-        is_mod="moderator" in badges or "broadcaster" in badges,
-        is_subscriber="subscriber" in badges or "founder" in badges,
-        bits=bits if isinstance(bits, int) and not isinstance(bits, bool) and bits > 0 else 0,
-        channel_platform_id=channel_id,
-        emotes=_td_emotes(message, text),
-        source="replay",
-        extra=extra,
-    )
-    return _Comment(msg, offset_s, raw, derived)
+    if not isinstance(bits, int) or isinstance(bits, bool) or bits < 0:
+        bits = 0
+    return _Body(text, _td_emotes(message, text), kind, bits, extra)
 
 
 @dataclass(frozen=True, slots=True)
