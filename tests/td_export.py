@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from collector import irc
 from collector.events import ChatMessage
@@ -102,19 +103,9 @@ def _z(when: datetime) -> str:
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def write_json(
-    path: Path,
-    comments: list[Comment],
-    *,
-    vod_start: datetime,
-    channel: str = "nymn",
-    channel_id: int = 62300805,
-    trim: tuple[float, float] | None = None,
-) -> Path:
-    """:func:`json_bytes` written to ``path``; returns ``path``."""
-    path.write_bytes(
-        json_bytes(comments, vod_start=vod_start, channel=channel, channel_id=channel_id, trim=trim)
-    )
+def write_json(path: Path, comments: list[Comment], **options: Any) -> Path:
+    """:func:`json_bytes` (``options`` are its keywords) written to ``path``; returns ``path``."""
+    path.write_bytes(json_bytes(comments, **options))
     return path
 
 

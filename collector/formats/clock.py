@@ -28,6 +28,22 @@ class _Comment(NamedTuple):
     derived_id: bool  # the file gave no id: message_id came from deterministic_message_id
 
 
+class _VodClock(NamedTuple):
+    """What a VOD file offers to place its comments by, beside their own times.
+
+    ``anchor`` is the video's start as the file says it (``video.created_at``; None when it says
+    nothing), ``anchor_name`` how messages name it; ``start`` is ``--start`` (wins over
+    ``anchor``); ``video_type`` is ``video.type`` when the file has one; ``on_clock(note)`` gets
+    one sentence, at the end, saying which clock placed the comments.
+    """
+
+    anchor: datetime | None
+    anchor_name: str
+    start: datetime | None
+    video_type: str | None
+    on_clock: Callable[[str], None] | None
+
+
 # A file is decided once its offsets span this much, or after this many comments, or at its end.
 _CLOCK_DECIDE_SPAN_S = 600.0
 _CLOCK_LOOKAHEAD = 10_000
@@ -67,11 +83,7 @@ def _clocked(
     name: str,
     created_key: str,
     offset_key: str,
-    anchor: datetime | None,
-    anchor_name: str,
-    start: datetime | None,
-    video_type: str | None,
-    on_clock: Callable[[str], None] | None,
+    clock: _VodClock,
 ) -> Iterator[ChatEvent]:
     """Yield the comments' messages, each placed on the right clock.
 
@@ -86,6 +98,7 @@ def _clocked(
     decision is taken on a bounded look-ahead (offsets spanning 10 minutes, 10,000 comments,
     or the file's end), so memory stays flat; ``on_clock`` gets the whole file's figures.
     """
+    anchor, anchor_name, start, video_type, on_clock = clock
     created = _Span()
     offsets = _Span()
     held: list[_Comment | Malformed] | None = []

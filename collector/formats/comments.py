@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from collector.events import ChatEvent, ChatMessage, EmoteUse, Malformed, deterministic_message_id
-from collector.formats.clock import _clocked, _Comment
+from collector.formats.clock import _clocked, _Comment, _VodClock
 from collector.formats.common import _Bad, _opt_str, _utc
 from collector.formats.jsonscan import _array_items, _JsonReader, _load_object
 
@@ -30,12 +30,28 @@ class _CommentKeys:
     created_at: str
     offset: str
     message_id: str
-    user_id: str
+    user_id: str  # in ``commenter``, as login and display_name
     login: str
     display_name: str
-    badges: str  # in ``message``: a list of {set key, "version"}
+    badges: str  # in ``message``: a list of {badge_set: …, "version": …}
     badge_set: str
     color: str  # in ``message``
+
+
+#: Each field's key: (TwitchDownloader JSON, Twitch GQL).
+_KEY_TABLE = {
+    "created_at": ("created_at", "createdAt"),
+    "offset": ("content_offset_seconds", "contentOffsetSeconds"),
+    "message_id": ("_id", "id"),
+    "user_id": ("_id", "id"),
+    "login": ("name", "login"),
+    "display_name": ("display_name", "displayName"),
+    "badges": ("user_badges", "userBadges"),
+    "badge_set": ("_id", "setID"),
+    "color": ("user_color", "userColor"),
+}
+_TD_COMMENT_KEYS = _CommentKeys(**{field: td for field, (td, _) in _KEY_TABLE.items()})
+_GQL_COMMENT_KEYS = _CommentKeys(**{field: gql for field, (_, gql) in _KEY_TABLE.items()})
 
 
 class _Body(NamedTuple):
@@ -145,17 +161,11 @@ def _read_comments(
     name: str,
     keys: _CommentKeys,
     to_comment: Callable[[Mapping[str, Any], str], _Comment],
-    *,
-    anchor: datetime | None,
-    anchor_name: str,
-    start: datetime | None,
-    video_type: str | None,
-    on_clock: Callable[[str], None] | None,
+    clock: _VodClock,
 ) -> Iterator[ChatEvent]:
     """Stream a ``comments`` array whose ``[`` was just consumed: ``to_comment(object, raw)``
-    maps each item, a bad item becomes :class:`Malformed` (``comments item N: …``), and the
-    clock places them (:func:`collector.formats.clock._clocked`, which the other arguments
-    configure)."""
+    maps each item, a bad item becomes :class:`Malformed` (``comments item N: …``), and
+    ``clock`` places them (:func:`collector.formats.clock._clocked`)."""
 
     def comments() -> Iterator[_Comment | Malformed]:
         for item in _array_items(reader, name, "comments"):
@@ -169,13 +179,5 @@ def _read_comments(
                 yield Malformed(raw, f"comments item {number}: {exc}", name)
 
     yield from _clocked(
-        comments(),
-        name=name,
-        created_key=keys.created_at,
-        offset_key=keys.offset,
-        anchor=anchor,
-        anchor_name=anchor_name,
-        start=start,
-        video_type=video_type,
-        on_clock=on_clock,
+        comments(), name=name, created_key=keys.created_at, offset_key=keys.offset, clock=clock
     )

@@ -25,8 +25,13 @@ from datetime import datetime
 from typing import Any
 
 from collector.events import ChatEvent, EmoteUse
-from collector.formats.clock import _Comment
-from collector.formats.comments import _Body, _CommentKeys, _map_comment, _read_comments
+from collector.formats.clock import _Comment, _VodClock
+from collector.formats.comments import (
+    _GQL_COMMENT_KEYS,
+    _Body,
+    _map_comment,
+    _read_comments,
+)
 from collector.formats.common import FormatError, _Bad
 from collector.formats.jsonscan import _first_item, _JsonReader
 
@@ -57,32 +62,12 @@ def read_gql(
         raise FormatError(f"{name}: not a JSON array of Twitch GQL comments")
 
     def to_comment(obj: Mapping[str, Any], raw: str) -> _Comment:
-        return _map_comment(obj, _KEYS, _gql_body, channel=channel, platform=platform, raw=raw)
+        return _map_comment(
+            obj, _GQL_COMMENT_KEYS, _gql_body, channel=channel, platform=platform, raw=raw
+        )
 
-    yield from _read_comments(
-        reader,
-        name,
-        _KEYS,
-        to_comment,
-        anchor=None,
-        anchor_name="--start",
-        start=start,
-        video_type=None,
-        on_clock=on_clock,
-    )
-
-
-_KEYS = _CommentKeys(
-    created_at="createdAt",
-    offset="contentOffsetSeconds",
-    message_id="id",
-    user_id="id",
-    login="login",
-    display_name="displayName",
-    badges="userBadges",
-    badge_set="setID",
-    color="userColor",
-)
+    clock = _VodClock(None, "--start", start, None, on_clock)
+    yield from _read_comments(reader, name, _GQL_COMMENT_KEYS, to_comment, clock)
 
 
 def _gql_body(message: Mapping[str, Any]) -> _Body:

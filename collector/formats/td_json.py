@@ -19,8 +19,8 @@ from collector.events import (
     EmoteUse,
     Malformed,
 )
-from collector.formats.clock import _Comment
-from collector.formats.comments import _Body, _CommentKeys, _map_comment, _read_comments
+from collector.formats.clock import _Comment, _VodClock
+from collector.formats.comments import _TD_COMMENT_KEYS, _Body, _map_comment, _read_comments
 from collector.formats.common import (
     _SNIFF_BYTES,
     FormatError,
@@ -144,7 +144,7 @@ def _td_comments(
         channel_id = _opt_str(obj, "channel_id", allow_int=True) or room_id
         return _map_comment(
             obj,
-            _KEYS,
+            _TD_COMMENT_KEYS,
             _td_body,
             channel=chan,
             platform=platform,
@@ -152,30 +152,9 @@ def _td_comments(
             channel_platform_id=channel_id,
         )
 
-    yield from _read_comments(
-        reader,
-        name,
-        _KEYS,
-        to_comment,
-        anchor=anchor,
-        anchor_name="video.created_at",
-        start=start,
-        video_type=video_type if isinstance(video_type, str) else None,
-        on_clock=on_clock,
-    )
-
-
-_KEYS = _CommentKeys(
-    created_at="created_at",
-    offset="content_offset_seconds",
-    message_id="_id",
-    user_id="_id",
-    login="name",
-    display_name="display_name",
-    badges="user_badges",
-    badge_set="_id",
-    color="user_color",
-)
+    kind = video_type if isinstance(video_type, str) else None
+    clock = _VodClock(anchor, "video.created_at", start, kind, on_clock)
+    yield from _read_comments(reader, name, _TD_COMMENT_KEYS, to_comment, clock)
 
 
 def _td_body(message: Mapping[str, Any]) -> _Body:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ import pytest
 
 from grafana.build import PROVISIONING_DIR
 from tests.e2e.cli import run_cli
+from tests.plugins.http import HttpServerStub
 
 
 def test_build_then_check_passes_and_an_edit_fails_the_check(tmp_path: Path) -> None:
@@ -47,42 +46,24 @@ def test_committed_provisioning_passes_the_ci_check() -> None:
     assert result.returncode == 0, result.stderr
 
 
-class FakeGrafana:
+class FakeGrafana(HttpServerStub):
     """Grafana's HTTP API as far as push uses it; records every request."""
 
     def __init__(self) -> None:
-        self.requests: list[tuple[str, str, Any, str | None]] = []
-        fake = self
+        super().__init__(lambda request: self.route(request.method, request.path.split("?")[0]))
 
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self, method: str) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length)) if length else None
-                fake.requests.append((method, self.path, body, self.headers["Authorization"]))
-                status, reply = fake.route(method, self.path.split("?")[0])
-                data = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                self._answer("GET")
-
-            def do_POST(self) -> None:
-                self._answer("POST")
-
-            def do_PUT(self) -> None:
-                self._answer("PUT")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+    @property
+    def requests(self) -> list[tuple[str, str, Any, str | None]]:
+        """(method, path, JSON body or None, Authorization header) per request, in order."""
+        return [
+            (
+                r.method,
+                r.path,
+                json.loads(r.body) if r.body else None,
+                next((v for k, v in r.headers.items() if k.lower() == "authorization"), None),
+            )
+            for r in self.received
+        ]
 
     def route(self, method: str, path: str) -> tuple[int, Any]:
         if (method, path) == ("GET", "/api/folders/chatpulse"):
@@ -91,16 +72,11 @@ class FakeGrafana:
             return 200, []
         return 200, {"status": "success"}
 
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
 
 @pytest.fixture
 def grafana() -> Iterator[FakeGrafana]:
-    fake = FakeGrafana()
-    yield fake
-    fake.close()
+    with FakeGrafana() as fake:
+        yield fake
 
 
 def test_push_sends_dashboards_rules_contact_point_and_policy(grafana: FakeGrafana) -> None:

@@ -18,7 +18,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Self
 
 import pytest
 
@@ -101,7 +101,7 @@ class HttpServerStub:
         with self._lock:
             return [r.path for r in self.received]
 
-    def __enter__(self) -> HttpServerStub:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -126,10 +126,6 @@ class HttpStub(HttpServerStub):
     def requests(self) -> list[str]:
         return self.paths()
 
-    def __enter__(self) -> HttpStub:
-        super().__enter__()
-        return self
-
 
 class EmoteApiStub(HttpServerStub):
     """``routes``: path -> (status, body); ``requests`` lists (path, headers) in order."""
@@ -152,10 +148,6 @@ class EmoteApiStub(HttpServerStub):
             "ivr_api_url": f"{self.url}/ivr/v2",
             "helix_api_url": f"{self.url}/helix",
         }
-
-    def __enter__(self) -> EmoteApiStub:
-        super().__enter__()
-        return self
 
 
 def nymn_routes() -> dict[str, tuple[int, Any]]:
