@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import socket
 import time
 from collections.abc import Callable
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that nothing listens on right now."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
@@ -24,3 +26,24 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def closed_port_url(scheme: str = "http") -> str:
+    """``scheme://127.0.0.1:PORT`` where nothing listens (connections are refused)."""
+    return f"{scheme}://127.0.0.1:{free_port()}"
+
+
+async def until(what: str, check: Callable[[], object], within: float = 30.0) -> float:
+    """Poll ``check`` (sync, or returning an awaitable) every 50 ms until it is true, without
+    blocking the event loop; returns the seconds it took.  AssertionError naming ``what`` after
+    ``within`` seconds.  The async counterpart of :func:`wait_until`, for async tests."""
+    start = time.monotonic()
+    while True:
+        ok = check()
+        if inspect.isawaitable(ok):
+            ok = await ok
+        if ok:
+            return time.monotonic() - start
+        if time.monotonic() - start > within:
+            raise AssertionError(f"timed out after {within} s waiting for {what}")
+        await asyncio.sleep(0.05)

@@ -8,12 +8,10 @@ import asyncio
 import os
 import re
 import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import suppress
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,8 +33,10 @@ from collector.deadletter import read as read_dead
 from collector.events import ChatMessage
 from tests.e2e.cli import chatpulse_exe, run_cli
 from tests.fake_twitch import FakeTwitchServer
+from tests.helpers import until
 from tests.integration.test_collect_live import rm_body, via_proxy
 from tests.nats_server import NatsServer, nats_server_binary
+from tests.plugins.http import HttpServerStub
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.skipif(nats_server_binary() is None, reason="no nats-server binary")
@@ -97,45 +97,18 @@ class ChannelServer(FakeTwitchServer):
                     await conn.send("".join(line + "\r\n" for line in lines))
 
 
-class RecentStub:
-    """``/<channel>`` answers that channel's recent messages (set by the test)."""
+class RecentStub(HttpServerStub):
+    """``/<channel>`` answers that channel's recent messages (set by the test); serving from
+    construction until :meth:`close`."""
 
     def __init__(self) -> None:
         self.lines: dict[str, list[str]] = {}
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                data = rm_body(stub.lines.get(self.path.strip("/"), [])).encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/{{channel}}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        super().__init__(lambda r: (200, rm_body(self.lines.get(r.path.strip("/"), []))))
+        self.url = f"{self.url}/{{channel}}"
+        self.__enter__()
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-async def until(what: str, check: Callable[[], Any], within: float = 30.0) -> float:
-    """Poll ``check`` (sync or async) until true; returns the seconds it took."""
-    start = time.monotonic()
-    while True:
-        ok = check()
-        if asyncio.iscoroutine(ok):
-            ok = await ok
-        if ok:
-            return time.monotonic() - start
-        if time.monotonic() - start > within:
-            raise AssertionError(f"timed out after {within} s waiting for {what}")
-        await asyncio.sleep(0.1)
+        self.__exit__(None, None, None)
 
 
 def ids_in(url: str) -> list[str]:

@@ -13,7 +13,6 @@ import functools
 import os
 import shutil
 import signal
-import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +32,7 @@ from collector.sources.twitch import TwitchIrcSource
 from collector.spool import Spool
 from tests.e2e.cli import chatpulse_exe
 from tests.fake_twitch import FakeTwitchServer
+from tests.helpers import until
 from tests.http_stub import HttpStub
 from tests.integration.test_collect_live import (
     FAST,
@@ -86,15 +86,6 @@ async def start_collector(env: dict[str, str]) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-
-
-async def until(what: str, check: Callable[[], bool], within: float = 30.0) -> None:
-    """Poll ``check`` every 50 ms until it holds; fail naming ``what`` after ``within`` s."""
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def joined_while_alive(

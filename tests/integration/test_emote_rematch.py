@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ from collector.events import ChatMessage
 from collector.rematch import rematch_channel
 from tests.conftest import FIXTURES
 from tests.emote_api_stub import NYMN_ID, EmoteApiStub, nymn_routes
+from tests.helpers import closed_port_url
 
 NYMN = FIXTURES / "chatterino-recentmessages-nymn"
 
@@ -80,12 +80,6 @@ def settings_for(db_url: str, tmp_path: Path, **extra: Any) -> Settings:
             **extra,
         }
     )
-
-
-def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
 def one(url: str, query: str, *args: object) -> Any:

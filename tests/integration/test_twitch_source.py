@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -30,6 +29,7 @@ from collector.sources.twitch import (
     reconnect_wait,
 )
 from tests.fake_twitch import DROP, LOGGER, FakeTwitchServer
+from tests.helpers import closed_port_url
 from tests.paths import IRC_SNAPSHOTS, nymn_irc_lines
 
 NO_WAIT = ReconnectPolicy(initial_s=0.0, max_s=0.0, healthy_after_s=30.0)
@@ -436,13 +436,6 @@ async def test_stop_returns_within_a_second_while_the_handshake_hangs() -> None:
         assert listener.events == [] and source.reconnects == 0
 
 
-def _closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"ws://127.0.0.1:{port}"
-
-
 async def test_stop_returns_within_a_second_during_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     backing_off = asyncio.Event()
 
@@ -453,7 +446,7 @@ async def test_stop_returns_within_a_second_during_backoff(monkeypatch: pytest.M
     monkeypatch.setattr(twitch, "reconnect_wait", long_wait)
     listener = Recorder()
     stop = asyncio.Event()
-    source = TwitchIrcSource(["a"], url=_closed_port_url())
+    source = TwitchIrcSource(["a"], url=closed_port_url("ws"))
     task = asyncio.create_task(source.run(listener, stop))
     async with asyncio.timeout(2.0):
         await backing_off.wait()
@@ -481,7 +474,7 @@ async def test_backoff_attempts_grow_while_failing_and_reset_after_healthy_conne
 
     monkeypatch.setattr(twitch, "reconnect_wait", record)
     listener = Recorder()
-    source = TwitchIrcSource(["a"], url=_closed_port_url())
+    source = TwitchIrcSource(["a"], url=closed_port_url("ws"))
     async with running(source, listener):
         async with asyncio.timeout(2.0):
             await three.wait()

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+from tests.helpers import free_port
 
 __all__ = ["TcpProxy", "db_proxy"]
 
@@ -33,10 +34,7 @@ class TcpProxy:
     ) -> None:
         self.target = (target_host, target_port)
         self.listen_host = listen_host
-        sock = socket.socket()
-        sock.bind((listen_host, 0))
-        self.port: int = sock.getsockname()[1]
-        sock.close()
+        self.port: int = free_port(listen_host)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.base_events.Server | None = None
