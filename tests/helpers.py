@@ -6,7 +6,10 @@ import asyncio
 import inspect
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tests.paths import nymn_irc_lines
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -47,3 +50,12 @@ async def until(what: str, check: Callable[[], object], within: float = 30.0) ->
         if time.monotonic() - start > within:
             raise AssertionError(f"timed out after {within} s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+def write_irc_log(path: Path, lines: Sequence[str] | None = None) -> Path:
+    """A raw IRC log at ``path``, one line each (``chatpulse replay`` reads it as ``irc``):
+    ``lines``, or the real #nymn lines (:func:`tests.paths.nymn_irc_lines`).  Returns ``path``."""
+    if lines is None:
+        lines = nymn_irc_lines()
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -20,8 +20,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from collector import irc
 from tests.conftest import FIXTURES, ROOT
+from tests.helpers import write_irc_log
 
 pytestmark = pytest.mark.base_install
 
@@ -58,11 +58,7 @@ def test_base_install_runs_every_base_command(db_url: str, tmp_path: Path) -> No
     no_numpy = _run([python, "-c", "import numpy"], env)
     assert no_numpy.returncode != 0 and "No module named 'numpy'" in no_numpy.stderr
 
-    lines = irc.parse_recent_messages(
-        (FIXTURES / "chatterino-recentmessages-nymn" / "recentmessages-nymn.json").read_text()
-    )
-    chat = tmp_path / "nymn.log"
-    chat.write_text("\n".join(lines) + "\n")
+    chat = write_irc_log(tmp_path / "nymn.log")
     env.update(
         {
             "CHATPULSE_DATABASE_URL": db_url,

@@ -7,19 +7,16 @@ from pathlib import Path
 
 import psycopg
 
-from collector import irc
-from tests.conftest import FIXTURES
 from tests.e2e.cli import run_cli
+from tests.helpers import write_irc_log
+from tests.paths import nymn_irc_lines
 
 
 def test_replay_cli_twice_adds_nothing_and_reports_dead_letters(
     db_url: str, tmp_path: Path
 ) -> None:
-    lines = irc.parse_recent_messages(
-        (FIXTURES / "chatterino-recentmessages-nymn" / "recentmessages-nymn.json").read_text()
-    )
-    log_file = tmp_path / "nymn.log"
-    log_file.write_text("\n".join([*lines[:10], "@a=b;c=d", *lines[10:]]) + "\n")
+    lines = nymn_irc_lines()
+    log_file = write_irc_log(tmp_path / "nymn.log", [*lines[:10], "@a=b;c=d", *lines[10:]])
     env = {
         "CHATPULSE_DATABASE_URL": db_url,
         "CHATPULSE_DATA_DIR": str(tmp_path / "d"),

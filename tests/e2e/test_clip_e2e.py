@@ -17,10 +17,8 @@ import psycopg
 
 from clipper.testsource import generate_segments
 from clipper.webhook import sign_body
-from collector import irc
-from tests.conftest import FIXTURES
 from tests.e2e.cli import chatpulse_exe, run_cli
-from tests.helpers import free_port
+from tests.helpers import free_port, write_irc_log
 
 SECRET = "e2e-secret"
 TOKEN = "e2e-token"
@@ -51,11 +49,7 @@ def stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
 def test_alert_for_a_replayed_hype_moment_cuts_the_right_window(
     db_url: str, tmp_path: Path
 ) -> None:
-    lines = irc.parse_recent_messages(
-        (FIXTURES / "chatterino-recentmessages-nymn" / "recentmessages-nymn.json").read_text()
-    )
-    log_file = tmp_path / "nymn.log"
-    log_file.write_text("\n".join(lines) + "\n")
+    log_file = write_irc_log(tmp_path / "nymn.log")
     env = {
         "CHATPULSE_DATABASE_URL": db_url,
         "CHATPULSE_DATA_DIR": str(tmp_path / "data"),

@@ -6,17 +6,12 @@ from pathlib import Path
 
 import psycopg
 
-from collector import irc
-from tests.conftest import FIXTURES
 from tests.e2e.cli import run_cli
+from tests.helpers import write_irc_log
 
 
 def test_detect_until_idle_after_replay_writes_the_burst_once(db_url: str, tmp_path: Path) -> None:
-    lines = irc.parse_recent_messages(
-        (FIXTURES / "chatterino-recentmessages-nymn" / "recentmessages-nymn.json").read_text()
-    )
-    log_file = tmp_path / "nymn.log"
-    log_file.write_text("\n".join(lines) + "\n")
+    log_file = write_irc_log(tmp_path / "nymn.log")
     env = {
         "CHATPULSE_DATABASE_URL": db_url,
         "CHATPULSE_DATA_DIR": str(tmp_path / "d"),

@@ -25,7 +25,7 @@ from collector.events import ChatMessage
 from collector.rematch import rematch_channel
 from tests.conftest import FIXTURES
 from tests.emote_api_stub import NYMN_ID, EmoteApiStub, nymn_routes
-from tests.helpers import closed_port_url
+from tests.helpers import closed_port_url, write_irc_log
 
 NYMN = FIXTURES / "chatterino-recentmessages-nymn"
 
@@ -266,9 +266,7 @@ def test_channel_id_from_helix_first_then_ivr(tmp_path: Path) -> None:
 
 
 def test_report_top_emotes_equal_the_stored_uses_of_its_window(db_url: str, tmp_path: Path) -> None:
-    lines = irc.parse_recent_messages((NYMN / "recentmessages-nymn.json").read_text())
-    log_file = tmp_path / "nymn.log"
-    log_file.write_text("\n".join(lines) + "\n")
+    log_file = write_irc_log(tmp_path / "nymn.log")
     replay(settings_for(db_url, tmp_path, emote_providers=[]), db_url, [log_file])
     first = one(db_url, "SELECT min(sent_at) FROM chat.messages")
     # A window that starts and ends inside 10 s buckets.

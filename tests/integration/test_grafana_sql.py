@@ -27,7 +27,6 @@ from analytics.runner import analyze_pass
 from chatpulse.core.aggregates import refresh_pending, refresh_range
 from chatpulse.core.migrate import READER_ROLE, run_migrations
 from chatpulse.core.settings import load_settings
-from collector import irc
 from collector.app import replay_files
 from grafana.build import PROVISIONING_DIR
 from grafana.macros import TimeRange, expand, expand_macros, grafana_interval
@@ -38,6 +37,7 @@ from tests.conftest import (
     drop_database,
     timescaledb_admin_url,
 )
+from tests.helpers import write_irc_log
 from tests.scoring import score_with_lexicon
 
 NYMN = FIXTURES / "chatterino-recentmessages-nymn"
@@ -119,10 +119,7 @@ def _sql_alerts() -> list[dict[str, Any]]:
 
 
 def _nymn_log(tmp: Path) -> Path:
-    lines = irc.parse_recent_messages((NYMN / "recentmessages-nymn.json").read_text())
-    path = tmp / "nymn.log"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_irc_log(tmp / "nymn.log")
 
 
 def _score_all(url: str) -> str:

@@ -12,10 +12,10 @@ import psycopg
 import pytest
 
 from chatpulse.core.settings import Settings, load_settings
-from collector import irc
 from collector.app import replay_files
 from collector.formats import read_events
 from tests.conftest import FIXTURES
+from tests.helpers import write_irc_log
 
 NYMN = FIXTURES / "chatterino-recentmessages-nymn"
 CD = FIXTURES / "xenova-chat-downloader-examples"
@@ -35,10 +35,7 @@ def settings_for(db_url: str, tmp_path: Path, **extra: Any) -> Settings:
 
 
 def nymn_irc_log(tmp_path: Path) -> Path:
-    lines = irc.parse_recent_messages((NYMN / "recentmessages-nymn.json").read_text())
-    path = tmp_path / "nymn.log"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_irc_log(tmp_path / "nymn.log")
 
 
 def count(url: str, query: str, *args: object) -> Any:
