@@ -5,9 +5,23 @@ from __future__ import annotations
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.paths import ROOT
+
+#: The repository's top-level Python packages (the core and application in chatpulse/, then
+#: the services).
+TOP_PACKAGES = (
+    "chatpulse",
+    "collector",
+    "scorer",
+    "detector",
+    "clipper",
+    "grafana",
+    "bus",
+    "analytics",
+    "forecast",
+    "topics",
+)
 
 
 def test_every_python_package_is_listed_in_pyproject() -> None:
@@ -15,18 +29,7 @@ def test_every_python_package_is_listed_in_pyproject() -> None:
     listed = set(config["packages"])
     mapped = {pkg: ROOT / path for pkg, path in config["package-dir"].items()}
     found = set()
-    for top in (
-        "chatpulse",
-        "collector",
-        "scorer",
-        "detector",
-        "clipper",
-        "grafana",
-        "bus",
-        "analytics",
-        "forecast",
-        "topics",
-    ):
+    for top in TOP_PACKAGES:
         for init in (ROOT / top).rglob("__init__.py"):
             found.add(".".join(init.parent.relative_to(ROOT).parts))
     for pkg, path in mapped.items():
@@ -43,18 +46,7 @@ def test_every_data_directory_is_listed_in_pyproject() -> None:
         tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     )
     found = set()
-    for top in (
-        "chatpulse",
-        "collector",
-        "scorer",
-        "detector",
-        "clipper",
-        "grafana",
-        "bus",
-        "analytics",
-        "forecast",
-        "topics",
-    ):
+    for top in TOP_PACKAGES:
         for path in (ROOT / top).rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts:
                 found.add(".".join(path.parent.relative_to(ROOT).parts))

@@ -9,8 +9,7 @@ import pytest
 
 from chatpulse.core.migrate import load_migrations
 from chatpulse.core.queries import QueryFileError, load_queries, parse_queries
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.paths import ROOT
 
 _TEXT = """\
 -- header: ignored

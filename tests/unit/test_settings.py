@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from chatpulse.core.errors import ConfigError
 from chatpulse.core.settings import describe_settings, load_settings, redact_url
+from tests.paths import ROOT
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +65,7 @@ def test_redact_url_hides_only_the_password() -> None:
 def test_every_setting_is_documented() -> None:
     rows = describe_settings()
     assert all(env.startswith("CHATPULSE_") and desc for _, env, _, desc in rows)
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     missing = [env for _, env, _, _ in rows if env not in readme]
     assert missing == []
 
@@ -74,7 +73,7 @@ def test_every_setting_is_documented() -> None:
 def test_readme_settings_table_is_generated_from_the_code() -> None:
     from chatpulse.core.settings import settings_table
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     block = readme.split("<!-- settings:begin -->\n", 1)[1].split("<!-- settings:end -->", 1)[0]
     assert block == settings_table(), (
         "run: python -m chatpulse.core.settings and paste into README.md"
