@@ -1,8 +1,9 @@
 """Unit tests do no file or network I/O: this conftest fails a unit test that tries.
 
-The rule (docs/architecture.md, tests in tiers): a unit test feeds the pure core literal values
-(bytes, lines, dataclasses) and checks what comes back.  A test about files, sockets, a database
-or a subprocess's files belongs in tests/integration (or tests/e2e for the CLI as a user runs it).
+The rule (README, "Development": ``tests/unit`` has no I/O): a unit test feeds the pure core
+literal values (bytes, lines, dataclasses) and checks what comes back.  A test about files,
+sockets, a database or a subprocess's files belongs in tests/integration (or tests/e2e for the
+CLI as a user runs it).
 
 The autouse fixture :func:`_no_io` patches, for the duration of each unit test (its fixtures
 included):
