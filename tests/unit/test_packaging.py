@@ -8,19 +8,12 @@ import tomllib
 
 from tests.paths import ROOT
 
-#: The repository's top-level Python packages (the core and application in chatpulse/, then
-#: the services).
-TOP_PACKAGES = (
-    "chatpulse",
-    "collector",
-    "scorer",
-    "detector",
-    "clipper",
-    "grafana",
-    "bus",
-    "analytics",
-    "forecast",
-    "topics",
+#: The repository's top-level Python packages, as found (sql/ ships as chatpulse.sql through
+#: package-dir; tests/ does not ship).
+TOP_PACKAGES = sorted(
+    init.parent.name
+    for init in ROOT.glob("*/__init__.py")
+    if init.parent.name not in {"sql", "tests"}
 )
 
 
