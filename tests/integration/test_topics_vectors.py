@@ -335,7 +335,7 @@ def test_topics_dashboard_sql_returns_rows_as_the_reader(vec_url: str, moment: s
     """Every panel of the Topics dashboard, expanded as Grafana would, run as chatpulse_reader
     on the pgvector database after ``chatpulse topics``; "moments like this" finds the gura
     part's windows for a gura moment."""
-    from grafana.dashboards_topics import topics_dashboard
+    from grafana.dashboards.topics import topics_dashboard
     from grafana.macros import TimeRange, expand
 
     async def terms() -> None:

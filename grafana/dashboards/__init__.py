@@ -24,11 +24,11 @@ from __future__ import annotations
 from typing import Any
 
 from chatpulse.core.contract import EMOTIONS
-from grafana.dashboards_forecast import UID as HYPE_FORECAST_UID
-from grafana.dashboards_forecast import hype_forecast
-from grafana.dashboards_moderation import UID as MODERATION_RESPONSE_UID
-from grafana.dashboards_moderation import moderation_response
-from grafana.dashboards_streams import (
+from grafana.dashboards.forecast import UID as HYPE_FORECAST_UID
+from grafana.dashboards.forecast import hype_forecast
+from grafana.dashboards.moderation_response import UID as MODERATION_RESPONSE_UID
+from grafana.dashboards.moderation_response import moderation_response
+from grafana.dashboards.streams import (
     AUDIENCE_UID,
     COMPARE_UID,
     STREAMS_UID,
@@ -1303,7 +1303,7 @@ LIMIT 100
 
 
 def _topics_dashboard() -> dict[str, Any]:
-    from grafana.dashboards_topics import topics_dashboard
+    from grafana.dashboards.topics import topics_dashboard
 
     return topics_dashboard()
 
