@@ -1,8 +1,7 @@
 """The "Hype forecast" dashboard: will chat erupt in the next minute, and did it?
 
 Built on ``chat.hype_forecasts`` (migration 0017, written by ``chatpulse forecast``) beside the
-detected ``chat.hype_moments``.  Imports only :mod:`grafana.panels`, so
-:mod:`grafana.dashboards` can register it without an import cycle.
+detected ``chat.hype_moments``.
 """
 
 from __future__ import annotations

@@ -1,74 +1,24 @@
 """The "Moderation & toxicity: response" dashboard: does moderation keep up with toxicity?
 
 Built on the views of migration 0015 (``chat.toxic_messages``, ``chat.moderation_1m``,
-``chat.moderation_streams``).  Imports only :mod:`grafana.panels`, so :mod:`grafana.dashboards`
-can register it without an import cycle.
+``chat.moderation_streams``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from grafana.panels import Panel, channel_variable, dashboard, sql
+from grafana.dashboards.common import basic_timeseries, plain_table, stat
+from grafana.panels import channel_variable, dashboard, sql
 
 __all__ = ["UID", "moderation_response"]
 
 UID = "chatpulse-moderation-response"
 
 
-def _stat(title: str, raw_sql: str, *, unit: str | None = None, description: str = "") -> Panel:
-    return Panel(
-        title=title,
-        type="stat",
-        targets=[sql(raw_sql, "table")],
-        width=6,
-        height=4,
-        unit=unit,
-        description=description,
-        options={
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "colorMode": "value",
-            "graphMode": "none",
-            "justifyMode": "auto",
-            "textMode": "auto",
-            "orientation": "auto",
-        },
-    )
-
-
-def _series(title: str, raw_sql: str, *, unit: str | None = None, description: str = "") -> Panel:
-    return Panel(
-        title=title,
-        type="timeseries",
-        targets=[sql(raw_sql)],
-        width=12,
-        height=8,
-        unit=unit,
-        interval="1m",
-        description=description,
-        custom={"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10, "showPoints": "never"},
-        options={
-            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-            "tooltip": {"mode": "multi", "sort": "desc"},
-        },
-    )
-
-
-def _table(title: str, raw_sql: str, *, width: int = 12, description: str = "") -> Panel:
-    return Panel(
-        title=title,
-        type="table",
-        targets=[sql(raw_sql, "table")],
-        width=width,
-        height=10,
-        description=description,
-        options={"showHeader": True},
-    )
-
-
 def moderation_response() -> dict[str, Any]:
     """The dashboard's JSON."""
-    acted_share = _stat(
+    acted_share = stat(
         "Toxic messages acted on",
         """
 SELECT sum(m.acted)::float8 / nullif(sum(m.toxic), 0) AS acted_share
@@ -79,8 +29,10 @@ WHERE $__timeFilter(m.bucket) AND c.name IN (${channel:sqlstring})
         unit="percentunit",
         description="Share of toxic messages (toxicity >= 0.5) deleted, or whose author was "
         "timed out or banned, within 10 minutes.",
+        width=6,
+        graph=False,
     )
-    never = _stat(
+    never = stat(
         "Toxic, never acted on",
         """
 SELECT coalesce(sum(m.never_acted), 0) AS never_acted
@@ -89,8 +41,10 @@ JOIN chat.channels c ON c.id = m.channel_id
 WHERE $__timeFilter(m.bucket) AND c.name IN (${channel:sqlstring})
 """,
         description="Toxic messages with no action within 10 minutes.",
+        width=6,
+        graph=False,
     )
-    latency = _stat(
+    latency = stat(
         "Time to action",
         """
 SELECT sum(m.avg_latency_s * m.acted) / nullif(sum(m.acted), 0) AS latency_s
@@ -100,8 +54,10 @@ WHERE $__timeFilter(m.bucket) AND c.name IN (${channel:sqlstring})
 """,
         unit="s",
         description="Mean seconds from a toxic message to the first action on it or its author.",
+        width=6,
+        graph=False,
     )
-    mods = _stat(
+    mods = stat(
         "Moderator messages",
         """
 SELECT coalesce(sum(m.mod_messages), 0) AS mod_messages
@@ -110,10 +66,14 @@ JOIN chat.channels c ON c.id = m.channel_id
 WHERE $__timeFilter(m.bucket) AND c.name IN (${channel:sqlstring})
 """,
         description="Messages written by moderators (is_mod) in the range.",
+        width=6,
+        graph=False,
     )
-    toxic_vs_actions = _series(
+    toxic_vs_actions = basic_timeseries(
         "Toxic messages against actions",
-        """
+        [
+            sql(
+                """
 SELECT $__timeGroupAlias(m.bucket, $__interval), c.name AS channel,
        sum(m.toxic) AS toxic, sum(m.acted) AS acted, sum(m.actions) AS actions
 FROM chat.moderation_1m m
@@ -121,12 +81,18 @@ JOIN chat.channels c ON c.id = m.channel_id
 WHERE $__timeFilter(m.bucket) AND c.name IN (${channel:sqlstring})
 GROUP BY 1, 2
 ORDER BY 1, 2
-""",
+"""
+            )
+        ],
         description="Per interval: toxic messages, those acted on, and all moderation actions.",
+        width=12,
+        interval="1m",
     )
-    latency_series = _series(
+    latency_series = basic_timeseries(
         "Time to action over time",
-        """
+        [
+            sql(
+                """
 SELECT $__timeGroupAlias(m.bucket, $__interval), c.name AS channel,
        sum(m.avg_latency_s * m.acted) / nullif(sum(m.acted), 0) AS latency_s
 FROM chat.moderation_1m m
@@ -134,13 +100,19 @@ JOIN chat.channels c ON c.id = m.channel_id
 WHERE $__timeFilter(m.bucket) AND c.name IN (${channel:sqlstring})
 GROUP BY 1, 2
 ORDER BY 1, 2
-""",
+"""
+            )
+        ],
         unit="s",
         description="Mean seconds from a toxic message to the action, per interval.",
+        width=12,
+        interval="1m",
     )
-    mod_activity = _series(
+    mod_activity = basic_timeseries(
         "Moderator activity",
-        """
+        [
+            sql(
+                """
 SELECT $__timeGroupAlias(m.bucket, $__interval), c.name AS channel,
        sum(m.mod_messages) AS mod_messages, max(m.active_mods) AS active_mods
 FROM chat.moderation_1m m
@@ -148,10 +120,14 @@ JOIN chat.channels c ON c.id = m.channel_id
 WHERE $__timeFilter(m.bucket) AND c.name IN (${channel:sqlstring})
 GROUP BY 1, 2
 ORDER BY 1, 2
-""",
+"""
+            )
+        ],
         description="Messages by moderators and the most moderators active in one minute.",
+        width=12,
+        interval="1m",
     )
-    streams = _table(
+    streams = plain_table(
         "Per stream",
         """
 SELECT s.started_at AS "time", c.name AS channel, s.ended_at, s.messages, s.toxic, s.acted,
@@ -167,7 +143,7 @@ LIMIT 100
 """,
         description="Each stream (chat broken by 15 minutes of silence) of the range.",
     )
-    unanswered = _table(
+    unanswered = plain_table(
         "Never acted on",
         """
 SELECT t.sent_at AS "time", c.name AS channel, t.user_login AS "user", m.text,
