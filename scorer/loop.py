@@ -78,9 +78,11 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.rows import class_row, scalar_row
 
 from chatpulse.core.aggregates import backend_of, refresh_pending, refresh_range
 from chatpulse.core.db import connect
+from chatpulse.core.queries import load_queries
 from chatpulse.core.settings import Settings
 from chatpulse.core.waiting import wait_or_stop
 from scorer.backends import EMOTIONS, BackendError, Score, ScoringBackend
@@ -109,10 +111,7 @@ DEFAULT_MAX_ATTEMPTS = 3
 LOCK_NAMESPACE = int.from_bytes(hashlib.sha256(b"chatpulse.scorer.claim").digest()[:4], "big") - (
     1 << 31
 )
-#: The same key chat.refresh_aggregates() takes, so that a worker can skip instead of waiting.
-_REFRESH_LOCK_SQL = (
-    "SELECT pg_try_advisory_xact_lock(hashtextextended('chatpulse.refresh_aggregates', 0))"
-)
+_Q = load_queries("scorer")  # sql/queries/scorer.sql
 #: TimescaleDB's refresh policies (sql/0003_aggregates.timescaledb.sql) cover the last 7 days;
 #: older scores need an explicit refresh.  One hour of margin for the policy's schedule.
 _POLICY_WINDOW = timedelta(days=7) - timedelta(hours=1)
@@ -172,6 +171,8 @@ class ScorerStats:
 
 @dataclass(frozen=True, slots=True)
 class _Row:
+    """A message to score, at its place ``(xid, seq)`` in the cursor order."""
+
     xid: str
     seq: int
     sent_at: datetime
@@ -182,12 +183,33 @@ class _Row:
 
 
 @dataclass(frozen=True, slots=True)
+class _Cursor:
+    """A place in the cursor order ``(ingest_xid, ingest_seq)``."""
+
+    xid: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class _Claim:
+    """The range ``(lo, hi]`` of the cursor order that one worker scores."""
+
     id: int
-    lo: tuple[str, int]
-    hi: tuple[str, int]
+    lo_xid: str
+    lo_seq: int
+    hi_xid: str
+    hi_seq: int
     attempts: int
-    rows: list[_Row] | None  # None: read the range (adopted claims)
+    rows: list[_Row] | None = None  # None: read the range (adopted claims)
+
+    def bounds(self) -> dict[str, Any]:
+        """The range as the parameters of ``unscored_rows``."""
+        return {
+            "lo_xid": self.lo_xid,
+            "lo_seq": self.lo_seq,
+            "hi_xid": self.hi_xid,
+            "hi_seq": self.hi_seq,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,54 +219,10 @@ class _Failure:
     detail: str
 
 
-_ROW_COLS = (
-    "m.ingest_xid::text, m.ingest_seq, m.sent_at, m.channel_id, m.message_id, m.text, c.name"
-)
-_CLAIM_ROWS_SQL = f"""
-SELECT {_ROW_COLS}
-FROM chat.messages m JOIN chat.channels c ON c.id = m.channel_id
-WHERE (m.ingest_xid, m.ingest_seq) > (%s::xid8, %s)
-  AND m.ingest_xid < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY m.ingest_xid, m.ingest_seq
-LIMIT %s
-"""  # noqa: S608 (constant column list)
-_RANGE_ROWS_SQL = f"""
-SELECT {_ROW_COLS}
-FROM chat.messages m JOIN chat.channels c ON c.id = m.channel_id
-WHERE (m.ingest_xid, m.ingest_seq) > (%(lx)s::xid8, %(ls)s)
-  AND (m.ingest_xid, m.ingest_seq) <= (%(hx)s::xid8, %(hs)s)
-  AND NOT EXISTS (SELECT 1 FROM chat.message_scores s
-                  WHERE s.channel_id = m.channel_id AND s.message_id = m.message_id
-                    AND s.sent_at = m.sent_at AND s.model = %(model)s)
-  AND NOT EXISTS (SELECT 1 FROM chat.scoring_failures f
-                  WHERE f.channel_id = m.channel_id AND f.message_id = m.message_id
-                    AND f.sent_at = m.sent_at AND f.model = %(model)s)
-ORDER BY m.ingest_xid, m.ingest_seq
-"""  # noqa: S608 (constant column list)
-_SCORE_COLS = (
-    "sent_at, channel_id, message_id, model, sentiment, label, p_negative, p_neutral, "
-    "p_positive, " + ", ".join(EMOTIONS) + ", toxicity"
-)
-_INSERT_SCORES_SQL = f"""
-INSERT INTO chat.message_scores ({_SCORE_COLS})
-SELECT u.sent_at, u.channel_id, u.message_id, %s, u.sentiment, u.label, u.p_negative,
-       u.p_neutral, u.p_positive, {", ".join("u." + e for e in EMOTIONS)}, u.toxicity
-FROM unnest(%s::timestamptz[], %s::integer[], %s::text[], %s::real[], %s::text[], %s::real[],
-            %s::real[], %s::real[], {", ".join(["%s::real[]"] * len(EMOTIONS))}, %s::real[])
-     AS u(sent_at, channel_id, message_id, sentiment, label, p_negative, p_neutral, p_positive,
-          {", ".join(EMOTIONS)}, toxicity)
-ON CONFLICT (channel_id, message_id, sent_at, model) DO NOTHING
-"""  # noqa: S608 (constant column lists)
-_INSERT_FAILURE_SQL = """
-INSERT INTO chat.scoring_failures (sent_at, channel_id, message_id, model, reason, detail)
-VALUES (%s, %s, %s, %s, %s, %s)
-ON CONFLICT (channel_id, message_id, sent_at, model) DO NOTHING
-"""
-
-
-def _lock_key(claim_id: int) -> int:
-    # Two-int advisory lock key: the claim id folded into int4 (ids 2**32 apart never coexist).
-    return (claim_id & 0xFFFFFFFF) - (1 << 31)
+def _lock_key(claim_id: int) -> dict[str, int]:
+    """The parameters of the claim's session advisory lock (two-int form)."""
+    # The claim id folded into int4 (ids 2**32 apart never coexist).
+    return {"namespace": LOCK_NAMESPACE, "key": (claim_id & 0xFFFFFFFF) - (1 << 31)}
 
 
 def _invalid(score: Score) -> str | None:
@@ -332,20 +310,21 @@ def score_rows(
     return scored, failures
 
 
-def _score_params(model: str, pairs: Sequence[tuple[_Row, Score]]) -> list[Any]:
-    params: list[Any] = [
-        model,
-        [r.sent_at for r, _ in pairs],
-        [r.channel_id for r, _ in pairs],
-        [r.message_id for r, _ in pairs],
-        [s.sentiment for _, s in pairs],
-        [s.label for _, s in pairs],
-        [s.p_negative for _, s in pairs],
-        [s.p_neutral for _, s in pairs],
-        [s.p_positive for _, s in pairs],
-    ]
-    params += [[s.emotions.get(e) for _, s in pairs] for e in EMOTIONS]
-    params.append([s.toxicity for _, s in pairs])
+def _score_params(model: str, pairs: Sequence[tuple[_Row, Score]]) -> dict[str, Any]:
+    """The parameters of ``insert_scores``: one array per column."""
+    params: dict[str, Any] = {
+        "model": model,
+        "sent_at": [r.sent_at for r, _ in pairs],
+        "channel_id": [r.channel_id for r, _ in pairs],
+        "message_id": [r.message_id for r, _ in pairs],
+        "sentiment": [s.sentiment for _, s in pairs],
+        "label": [s.label for _, s in pairs],
+        "p_negative": [s.p_negative for _, s in pairs],
+        "p_neutral": [s.p_neutral for _, s in pairs],
+        "p_positive": [s.p_positive for _, s in pairs],
+    }
+    params.update({e: [s.emotions.get(e) for _, s in pairs] for e in EMOTIONS})
+    params["toxicity"] = [s.toxicity for _, s in pairs]
     return params
 
 
@@ -380,10 +359,7 @@ class _Worker:
     async def start(self) -> None:
         self.conn = await connect(self.url, autocommit=True)
         self.database_kind = await backend_of(self.conn)
-        await self.c.execute(
-            "INSERT INTO chat.scorer_progress (model) VALUES (%s) ON CONFLICT DO NOTHING",
-            (self.model,),
-        )
+        await self.c.execute(_Q["add_model"], {"model": self.model})
 
     async def close(self) -> None:
         if self.refresh_conn is not None:
@@ -395,98 +371,85 @@ class _Worker:
 
     async def adopt(self) -> _Claim | None:
         """Take over a claim whose owner is gone; None when there is none."""
-        cur = await self.c.execute(
-            "SELECT id FROM chat.scoring_claims WHERE model = %s ORDER BY id", (self.model,)
+        ids = await self.c.cursor(row_factory=scalar_row).execute(
+            _Q["claim_ids"], {"model": self.model}
         )
-        for (claim_id,) in await cur.fetchall():
-            got = await (
-                await self.c.execute(
-                    "SELECT pg_try_advisory_lock(%s, %s)", (LOCK_NAMESPACE, _lock_key(claim_id))
-                )
-            ).fetchone()
-            if not (got and got[0]):
+        for claim_id in await ids.fetchall():
+            locked = await self.c.cursor(row_factory=scalar_row).execute(
+                _Q["try_lock_claim"], _lock_key(claim_id)
+            )
+            if not await locked.fetchone():
                 continue  # its owner is alive
             # Re-read under the lock: the owner deletes the claim before it unlocks, so a
             # claim still here now is really abandoned.
-            cur2 = await self.c.execute(
-                "UPDATE chat.scoring_claims SET attempts = attempts + 1, worker = %s, "
-                "claimed_at = now() WHERE id = %s "
-                "RETURNING lo_xid::text, lo_seq, hi_xid::text, hi_seq, attempts",
-                (self.config.worker, claim_id),
+            adopted = await self.c.cursor(row_factory=class_row(_Claim)).execute(
+                _Q["adopt_claim"], {"worker": self.config.worker, "id": claim_id}
             )
-            row = await cur2.fetchone()
-            if row is None:
+            claim = await adopted.fetchone()
+            if claim is None:
                 await self._unlock(claim_id)
                 continue
             log.warning(
                 "adopting an abandoned claim",
-                extra={"model": self.model, "claim": claim_id, "attempts": row[4]},
+                extra={"model": self.model, "claim": claim_id, "attempts": claim.attempts},
             )
             self.stats.adopted += 1
             if self.metrics:
                 self.metrics.adopted.labels(self.model).inc()
-            return _Claim(claim_id, (row[0], row[1]), (row[2], row[3]), row[4], None)
+            return claim
         return None
 
     async def claim(self) -> _Claim | None:
         """Hand out the next settled rows after the cursor to this worker; None if none."""
         conn = self.c
         async with conn.transaction():
-            cur = await conn.execute(
-                "SELECT cursor_xid::text, cursor_seq FROM chat.scorer_progress "
-                "WHERE model = %s FOR UPDATE",
-                (self.model,),
+            cur = await conn.cursor(row_factory=class_row(_Cursor)).execute(
+                _Q["lock_cursor"], {"model": self.model}
             )
-            progress = await cur.fetchone()
-            assert progress is not None, "progress row created at start"
-            lo = (str(progress[0]), int(progress[1]))
+            lo = await cur.fetchone()
+            assert lo is not None, "progress row created at start"
             # A fresh statement, so its snapshot (and xmin) is taken after the lock.
-            cur = await conn.execute(_CLAIM_ROWS_SQL, (*lo, self.config.batch_size))
-            rows = [_Row(*r) for r in await cur.fetchall()]
+            settled = await conn.cursor(row_factory=class_row(_Row)).execute(
+                _Q["settled_rows"],
+                {"xid": lo.xid, "seq": lo.seq, "limit": self.config.batch_size},
+            )
+            rows = await settled.fetchall()
             if not rows:
                 return None  # leaves the transaction: nothing written
-            hi = (rows[-1].xid, rows[-1].seq)
+            hi = rows[-1]
             await conn.execute(
-                "UPDATE chat.scorer_progress SET cursor_xid = %s::xid8, cursor_seq = %s, "
-                "claims = claims + 1, updated_at = now() WHERE model = %s",
-                (*hi, self.model),
+                _Q["advance_cursor"], {"xid": hi.xid, "seq": hi.seq, "model": self.model}
             )
-            cur = await conn.execute(
-                "INSERT INTO chat.scoring_claims "
-                "(model, lo_xid, lo_seq, hi_xid, hi_seq, messages, worker) "
-                "VALUES (%s, %s::xid8, %s, %s::xid8, %s, %s, %s) RETURNING id",
-                (self.model, *lo, *hi, len(rows), self.config.worker),
+            inserted = await conn.cursor(row_factory=scalar_row).execute(
+                _Q["insert_claim"],
+                {
+                    "model": self.model,
+                    "lo_xid": lo.xid,
+                    "lo_seq": lo.seq,
+                    "hi_xid": hi.xid,
+                    "hi_seq": hi.seq,
+                    "messages": len(rows),
+                    "worker": self.config.worker,
+                },
             )
-            id_row = await cur.fetchone()
-            assert id_row is not None
-            claim_id = int(id_row[0])
+            claim_id = await inserted.fetchone()
+            assert claim_id is not None
             # Locked before commit: nobody can see the claim yet, so this never waits, and
             # nobody can adopt it between the commit and the lock.
-            await conn.execute(
-                "SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, _lock_key(claim_id))
-            )
+            await conn.execute(_Q["lock_claim"], _lock_key(claim_id))
         self.stats.claims += 1
-        return _Claim(claim_id, lo, hi, 1, rows)
+        return _Claim(claim_id, lo.xid, lo.seq, hi.xid, hi.seq, 1, rows)
 
     async def _unlock(self, claim_id: int) -> None:
-        await self.c.execute(
-            "SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, _lock_key(claim_id))
-        )
+        await self.c.execute(_Q["unlock_claim"], _lock_key(claim_id))
 
     # -- scoring and writing ---------------------------------------------------------------
 
     async def _range_rows(self, claim: _Claim) -> list[_Row]:
-        cur = await self.c.execute(
-            _RANGE_ROWS_SQL,
-            {
-                "lx": claim.lo[0],
-                "ls": claim.lo[1],
-                "hx": claim.hi[0],
-                "hs": claim.hi[1],
-                "model": self.model,
-            },
+        cur = await self.c.cursor(row_factory=class_row(_Row)).execute(
+            _Q["unscored_rows"], {**claim.bounds(), "model": self.model}
         )
-        return [_Row(*r) for r in await cur.fetchall()]
+        return await cur.fetchall()
 
     async def process(self, claim: _Claim) -> None:
         """Score the claim's rows and write them with the claim's deletion; then unlock."""
@@ -560,7 +523,7 @@ class _Worker:
         written = 0
         async with self.c.transaction():
             if scored:
-                cur = await self.c.execute(_INSERT_SCORES_SQL, _score_params(self.model, scored))
+                cur = await self.c.execute(_Q["insert_scores"], _score_params(self.model, scored))
                 written = max(cur.rowcount, 0)
             await self._insert_failures(failures)
             await self._delete_claim(claim)
@@ -575,7 +538,7 @@ class _Worker:
                 try:
                     async with self.c.transaction():  # a savepoint per row
                         cur = await self.c.execute(
-                            _INSERT_SCORES_SQL, _score_params(self.model, [(row, score)])
+                            _Q["insert_scores"], _score_params(self.model, [(row, score)])
                         )
                         written += max(cur.rowcount, 0)
                 except (pg_errors.DataError, pg_errors.IntegrityError) as exc:
@@ -590,22 +553,22 @@ class _Worker:
             return
         async with self.c.cursor() as cur:
             await cur.executemany(
-                _INSERT_FAILURE_SQL,
+                _Q["insert_failure"],
                 [
-                    (
-                        f.row.sent_at,
-                        f.row.channel_id,
-                        f.row.message_id,
-                        self.model,
-                        f.reason,
-                        f.detail,
-                    )
+                    {
+                        "sent_at": f.row.sent_at,
+                        "channel_id": f.row.channel_id,
+                        "message_id": f.row.message_id,
+                        "model": self.model,
+                        "reason": f.reason,
+                        "detail": f.detail,
+                    }
                     for f in failures
                 ],
             )
 
     async def _delete_claim(self, claim: _Claim) -> None:
-        cur = await self.c.execute("DELETE FROM chat.scoring_claims WHERE id = %s", (claim.id,))
+        cur = await self.c.execute(_Q["delete_claim"], {"id": claim.id})
         if cur.rowcount != 1:
             log.warning("claim vanished while held", extra={"claim": claim.id})
 
@@ -643,8 +606,9 @@ class _Worker:
             self.refresh_conn = await connect(self.url)
         conn = self.refresh_conn
         if not wait:
-            got = await (await conn.execute(_REFRESH_LOCK_SQL)).fetchone()
-            if not (got and got[0]):
+            # The key chat.refresh_aggregates() takes, so that a worker can skip, not wait.
+            locked = await conn.cursor(row_factory=scalar_row).execute(_Q["try_refresh_lock"])
+            if not await locked.fetchone():
                 await conn.rollback()
                 return
         pieces = await refresh_pending(conn)  # commits, releasing the lock
@@ -654,13 +618,10 @@ class _Worker:
 
     async def backlog_visible(self) -> bool:
         """True when committed messages lie after the cursor (settled or not yet)."""
-        cur = await self.c.execute(
-            "SELECT EXISTS (SELECT 1 FROM chat.messages m, chat.scorer_progress p "
-            "WHERE p.model = %s AND (m.ingest_xid, m.ingest_seq) > (p.cursor_xid, p.cursor_seq))",
-            (self.model,),
+        cur = await self.c.cursor(row_factory=scalar_row).execute(
+            _Q["backlog_visible"], {"model": self.model}
         )
-        row = await cur.fetchone()
-        return bool(row and row[0])
+        return bool(await cur.fetchone())
 
 
 async def run_scorer(

@@ -1,4 +1,4 @@
-"""Named queries: the loader's file layout, and the clipper's file against clipper/jobs.py."""
+"""Named queries: the loader's file layout, and each query file against the module that runs it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from chatpulse.core.contract import EMOTIONS
 from chatpulse.core.migrate import load_migrations
 from chatpulse.core.queries import QueryFileError, load_queries, parse_queries
 from tests.paths import ROOT
@@ -74,11 +75,28 @@ def _names_used(module: Path) -> set[str]:
     return used
 
 
-def test_clipper_jobs_uses_exactly_the_queries_of_its_file() -> None:
-    defined = set(load_queries("clipper"))
-    used = _names_used(ROOT / "clipper" / "jobs.py")
-    assert used - defined == set(), "used but not in sql/queries/clipper.sql"
-    assert defined - used == set(), "in sql/queries/clipper.sql but never used"
+@pytest.mark.parametrize(
+    ("component", "modules"),
+    [
+        ("clipper", ["clipper/jobs.py"]),
+        ("scorer", ["scorer/loop.py"]),
+    ],
+)
+def test_each_module_uses_exactly_the_queries_of_its_file(
+    component: str, modules: list[str]
+) -> None:
+    defined = set(load_queries(component))
+    used = set().union(*(_names_used(ROOT / m) for m in modules))
+    assert used - defined == set(), f"used but not in sql/queries/{component}.sql"
+    assert defined - used == set(), f"in sql/queries/{component}.sql but never used"
+
+
+def test_the_score_insert_writes_every_emotion_column() -> None:
+    # The emotion columns are written out in sql/queries/scorer.sql; the contract lists them.
+    statement = load_queries("scorer")["insert_scores"]
+    for emotion in EMOTIONS:
+        assert f"%({emotion})s::real[]" in statement
+        assert f"u.{emotion}," in statement
 
 
 def test_the_migration_runner_ignores_the_queries_folder() -> None:
