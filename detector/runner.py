@@ -24,21 +24,37 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg.rows import class_row
+from psycopg.rows import class_row, scalar_row
 from psycopg.types.json import Jsonb
 
 from chatpulse.core.queries import load_queries
 from chatpulse.core.waiting import wait_or_stop
 from detector.model import BurstEvent, ChannelSeries, DetectorConfig, HypeEvent, detect
+from detector.plan import (
+    BucketCount,
+    ChannelState,
+    EmoteCount,
+    JudgeRange,
+    Sample,
+    StoredEvent,
+    choose_samples,
+    event_changes,
+    hop_of,
+    hop_start,
+    merge_gap_hops,
+    plan_ranges,
+    series_for,
+    state_bounds,
+    trim,
+    widen_to_events,
+)
 
 __all__ = ["DetectOptions", "DetectSummary", "Detector", "run_detector"]
 
@@ -48,7 +64,6 @@ _LOCK_NS = 0x6465_7465  # advisory-lock namespace ("dete"): one pass per channel
 _IDLE_REFRESH_S = 10.0  # an idle channel's seen_snapshot moves on this often (bounds the scan)
 _Q = load_queries("detector")  # sql/queries/detector.sql
 _XID_MAX = "18446744073709551615"  # no channel to search by snapshot: an empty xid range
-_Key = tuple[str, str, datetime]  # ("b", emote, started_at) or ("h", "", started_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,21 +95,6 @@ class _Cache:
     snapshot: str  # the seen_snapshot this process wrote with it; another one means stale
 
 
-@dataclass(slots=True)
-class _Channel:
-    """A channel's detector_state row plus what this pass's search for new rows found."""
-
-    id: int
-    processed: datetime | None
-    first_at: datetime | None
-    last_at: datetime | None
-    snapshot: str | None
-    snap_xmin: int | None
-    updated_at: datetime | None
-    fresh: list[tuple[datetime, datetime]] = field(default_factory=list)
-    fresh_count: int = 0
-
-
 @dataclass(frozen=True, slots=True)
 class _StateRow:
     """One row of ``read_state``: a channel and its detector_state (NULLs before a pass)."""
@@ -119,50 +119,6 @@ class _FreshRow:
     n: int | None
     lo: datetime | None
     hi: datetime | None
-
-
-@dataclass(slots=True)
-class _Range:
-    """Windows ``[start, limit)`` to re-judge (``limit`` None: up to ``end``, the live edge)."""
-
-    channel: _Channel
-    start: int
-    limit: int | None
-    end: int
-    closed: int
-    refresh_from: int  # hype details (sentiment, samples) are recomputed for hypes ending after
-    existing: dict[_Key, tuple[int, int, tuple[Any, ...]]] = field(default_factory=dict)
-    fetched_from: int = 0  # existing events ending after this hop are in `existing`
-    series: ChannelSeries | None = None
-
-
-def _hop(ts: datetime, step: int) -> int:
-    return int(ts.timestamp() // step)
-
-
-def _at(hop: int, step: int) -> datetime:
-    return datetime.fromtimestamp(hop * step, UTC)
-
-
-def _f4(x: float) -> float:
-    """``round(x, 3)`` as a ``real`` column stores it: equal to the column read as float8."""
-    return float(struct.unpack("f", struct.pack("f", round(x, 3)))[0])
-
-
-def _trim(series: ChannelSeries, lo: int) -> ChannelSeries:
-    """The series from hop ``lo`` on (all of it when it starts later)."""
-    if lo <= series.start:
-        return series
-    cut = lo - series.start
-    em = {n: {h: c for h, c in v.items() if h >= lo} for n, v in series.emote_messages.items()}
-    eu = {n: {h: c for h, c in v.items() if h >= lo} for n, v in series.emote_uses.items()}
-    return ChannelSeries(
-        lo,
-        series.messages[cut:],
-        series.chatters[cut:],
-        {n: v for n, v in em.items() if v},
-        {n: v for n, v in eu.items() if v},
-    )
 
 
 class Detector:
@@ -197,8 +153,8 @@ class Detector:
             channels = await self._read_state(conn)
             db_now, snapshot = await self._find_new_rows(conn, channels)
             now = self._now() if self._now is not None else db_now
-            closed_now = _hop(now - timedelta(seconds=self.options.grace_s), self.config.step_s)
-            ranges = self._plan(channels, closed_now)
+            closed_now = hop_of(now - timedelta(seconds=self.options.grace_s), self.config.step_s)
+            ranges = plan_ranges(channels, closed_now, self.config, self.options.late_window_s)
             wanted = {r.channel.id for r in ranges}
             locked = await self._lock(conn, sorted(wanted)) if wanted else set()
             ranges = [r for r in ranges if r.channel.id in locked]
@@ -226,11 +182,11 @@ class Detector:
 
     # -- reading ----------------------------------------------------------------------------
 
-    async def _read_state(self, conn: psycopg.AsyncConnection[Any]) -> list[_Channel]:
+    async def _read_state(self, conn: psycopg.AsyncConnection[Any]) -> list[ChannelState]:
         cur = conn.cursor(row_factory=class_row(_StateRow))
         await cur.execute(_Q["read_state"])
         return [
-            _Channel(
+            ChannelState(
                 r.id,
                 r.processed_until,
                 r.first_message_at,
@@ -243,7 +199,7 @@ class Detector:
         ]
 
     async def _find_new_rows(
-        self, conn: psycopg.AsyncConnection[Any], channels: list[_Channel]
+        self, conn: psycopg.AsyncConnection[Any], channels: list[ChannelState]
     ) -> tuple[datetime, str]:
         """Fill each channel's ``fresh`` (per baseline-window bucket: first and last sent_at of
         its new rows); return the database clock and the snapshot the search ran in."""
@@ -272,161 +228,70 @@ class Detector:
                 by_id[row.channel_id].fresh_count += int(row.n)
         return rows[0].db_now, rows[0].snapshot
 
-    def _plan(self, channels: list[_Channel], closed_now: int) -> list[_Range]:
-        """The ranges to re-judge: per channel one live range and, for new rows far behind
-        the live edge, bounded ranges of their own."""
-        cfg, opt, step = self.config, self.options, self.config.step_s
-        reach = cfg.context_hops + cfg.span_hops + 1  # windows a new row can change
-        tail = cfg.span_hops + 1 + cfg.hops(max(cfg.emote_merge_gap_s, cfg.hype_merge_gap_s))
-        out: list[_Range] = []
-        for ch in channels:
-            lows = [lo for lo, _ in ch.fresh]
-            highs = [hi for _, hi in ch.fresh]
-            last = max([*highs, *([ch.last_at] if ch.last_at else [])], default=None)
-            if last is None:
-                continue  # no messages at all
-            # Past the last message plus a merge gap every window is empty and final: stopping
-            # there keeps a replay of old chat from walking every hop up to today.
-            closed = min(closed_now, _hop(last, step) + tail)
-            if ch.snapshot is None or ch.processed is None:
-                start = _hop(min(lows), step) if lows else closed
-                if start < closed:
-                    out.append(_Range(ch, start, None, closed, closed, start))
-                continue
-            processed = _hop(ch.processed, step)
-            # Every window holding a message judged: only new rows can change anything.
-            live_needed = processed < min(closed, _hop(last, step) + cfg.span_hops)
-            if not ch.fresh and not live_needed:
-                continue
-            live_start = processed - cfg.hops(opt.late_window_s)
-            refresh = live_start
-            spans = sorted((_hop(lo, step), _hop(hi, step) + reach) for lo, hi in ch.fresh)
-            merged: list[list[int]] = []
-            for a, b in spans:
-                if merged and a <= merged[-1][1]:
-                    merged[-1][1] = max(merged[-1][1], b)
-                else:
-                    merged.append([a, b])
-            for a, b in merged:
-                if b >= live_start:
-                    live_start, refresh, live_needed = min(live_start, a), min(refresh, a), True
-                else:
-                    out.append(_Range(ch, a, b, min(b + reach, closed), closed, a))
-            if live_needed and live_start < closed:
-                out.append(_Range(ch, live_start, None, closed, closed, refresh))
-        return out
-
     async def _lock(self, conn: psycopg.AsyncConnection[Any], ids: list[int]) -> set[int]:
-        cur = await conn.execute(
-            _Q["try_lock_channels"],
-            (ids, _LOCK_NS),
-        )
-        return {r[0] for r in await cur.fetchall()}
+        cur = conn.cursor(row_factory=scalar_row)
+        await cur.execute(_Q["try_lock_channels"], {"ids": ids, "namespace": _LOCK_NS})
+        return set(await cur.fetchall())
 
     async def _load_existing(
-        self, conn: psycopg.AsyncConnection[Any], ranges: list[_Range]
+        self, conn: psycopg.AsyncConnection[Any], ranges: list[JudgeRange]
     ) -> None:
         """Load the events near each range and move its start back to the start of any event
-        under way there or within a merge gap of it, so that merging gives the same event
-        (and key) as a history run.  Loads again, further back, in the rare case it must."""
-        cfg = self.config
-        gap = cfg.hops(max(cfg.emote_merge_gap_s, cfg.hype_merge_gap_s)) + cfg.span_hops + 1
+        under way there or within a merge gap of it (:func:`detector.plan.widen_to_events`).
+        Loads again, further back, in the rare case it must."""
+        gap = merge_gap_hops(self.config) + self.config.span_hops + 1
         todo = list(ranges)
         while todo:
             for r in todo:
                 r.fetched_from = r.start - gap
             await self._fetch_events(conn, todo)
-            again = []
-            for r in todo:
-                moved = True
-                while moved:
-                    moved = False
-                    for start_hop, end_hop, _ in r.existing.values():
-                        if start_hop < r.start and end_hop + gap > r.start:
-                            r.start, moved = start_hop, True
-                if r.start - gap < r.fetched_from:
-                    again.append(r)
-            todo = again
+            todo = [r for r in todo if widen_to_events(r, gap)]
 
-    async def _fetch_events(self, conn: psycopg.AsyncConnection[Any], ranges: list[_Range]) -> None:
+    async def _fetch_events(
+        self, conn: psycopg.AsyncConnection[Any], ranges: list[JudgeRange]
+    ) -> None:
         step = self.config.step_s
         params = {
             "k": list(range(len(ranges))),
             "c": [r.channel.id for r in ranges],
-            "lo": [_at(r.fetched_from, step) for r in ranges],
-            "hi": [_at(r.end, step) for r in ranges],
+            "lo": [hop_start(r.fetched_from, step) for r in ranges],
+            "hi": [hop_start(r.end, step) for r in ranges],
         }
-        cur = await conn.execute(
-            _Q["stored_events"],
-            params,
-        )
+        cur = conn.cursor(row_factory=class_row(StoredEvent))
+        await cur.execute(_Q["stored_events"], params)
         for r in ranges:
             r.existing = {}
-        for k, kind, name, started, ended, *values in await cur.fetchall():
-            values = values[:7] if kind == "b" else values[:1] + values[2:5]
-            ranges[k].existing[(kind, name, started)] = (
-                _hop(started, step),
-                _hop(ended, step),
-                (ended, *values),
-            )
+        for event in await cur.fetchall():
+            ranges[event.k].existing[event.key] = event.stored(step)
 
-    async def _load_series(self, conn: psycopg.AsyncConnection[Any], ranges: list[_Range]) -> None:
+    async def _load_series(
+        self, conn: psycopg.AsyncConnection[Any], ranges: list[JudgeRange]
+    ) -> None:
         """Set each range's series over ``[start - context, end)`` in two statements for all;
         a live range whose channel is in memory reads only from its start."""
         if not ranges:
             return
         step, ctx = self.config.step_s, self.config.context_hops
-        froms = []
-        for r in ranges:
-            cached = self._cached(r)
-            froms.append(r.start if cached is not None else r.start - ctx)
+        cached = [c.series if (c := self._cached(r)) is not None else None for r in ranges]
+        froms = [
+            r.start if c is not None else r.start - ctx for r, c in zip(ranges, cached, strict=True)
+        ]
         params = {
             "k": list(range(len(ranges))),
             "c": [r.channel.id for r in ranges],
-            "lo": [_at(f, step) for f in froms],
-            "hi": [_at(r.end, step) for r in ranges],
+            "lo": [hop_start(f, step) for f in froms],
+            "hi": [hop_start(r.end, step) for r in ranges],
             "s": step,
         }
-        cur = await conn.execute(
-            _Q["message_buckets"],
-            params,
-        )
-        counts = await cur.fetchall()
-        cur = await conn.execute(
-            _Q["emote_buckets"],
-            params,
-        )
-        emotes = await cur.fetchall()
-        lo_of = [r.start - ctx for r in ranges]
-        msgs = [[0] * (r.end - lo) for r, lo in zip(ranges, lo_of, strict=True)]
-        chat = [[0] * (r.end - lo) for r, lo in zip(ranges, lo_of, strict=True)]
-        em: list[dict[str, dict[int, int]]] = [{} for _ in ranges]
-        eu: list[dict[str, dict[int, int]]] = [{} for _ in ranges]
-        for k, hop, n, users in counts:
-            msgs[k][hop - lo_of[k]] = int(n)
-            chat[k][hop - lo_of[k]] = int(users)
-        for k, hop, name, n, uses in emotes:
-            em[k].setdefault(name, {})[int(hop)] = int(n)
-            eu[k].setdefault(name, {})[int(hop)] = int(uses)
-        for k, r in enumerate(ranges):
-            lo, cached = lo_of[k], self._cached(r)
-            if cached is not None:
-                # Hops before the range's start are as this process read them last pass: no
-                # new row lies there (the range starts at or before every new row).
-                old = cached.series
-                msgs[k][: r.start - lo] = old.messages[lo - old.start : r.start - old.start]
-                chat[k][: r.start - lo] = old.chatters[lo - old.start : r.start - old.start]
-                for name, sparse in old.emote_messages.items():
-                    kept = {h: c for h, c in sparse.items() if lo <= h < r.start}
-                    if kept:
-                        em[k].setdefault(name, {}).update(kept)
-                        uses = old.emote_uses.get(name, {})
-                        eu[k].setdefault(name, {}).update(
-                            {h: uses.get(h, c) for h, c in kept.items()}
-                        )
-            r.series = ChannelSeries(lo, msgs[k], chat[k], em[k], eu[k])
+        counts = conn.cursor(row_factory=class_row(BucketCount))
+        await counts.execute(_Q["message_buckets"], params)
+        emotes = conn.cursor(row_factory=class_row(EmoteCount))
+        await emotes.execute(_Q["emote_buckets"], params)
+        series = series_for(ranges, ctx, await counts.fetchall(), await emotes.fetchall(), cached)
+        for r, s in zip(ranges, series, strict=True):
+            r.series = s
 
-    def _cached(self, r: _Range) -> _Cache | None:
+    def _cached(self, r: JudgeRange) -> _Cache | None:
         """The channel's counts from the last pass, if they cover the context of a live range."""
         if r.limit is not None:
             return None
@@ -444,7 +309,7 @@ class Detector:
     # -- judging and writing ----------------------------------------------------------------
 
     async def _judge(
-        self, conn: psycopg.AsyncConnection[Any], r: _Range, summary: DetectSummary
+        self, conn: psycopg.AsyncConnection[Any], r: JudgeRange, summary: DetectSummary
     ) -> None:
         """Detect over the range and write what differs from the stored events."""
         cfg = self.config
@@ -466,98 +331,48 @@ class Detector:
     async def _write(
         self,
         conn: psycopg.AsyncConnection[Any],
-        r: _Range,
+        r: JudgeRange,
         bursts: list[BurstEvent],
         hypes: list[HypeEvent],
         summary: DetectSummary,
     ) -> None:
-        step, cid = self.config.step_s, r.channel.id
-        per_min = 60.0 / (step * self.config.span_hops)
-        new: dict[_Key, tuple[int, int, tuple[Any, ...]]] = {}
-        for b in bursts:
-            new[("b", b.emote, _at(b.start_hop, step))] = (
-                b.start_hop,
-                b.end_hop,
-                (
-                    _at(b.end_hop, step),
-                    _at(b.peak_hop, step),
-                    b.peak_uses,
-                    _f4(b.baseline_uses),
-                    _f4(b.score),
-                    b.total_uses,
-                    b.peak_messages,
-                    _f4(b.baseline_messages),
-                ),
-            )
-        hype_of: dict[_Key, HypeEvent] = {}
-        for h in hypes:
-            key: _Key = ("h", "", _at(h.start_hop, step))
-            hype_of[key] = h
-            new[key] = (
-                h.start_hop,
-                h.end_hop,
-                (
-                    _at(h.end_hop, step),
-                    _at(h.peak_hop, step),
-                    _f4(h.score),
-                    _f4(h.peak_messages * per_min),
-                    _f4(h.baseline_messages * per_min),
-                ),
-            )
-
-        def replaced(key: _Key, start_hop: int) -> bool:
-            if start_hop < r.start:
-                return False
-            if r.limit is None or start_hop < r.limit:
-                return True
-            # Past the range only an event that a changed one now swallows goes.
-            return any(
-                k[0] == key[0] and k[1] == key[1] and s <= start_hop < e
-                for k, (s, e, _) in new.items()
-            )
-
-        gone = [k for k, (s, _, _) in r.existing.items() if k not in new and replaced(k, s)]
-        changed_b = [
-            k for k, v in new.items() if k[0] == "b" and r.existing.get(k, (0, 0, None))[2] != v[2]
-        ]
-        if changed_b:
-            rows = [(k, new[k][2]) for k in changed_b]
+        cid = r.channel.id
+        changes = event_changes(r, bursts, hypes, self.config)
+        if changes.bursts:
+            columns = ("en", "pk", "pu", "bl", "sc", "tu", "pm", "bm")  # StoredEvent.stored
             cur = await conn.execute(
                 _Q["upsert_bursts"],
                 {
                     "c": cid,
-                    "name": [k[1] for k, _ in rows],
-                    "st": [k[2] for k, _ in rows],
-                    **{
-                        col: [v[i] for _, v in rows]
-                        for i, col in enumerate(("en", "pk", "pu", "bl", "sc", "tu", "pm", "bm"))
-                    },
+                    "name": [k.emote for k, _ in changes.bursts],
+                    "st": [k.started_at for k, _ in changes.bursts],
+                    **{col: [v[i] for _, v in changes.bursts] for i, col in enumerate(columns)},
                 },
             )
             summary.bursts_written += cur.rowcount
-        for key, h in hype_of.items():
-            if r.existing.get(key, (0, 0, None))[2] != new[key][2] or h.end_hop > r.refresh_from:
-                await self._write_hype(conn, cid, h, summary)
-        gone_b = [k for k in gone if k[0] == "b"]
-        gone_h = [k for k in gone if k[0] == "h"]
-        if gone_b:
+        for h in changes.hypes:
+            await self._write_hype(conn, cid, h, summary)
+        if changes.gone_bursts:
             cur = await conn.execute(
                 _Q["delete_bursts"],
-                ([k[1] for k in gone_b], [k[2] for k in gone_b], cid),
+                {
+                    "name": [k.emote for k in changes.gone_bursts],
+                    "st": [k.started_at for k in changes.gone_bursts],
+                    "c": cid,
+                },
             )
             summary.deleted += cur.rowcount
-        if gone_h:
+        if changes.gone_hypes:
             cur = await conn.execute(
-                _Q["delete_moments"],
-                (cid, [k[2] for k in gone_h]),
+                _Q["delete_moments"], {"c": cid, "st": [k.started_at for k in changes.gone_hypes]}
             )
             summary.deleted += cur.rowcount
 
     async def _write_state(
         self,
         conn: psycopg.AsyncConnection[Any],
-        channels: list[_Channel],
-        live: dict[int, _Range],
+        channels: list[ChannelState],
+        live: dict[int, JudgeRange],
         snapshot: str,
     ) -> None:
         """Record the search snapshot (and, where judged, the new watermark) for ``channels``;
@@ -566,33 +381,25 @@ class Detector:
             return
         step = self.config.step_s
         keep = self.config.context_hops + self.config.hops(self.options.late_window_s) + 120
-        rows = []
+        bounds = []
         for ch in channels:
-            lows = [lo for lo, _ in ch.fresh]
-            highs = [hi for _, hi in ch.fresh]
-            first = min([*lows, *([ch.first_at] if ch.first_at else [])], default=None)
-            last = max([*highs, *([ch.last_at] if ch.last_at else [])], default=None)
             r = live.get(ch.id)
-            processed = _at(r.end, step) if r is not None else ch.processed
-            if processed is None:
-                # New rows but nothing judgeable yet (all in the future): judge from the first.
-                processed = first
-            rows.append((ch.id, processed, first, last))
+            bounds.append(state_bounds(ch, r, step))
             if r is not None and r.series is not None:
-                self._cache[ch.id] = _Cache(_trim(r.series, r.end - keep), snapshot)
+                self._cache[ch.id] = _Cache(trim(r.series, r.end - keep), snapshot)
             elif ch.fresh:
                 self._cache.pop(ch.id, None)
             elif ch.id in self._cache:
                 self._cache[ch.id].snapshot = snapshot  # idle: its counts are still right
         await conn.execute(
             _Q["save_state"],
-            (
-                snapshot,
-                [r[0] for r in rows],
-                [r[1] for r in rows],
-                [r[2] for r in rows],
-                [r[3] for r in rows],
-            ),
+            {
+                "snapshot": snapshot,
+                "ids": [ch.id for ch in channels],
+                "processed": [b.processed_until for b in bounds],
+                "first": [b.first_message_at for b in bounds],
+                "last": [b.last_message_at for b in bounds],
+            },
         )
 
     async def _write_hype(
@@ -604,68 +411,37 @@ class Detector:
     ) -> None:
         step, opt = self.config.step_s, self.options
         per_min = 60.0 / (step * self.config.span_hops)
-        lo, hi = _at(h.start_hop, step), _at(h.end_hop, step)
+        lo, hi = hop_start(h.start_hop, step), hop_start(h.end_hop, step)
         args = {"c": channel_id, "lo": lo, "hi": hi}
-        cur = await conn.execute(
-            _Q["count_chatters"],
-            args,
-        )
-        row = await cur.fetchone()
-        chatters = int(row[0]) if row else 0
-        cur = await conn.execute(
-            _Q["top_emotes"],
-            {**args, "n": opt.top_emotes},
-        )
-        top = [r[0] for r in await cur.fetchall()]
+        cur = conn.cursor(row_factory=scalar_row)
+        await cur.execute(_Q["count_chatters"], args)
+        chatters = int(await cur.fetchone() or 0)
+        await cur.execute(_Q["top_emotes"], {**args, "n": opt.top_emotes})
+        top = await cur.fetchall()
         # The model that scored most of the window: averaging two models' scales would mix them.
-        cur = await conn.execute(
-            _Q["avg_sentiment"],
-            args,
-        )
-        row = await cur.fetchone()
-        sentiment = float(row[0]) if row and row[0] is not None else None
-        samples = await self._samples(conn, args)
-        cur = await conn.execute(
+        await cur.execute(_Q["avg_sentiment"], args)
+        avg = await cur.fetchone()
+        sentiment = float(avg) if avg is not None else None
+        samples = conn.cursor(row_factory=class_row(Sample))
+        await samples.execute(_Q["sample_messages"], args)
+        chosen = choose_samples(await samples.fetchall(), opt.sample_messages)
+        written = await conn.execute(
             _Q["upsert_moment"],
-            (
-                channel_id,
-                lo,
-                _at(h.peak_hop, step),
-                hi,
-                round(h.score, 3),
-                round(h.peak_messages * per_min, 3),
-                round(h.baseline_messages * per_min, 3),
-                chatters,
-                top,
-                sentiment,
-                Jsonb(samples),
-            ),
+            {
+                "c": channel_id,
+                "lo": lo,
+                "peak": hop_start(h.peak_hop, step),
+                "hi": hi,
+                "score": round(h.score, 3),
+                "per_min": round(h.peak_messages * per_min, 3),
+                "baseline_per_min": round(h.baseline_messages * per_min, 3),
+                "chatters": chatters,
+                "top_emotes": top,
+                "sentiment": sentiment,
+                "samples": Jsonb(chosen),
+            },
         )
-        summary.hypes_written += cur.rowcount
-
-    async def _samples(
-        self, conn: psycopg.AsyncConnection[Any], args: dict[str, Any]
-    ) -> list[dict[str, str]]:
-        """The window's most repeated texts (what chat was saying), one real message each."""
-        cur = await conn.execute(
-            _Q["sample_messages"],
-            args,
-        )
-        rows = await cur.fetchall()
-        counts = Counter(" ".join(str(t).lower().split()) for _, t, _ in rows)
-        seen: set[str] = set()
-        chosen: list[tuple[int, datetime, str, str]] = []
-        for login, text, at in rows:
-            key = " ".join(str(text).lower().split())
-            if key in seen or not login:
-                continue
-            seen.add(key)
-            chosen.append((-counts[key], at, login, text))
-        chosen.sort(key=lambda c: (c[0], c[1]))
-        return [
-            {"user": login, "text": text, "at": at.isoformat()}
-            for _, at, login, text in chosen[: self.options.sample_messages]
-        ]
+        summary.hypes_written += written.rowcount
 
 
 async def run_detector(

@@ -29,35 +29,37 @@ FROM (VALUES (1)) AS one (x) LEFT JOIN fresh f ON true;
 
 -- name: try_lock_channels
 -- The channels of the list whose advisory lock this transaction takes (others are busy).
-SELECT id FROM unnest(%s::int[]) AS id WHERE pg_try_advisory_xact_lock(%s, id);
+SELECT id FROM unnest(%(ids)s::int[]) AS id WHERE pg_try_advisory_xact_lock(%(namespace)s, id);
 
 -- name: stored_events
--- Bursts ('b') and hype moments ('h') already stored over each range k.
+-- Bursts ('b') and hype moments ('h') already stored over each range k (the columns of the
+-- other kind are NULL; real columns read as float8, as the detector compares them).
 WITH r AS (SELECT * FROM unnest(%(k)s::int[], %(c)s::int[], %(lo)s::timestamptz[],
 %(hi)s::timestamptz[]) AS r(k, c, lo, hi))
-SELECT r.k, 'b', e.emote_name, e.started_at, e.ended_at, e.peak_at, e.peak_uses,
-    e.baseline::float8, e.score::float8, e.total_uses, e.peak_messages,
-    e.baseline_messages::float8
+SELECT r.k, 'b' AS kind, e.emote_name, e.started_at, e.ended_at, e.peak_at,
+    e.score::float8 AS score, e.peak_uses, e.baseline::float8 AS baseline, e.total_uses,
+    e.peak_messages, e.baseline_messages::float8 AS baseline_messages,
+    NULL::float8 AS messages_per_min, NULL::float8 AS baseline_per_min
 FROM r JOIN chat.emote_bursts e ON e.channel_id = r.c AND e.ended_at > r.lo
     AND e.started_at < r.hi
 UNION ALL
-SELECT r.k, 'h', '', h.started_at, h.ended_at, h.peak_at, NULL, h.score::float8,
-    h.messages_per_min::float8, h.baseline_per_min::float8, NULL, NULL
+SELECT r.k, 'h', '', h.started_at, h.ended_at, h.peak_at, h.score::float8, NULL, NULL, NULL,
+    NULL, NULL, h.messages_per_min::float8, h.baseline_per_min::float8
 FROM r JOIN chat.hype_moments h ON h.channel_id = r.c AND h.ended_at > r.lo
     AND h.started_at < r.hi;
 
 -- name: message_buckets
 -- Messages and distinct chatters per range k and bucket (s seconds long).
-SELECT r.k, floor(extract(epoch FROM m.sent_at) / %(s)s)::bigint, count(*),
-count(DISTINCT chat.chatter_key(m.user_id, m.user_login, m.user_name))
+SELECT r.k, floor(extract(epoch FROM m.sent_at) / %(s)s)::bigint AS hop, count(*) AS messages,
+count(DISTINCT chat.chatter_key(m.user_id, m.user_login, m.user_name)) AS chatters
 FROM unnest(%(k)s::int[], %(c)s::int[],
 %(lo)s::timestamptz[], %(hi)s::timestamptz[]) AS r(k, c, lo, hi) JOIN chat.messages m
 ON m.channel_id = r.c AND m.sent_at >= r.lo AND m.sent_at < r.hi GROUP BY 1, 2;
 
 -- name: emote_buckets
 -- Messages using each emote and its uses, per range k and bucket.
-SELECT r.k, floor(extract(epoch FROM e.sent_at) / %(s)s)::bigint, e.emote_name,
-count(DISTINCT e.message_id), sum(e.count) FROM unnest(%(k)s::int[], %(c)s::int[],
+SELECT r.k, floor(extract(epoch FROM e.sent_at) / %(s)s)::bigint AS hop, e.emote_name,
+count(DISTINCT e.message_id) AS messages, sum(e.count) AS uses FROM unnest(%(k)s::int[], %(c)s::int[],
 %(lo)s::timestamptz[], %(hi)s::timestamptz[]) AS r(k, c, lo, hi)
 JOIN chat.emote_uses e ON e.channel_id = r.c AND e.sent_at >= r.lo
 AND e.sent_at < r.hi GROUP BY 1, 2, 3;
@@ -66,9 +68,9 @@ AND e.sent_at < r.hi GROUP BY 1, 2, 3;
 -- Remember each channel's processed range and the snapshot this pass saw.
 INSERT INTO chat.detector_state AS d (channel_id, processed_until,
 first_message_at, last_message_at, seen_snapshot, updated_at)
-SELECT u.c, u.pu, u.fm, u.lm, %s::pg_snapshot, now()
-FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[])
-    AS u(c, pu, fm, lm)
+SELECT u.c, u.pu, u.fm, u.lm, %(snapshot)s::pg_snapshot, now()
+FROM unnest(%(ids)s::int[], %(processed)s::timestamptz[], %(first)s::timestamptz[],
+    %(last)s::timestamptz[]) AS u(c, pu, fm, lm)
 ON CONFLICT (channel_id) DO UPDATE SET processed_until = excluded.processed_until,
 first_message_at = excluded.first_message_at,
 last_message_at = excluded.last_message_at,
@@ -96,7 +98,8 @@ GROUP BY model ORDER BY count(*) DESC, model LIMIT 1;
 -- Store one hype moment; a row that did not change is not rewritten.
 INSERT INTO chat.hype_moments AS h (channel_id, started_at, peak_at, ended_at, score,
 messages_per_min, baseline_per_min, chatters, top_emotes, avg_sentiment,
-sample_messages) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+sample_messages) VALUES (%(c)s, %(lo)s, %(peak)s, %(hi)s, %(score)s, %(per_min)s,
+%(baseline_per_min)s, %(chatters)s, %(top_emotes)s, %(sentiment)s, %(samples)s)
 ON CONFLICT (channel_id, started_at) DO UPDATE SET peak_at = excluded.peak_at,
 ended_at = excluded.ended_at, score = excluded.score,
 messages_per_min = excluded.messages_per_min,
@@ -140,11 +143,11 @@ WHERE (e.peak_at, e.ended_at, e.peak_uses, e.total_uses, e.score,
 
 -- name: delete_bursts
 -- Remove one channel's bursts that the new pass no longer finds.
-DELETE FROM chat.emote_bursts e USING unnest(%s::text[], %s::timestamptz[])
-AS d(name, st) WHERE e.channel_id = %s AND e.emote_name = d.name
+DELETE FROM chat.emote_bursts e USING unnest(%(name)s::text[], %(st)s::timestamptz[])
+AS d(name, st) WHERE e.channel_id = %(c)s AND e.emote_name = d.name
 AND e.started_at = d.st;
 
 -- name: delete_moments
 -- Remove one channel's hype moments that the new pass no longer finds.
-DELETE FROM chat.hype_moments WHERE channel_id = %s
-AND started_at = ANY(%s::timestamptz[]);
+DELETE FROM chat.hype_moments WHERE channel_id = %(c)s
+AND started_at = ANY(%(st)s::timestamptz[]);
