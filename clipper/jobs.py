@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.rows import class_row
+from psycopg.rows import class_row, scalar_row
 from psycopg.types.json import Jsonb
 
 from chatpulse.core.queries import load_queries
@@ -38,6 +38,7 @@ __all__ = [
     "heartbeat",
     "latest_hype_moment",
     "list_clips",
+    "pending_jobs",
     "queue_stats",
     "register_vod",
     "release_job",
@@ -324,9 +325,17 @@ async def queue_stats(conn: AsyncConnection[Any]) -> tuple[dict[str, int], int]:
     async with conn.cursor(row_factory=class_row(_StatusCount)) as cur:
         await cur.execute(_Q["clips_per_status"])
         by_status = {r.status: int(r.clips) for r in await cur.fetchall()}
-    due = await conn.execute(_Q["jobs_due"])
-    row = await due.fetchone()
-    return by_status, int(row[0]) if row else 0
+    async with conn.cursor(row_factory=scalar_row) as cur:
+        await cur.execute(_Q["jobs_due"])
+        due = await cur.fetchone()
+    return by_status, int(due or 0)
+
+
+async def pending_jobs(conn: AsyncConnection[Any]) -> int:
+    """How many jobs are queued or running (due or not)."""
+    async with conn.cursor(row_factory=scalar_row) as cur:
+        await cur.execute(_Q["jobs_pending"])
+        return int(await cur.fetchone() or 0)
 
 
 async def register_vod(

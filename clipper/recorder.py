@@ -6,7 +6,8 @@ into FFmpeg (a file is read at its native rate, ``-re``); ``lavfi:<graph>`` is a
 source (encoded, keyframe every second).  FFmpeg's segment muxer writes
 ``MEDIA_DIR/<channel>/%Y%m%dT%H%M%SZ.ts`` (``-strftime 1`` under ``TZ=UTC``: the name is the
 moment the segment was opened, [MEDIA]).  Old segments are deleted by age, then by
-total size.  When the stream ends the recorder retries with backoff until stopped.
+total size.  When the stream ends the recorder retries with backoff (jittered,
+:mod:`chatpulse.core.backoff`) until stopped.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from chatpulse.core.backoff import retry_wait, wait_seconds
 from chatpulse.core.waiting import wait_or_stop
 from clipper.config import ClipperConfig
 from clipper.ffmpeg import stop_process
@@ -28,6 +30,9 @@ from clipper.media import channel_dir, list_segments
 from clipper.segments import plan_retention
 
 __all__ = ["RecordInput", "input_for", "record_args", "run_recorder", "sweep_retention"]
+
+# Between recording sessions (stream offline, network error): 1 s, 2 s, 4 s ... up to a minute.
+_RESTART_WAIT = retry_wait(1.0, 60.0)
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +170,7 @@ async def run_recorder(
     source = input_for(url, channel)
     stop = stop or asyncio.Event()
     sweeper = asyncio.create_task(_retention_loop(out_dir, config, stop))
-    sessions, delay = 0, 1.0
+    sessions = 0
     try:
         while not stop.is_set():
             sessions += 1
@@ -176,8 +181,7 @@ async def run_recorder(
             log.warning("recording ended", extra={"channel": channel, "exit_code": code})
             if max_restarts is not None and sessions > max_restarts:
                 break
-            await wait_or_stop(stop, delay)
-            delay = min(delay * 2, 60.0)
+            await wait_or_stop(stop, wait_seconds(_RESTART_WAIT, sessions))
     finally:
         stop.set()
         await sweeper

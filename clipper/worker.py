@@ -2,7 +2,8 @@
 
 Jobs come from ``chat.clips`` (:mod:`clipper.jobs`).  While a job runs, a heartbeat keeps it
 ours; a worker that dies stops heartbeating and its job is claimed again after
-``stall_after_s``.  Failures are retried with exponential backoff up to ``max_attempts``; a
+``stall_after_s``.  Failures are retried with exponential backoff and jitter
+(:func:`chatpulse.core.backoff.retry_wait`) up to ``max_attempts``; a
 clip whose end is not recorded yet goes back to the queue without using an attempt.  When
 its stop event is set (the command sets it on SIGTERM/SIGINT) the worker claims nothing more,
 gives the running cut ``shutdown_grace_s``, then stops FFmpeg cleanly and puts the job back
@@ -28,9 +29,11 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from psycopg import AsyncConnection
 
+from chatpulse.core.backoff import retry_wait, wait_seconds
 from chatpulse.core.db import connect
 from chatpulse.core.errors import CutError, CutStopped, MediaError, MediaNotReady
 from chatpulse.core.settings import Settings
+from chatpulse.core.waiting import wait_or_stop
 from clipper import jobs
 from clipper.annotate import annotate_clip
 from clipper.config import ClipperConfig, clipper_config
@@ -71,10 +74,6 @@ class ClipResult:
     media: str
 
 
-def _backoff(config: ClipperConfig, attempts: int) -> float:
-    return float(min(config.retry_max_s, config.retry_base_s * 2 ** max(attempts - 1, 0)))
-
-
 class _Worker:
     def __init__(
         self,
@@ -97,6 +96,7 @@ class _Worker:
         self.shutdown = shutdown
         self.ffprobe = ffprobe_for(settings.ffmpeg)
         self.totals = WorkerTotals()
+        self.retry = retry_wait(config.retry_base_s, config.retry_max_s)
 
     async def _heartbeat(self, job_id: int, lost: asyncio.Event, stop_cut: asyncio.Event) -> None:
         while True:
@@ -216,7 +216,7 @@ class _Worker:
             return "failed"
         except Exception as exc:  # CutError, StorageError, anything unforeseen: retry
             final = job.attempts >= self.config.max_attempts
-            delay = _backoff(self.config, job.attempts)
+            delay = wait_seconds(self.retry, job.attempts)
             await jobs.fail_job(
                 self.conn,
                 job.id,
@@ -271,12 +271,9 @@ class _Worker:
         return "done"
 
     async def pending(self) -> int:
-        cur = await self.conn.execute(
-            "SELECT count(*) FROM chat.clips WHERE status IN ('queued', 'running')"
-        )
-        row = await cur.fetchone()
+        pending = await jobs.pending_jobs(self.conn)
         await self.conn.commit()
-        return int(row[0]) if row else 0
+        return pending
 
     async def run(self, until_idle: bool) -> WorkerTotals:
         while not self.shutdown.is_set():
@@ -284,8 +281,7 @@ class _Worker:
             if job is None:
                 if until_idle and await self.pending() == 0:
                     break
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.shutdown.wait(), self.config.worker_poll_s)
+                await wait_or_stop(self.shutdown, self.config.worker_poll_s)
                 continue
             outcome = await self.process(job)
             self.metrics.jobs.labels(outcome).inc()

@@ -169,6 +169,10 @@ SELECT status, count(*) AS clips FROM chat.clips GROUP BY status;
 -- How many queued jobs are due now (for the metrics).
 SELECT count(*) AS jobs FROM chat.clips WHERE status = 'queued' AND not_before <= now();
 
+-- name: jobs_pending
+-- How many jobs are queued or running, due or not (a worker run until idle stops at 0).
+SELECT count(*) AS jobs FROM chat.clips WHERE status IN ('queued', 'running');
+
 -- name: upsert_channel
 -- The id of a channel row, created when missing.
 INSERT INTO chat.channels (platform, name) VALUES (%(platform)s, %(name)s)
