@@ -28,11 +28,13 @@ from typing import Any
 
 import psycopg
 
-from analytics.queries import query
 from analytics.segments import SegmentRules
 from analytics.signatures import Signature, count_words
 from analytics.streams import Hint, Island, Stream, infer_streams, match_streams, merge_ranges
 from chatpulse.core.hints import add_stream_hint
+from chatpulse.core.queries import load_queries
+
+query = load_queries("analytics").__getitem__  # the named queries of sql/queries/analytics.sql
 
 __all__ = [
     "AnalyzeSummary",

@@ -19,12 +19,14 @@ import psycopg
 
 from chatpulse.core.db import connect
 from chatpulse.core.errors import ChatpulseError, ConfigError
+from chatpulse.core.queries import load_queries
 from topics import WINDOW_SECONDS
-from topics.queries import query
 from topics.text import class_tfidf, distinctive_terms, rrf, text_weight, tokens
 
 if TYPE_CHECKING:
     from topics.embed import Embedder
+
+query = load_queries("topics").__getitem__  # the named queries of sql/queries/topics.sql
 
 __all__ = [
     "EmbedStats",
