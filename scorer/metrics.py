@@ -9,40 +9,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import psycopg
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from psycopg.rows import class_row
 
-__all__ = ["LAG_SQL", "ScorerLagCollector", "ScorerMetrics"]
+from chatpulse.core.queries import load_queries
+
+__all__ = ["ScorerLagCollector", "ScorerMetrics"]
 
 log = logging.getLogger(__name__)
 
-#: Seconds since the oldest message still waiting for ``model`` was received: the first message
-#: after the model's cursor, or the first of an unfinished claim, whichever is older; NULL when
-#: nothing waits.  Two index probes on (ingest_xid, ingest_seq) per claim, not a count.
-LAG_SQL = """
-WITH p AS (
-    SELECT coalesce((SELECT cursor_xid FROM chat.scorer_progress WHERE model = %(model)s),
-                    '0'::xid8) AS cx,
-           coalesce((SELECT cursor_seq FROM chat.scorer_progress WHERE model = %(model)s),
-                    0) AS cs
-), waiting AS (
-    SELECT (SELECT m.received_at FROM chat.messages m
-            WHERE (m.ingest_xid, m.ingest_seq) > (p.cx, p.cs)
-            ORDER BY m.ingest_xid, m.ingest_seq LIMIT 1) AS received_at
-    FROM p
-    UNION ALL
-    SELECT (SELECT m.received_at FROM chat.messages m
-            WHERE (m.ingest_xid, m.ingest_seq) > (c.lo_xid, c.lo_seq)
-            ORDER BY m.ingest_xid, m.ingest_seq LIMIT 1)
-    FROM chat.scoring_claims c WHERE c.model = %(model)s
-)
-SELECT extract(epoch FROM now() - min(received_at))::float8,
-       (SELECT count(*) FROM chat.scoring_claims WHERE model = %(model)s)
-FROM waiting
-"""
+_Q = load_queries("scorer")  # sql/queries/scorer.sql
+
+
+class _Lag(NamedTuple):
+    lag_s: float | None  # None: nothing waits
+    claims: int
 
 
 class ScorerLagCollector(Collector):
@@ -67,10 +53,11 @@ class ScorerLagCollector(Collector):
             application_name="chatpulse-scorer-metrics",
             options=f"-c statement_timeout={int(self._timeout_s * 1000)}",
         ) as conn:
-            row = conn.execute(LAG_SQL, {"model": self._model}).fetchone()
+            cur = conn.cursor(row_factory=class_row(_Lag))
+            row = cur.execute(_Q["lag"], {"model": self._model}).fetchone()
         assert row is not None
-        lag = max(0.0, float(row[0])) if row[0] is not None else 0.0
-        return lag, int(row[1])
+        lag = max(0.0, float(row.lag_s)) if row.lag_s is not None else 0.0
+        return lag, int(row.claims)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:

@@ -20,8 +20,10 @@ from typing import Any
 
 import psycopg
 import tenacity
+from psycopg.rows import scalar_row
 
 from chatpulse.core.contract import SUBSCRIPTION_KINDS
+from chatpulse.core.queries import load_queries
 
 __all__ = [
     "CONTINUOUS_AGGREGATES",
@@ -32,6 +34,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_Q = load_queries("core")  # sql/queries/core.sql
 
 #: In refresh order: a hierarchical aggregate comes after the one it reads.
 CONTINUOUS_AGGREGATES = (
@@ -58,11 +62,10 @@ def _floor(moment: datetime, width: timedelta) -> datetime:
 
 async def backend_of(conn: psycopg.AsyncConnection[Any]) -> str:
     """Return the backend the schema was created for: ``timescaledb`` or ``postgres``."""
-    cur = await conn.execute(
-        "SELECT backend FROM chat.schema_migrations ORDER BY version DESC LIMIT 1"
-    )
-    row = await cur.fetchone()
-    return str(row[0]) if row else "postgres"
+    cur = conn.cursor(row_factory=scalar_row)
+    await cur.execute(_Q["schema_backend"])
+    backend = await cur.fetchone()
+    return str(backend) if backend is not None else "postgres"
 
 
 async def refresh_pending(conn: psycopg.AsyncConnection[Any]) -> int:
@@ -73,11 +76,12 @@ async def refresh_pending(conn: psycopg.AsyncConnection[Any]) -> int:
     """
     if await backend_of(conn) == "timescaledb":
         return 0
-    cur = await conn.execute("SELECT chat.refresh_aggregates()")
-    row = await cur.fetchone()
+    cur = conn.cursor(row_factory=scalar_row)
+    await cur.execute(_Q["refresh_aggregates"])
+    pieces = await cur.fetchone()
     if not conn.autocommit:
         await conn.commit()
-    return int(row[0]) if row else 0
+    return int(pieces or 0)
 
 
 async def refresh_range(
@@ -110,6 +114,6 @@ async def refresh_range(
         ):
             with attempt:
                 await conn.execute(
-                    "CALL refresh_continuous_aggregate(%s, %s, %s)", (f"chat.{view}", lo, hi)
+                    _Q["refresh_continuous_aggregate"], {"view": f"chat.{view}", "lo": lo, "hi": hi}
                 )
     log.info("aggregates refreshed", extra={"start": start, "end": end})

@@ -12,7 +12,11 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from chatpulse.core.queries import load_queries
+
 __all__ = ["add_stream_hint"]
+
+_Q = load_queries("core")  # sql/queries/core.sql
 
 
 async def add_stream_hint(
@@ -25,9 +29,12 @@ async def add_stream_hint(
 ) -> None:
     """Record a known stream start (a replay's start, Helix); the next analyze pass uses it."""
     await conn.execute(
-        "INSERT INTO chat.stream_hints (channel_id, at, found_by, title, category) "
-        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (channel_id, at) DO UPDATE SET "
-        "title = coalesce(EXCLUDED.title, chat.stream_hints.title), "
-        "category = coalesce(EXCLUDED.category, chat.stream_hints.category)",
-        (channel_id, at, found_by, title, category),
+        _Q["add_stream_hint"],
+        {
+            "channel_id": channel_id,
+            "at": at,
+            "found_by": found_by,
+            "title": title,
+            "category": category,
+        },
     )

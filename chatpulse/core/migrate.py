@@ -24,10 +24,12 @@ from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import class_row, scalar_row
 
 from chatpulse.core.contract import READER_RELATIONS, READER_ROLE, READER_VECTOR_RELATIONS
 from chatpulse.core.db import connect
 from chatpulse.core.errors import MigrationError
+from chatpulse.core.queries import load_queries
 
 __all__ = [
     "READER_RELATIONS",
@@ -43,6 +45,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_Q = load_queries("core")  # sql/queries/core.sql
 
 Backend = Literal["timescaledb", "postgres"]
 #: pg_advisory_lock key: the first 8 bytes of sha256("chatpulse.migrate"), fixed forever (the
@@ -178,10 +182,18 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
-async def _scalar(conn: psycopg.AsyncConnection[Any], query: str, *args: Any) -> Any:
-    cur = await conn.execute(query, args or None)
-    row = await cur.fetchone()
-    return None if row is None else row[0]
+async def _scalar(conn: psycopg.AsyncConnection[Any], name: str, **params: Any) -> Any:
+    """The first column of the first row of query ``name`` (None: no row)."""
+    cur = conn.cursor(row_factory=scalar_row)
+    await cur.execute(_Q[name], params or None)
+    return await cur.fetchone()
+
+
+async def _names(conn: psycopg.AsyncConnection[Any], name: str, **params: Any) -> list[str]:
+    """The first column of every row of query ``name``."""
+    cur = conn.cursor(row_factory=scalar_row)
+    await cur.execute(_Q[name], params or None)
+    return [str(v) for v in await cur.fetchall()]
 
 
 async def detect_backend(conn: psycopg.AsyncConnection[Any], wanted: str = "auto") -> Backend:
@@ -193,19 +205,14 @@ async def detect_backend(conn: psycopg.AsyncConnection[Any], wanted: str = "auto
     """
     if wanted == "off":
         return "postgres"
-    installed = await _scalar(
-        conn, "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
-    )
-    if installed:
+    if await _scalar(conn, "timescaledb_version"):
         return "timescaledb"
-    available = await _scalar(
-        conn, "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
-    )
-    preload = str(await _scalar(conn, "SELECT current_setting('shared_preload_libraries')"))
+    available = await _scalar(conn, "timescaledb_available")
+    preload = str(await _scalar(conn, "preload_libraries"))
     loadable = bool(available) and "timescaledb" in preload
     if loadable:
         try:
-            await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            await conn.execute(_Q["create_timescaledb"])
             return "timescaledb"
         except psycopg.Error as exc:
             if wanted == "on":
@@ -233,9 +240,20 @@ CREATE TABLE IF NOT EXISTS chat.schema_migrations (
 """
 
 
-async def _recorded(conn: psycopg.AsyncConnection[Any]) -> dict[int, tuple[str, str, str | None]]:
-    cur = await conn.execute("SELECT version, name, backend, checksum FROM chat.schema_migrations")
-    return {row[0]: (row[1], row[2], row[3]) for row in await cur.fetchall()}
+@dataclass(frozen=True, slots=True)
+class _Applied:
+    """One row of ``chat.schema_migrations``."""
+
+    version: int
+    name: str
+    backend: str
+    checksum: str | None
+
+
+async def _recorded(conn: psycopg.AsyncConnection[Any]) -> dict[int, _Applied]:
+    cur = conn.cursor(row_factory=class_row(_Applied))
+    await cur.execute(_Q["applied_migrations"])
+    return {row.version: row for row in await cur.fetchall()}
 
 
 async def run_migrations(
@@ -263,12 +281,12 @@ async def run_migrations(
         lambda d: log.debug("postgres notice", extra={"notice": d.message_primary})
     )
     try:
-        await conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        await conn.execute(_Q["lock_migrations"], {"key": _LOCK_KEY})
         try:
             async with conn.transaction():
                 await conn.execute(_CREATE_RECORD)
             recorded = await _recorded(conn)
-            backends = {b for (_, b, _) in recorded.values()}
+            backends = {r.backend for r in recorded.values()}
             if backends:
                 backend: Backend = "timescaledb" if "timescaledb" in backends else "postgres"
                 if backend == "postgres" and timescaledb == "on":
@@ -277,7 +295,7 @@ async def run_migrations(
                         "migrate the data into a fresh TimescaleDB database instead"
                     )
                 if backend == "timescaledb":
-                    await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+                    await conn.execute(_Q["create_timescaledb"])
             else:
                 backend = await detect_backend(conn, timescaledb)
             known = {m.version for m in migrations}
@@ -299,9 +317,7 @@ async def run_migrations(
                 log.debug("migration applied", extra={"version": version, "backend": backend})
             ts_version = None
             if backend == "timescaledb":
-                ts_version = await _scalar(
-                    conn, "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
-                )
+                ts_version = await _scalar(conn, "timescaledb_version")
                 notices += await _set_policies(conn, compress_after, retention)
             notices += await _ensure_reader(
                 conn, reader_password, reader_statement_timeout, reader_idle_timeout
@@ -314,21 +330,21 @@ async def run_migrations(
                 )
             return MigrationReport(backend, applied, current, ts_version, notices)
         finally:
-            await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+            await conn.execute(_Q["unlock_migrations"], {"key": _LOCK_KEY})
     finally:
         await conn.close()
 
 
 def _warn_changed(
     version: int,
-    record: tuple[str, str, str | None],
+    record: _Applied,
     migrations: list[Migration],
     backend: Backend,
 ) -> None:
     current = next(
         (m for m in migrations if m.version == version and m.backend in (None, backend)), None
     )
-    if current is not None and record[2] and record[2] != current.checksum:
+    if current is not None and record.checksum and record.checksum != current.checksum:
         log.warning(
             "an applied migration file has changed since it ran; the change is not applied",
             extra={"version": version, "migration": current.name},
@@ -343,11 +359,13 @@ async def _apply(
     backend: Backend,
 ) -> None:
     name = chosen.name if chosen else files[0].name
-    record = (
-        "INSERT INTO chat.schema_migrations (version, name, backend, checksum) "
-        "VALUES (%s, %s, %s, %s)"
-    )
-    args = (version, name, backend, chosen.checksum if chosen else None)
+    record = _Q["record_migration"]
+    args = {
+        "version": version,
+        "name": name,
+        "backend": backend,
+        "checksum": chosen.checksum if chosen else None,
+    }
     try:
         if chosen is None:
             await conn.execute(record, args)
@@ -368,7 +386,7 @@ async def _set_policies(
 ) -> list[str]:
     """Make the columnstore and retention policies match the settings (TimescaleDB only)."""
     notices: list[str] = []
-    license_ = await _scalar(conn, "SELECT current_setting('timescaledb.license', true)")
+    license_ = await _scalar(conn, "timescaledb_license")
     if license_ == "apache":
         return [
             "timescaledb runs under the Apache license: columnstore, refresh and retention "
@@ -377,20 +395,14 @@ async def _set_policies(
     for table in _RAW_TABLES:
         rel = f"chat.{table}"
         # Replace rather than keep: the setting may have changed since the last migrate.
-        await conn.execute("CALL remove_columnstore_policy(%s, if_exists => true)", (rel,))
+        await conn.execute(_Q["remove_columnstore_policy"], {"rel": rel})
         if compress_after:
-            await conn.execute(
-                "CALL add_columnstore_policy(%s, after => %s::interval, if_not_exists => true)",
-                (rel, compress_after),
-            )
-        await conn.execute("SELECT remove_retention_policy(%s, if_exists => true)", (rel,))
+            await conn.execute(_Q["add_columnstore_policy"], {"rel": rel, "after": compress_after})
+        await conn.execute(_Q["remove_retention_policy"], {"rel": rel})
         if retention:
-            await conn.execute(
-                "SELECT add_retention_policy(%s, drop_after => %s::interval, if_not_exists => true)",
-                (rel, retention),
-            )
+            await conn.execute(_Q["add_retention_policy"], {"rel": rel, "after": retention})
     if retention:
-        too_short = await _scalar(conn, "SELECT %s::interval < INTERVAL '8 days'", retention)
+        too_short = await _scalar(conn, "retention_too_short", retention=retention)
         if too_short:
             notices.append(
                 f"retention {retention} is shorter than the aggregates' 7-day refresh window: "
@@ -413,10 +425,8 @@ async def _ensure_reader(
     ``idle_in_transaction_session_timeout`` and ``standard_conforming_strings = on`` (so that a
     backslash in a dashboard variable can never end a string literal).
     """
-    may = await _scalar(
-        conn, "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user"
-    )
-    exists = await _scalar(conn, "SELECT 1 FROM pg_roles WHERE rolname = %s", READER_ROLE)
+    may = await _scalar(conn, "may_create_roles")
+    exists = await _scalar(conn, "role_exists", role=READER_ROLE)
     role = sql.Identifier(READER_ROLE)
     if not exists:
         if not may:
@@ -431,7 +441,7 @@ async def _ensure_reader(
         except psycopg.errors.UniqueViolation:
             pass
     notices: list[str] = []
-    database = sql.Identifier(str(await _scalar(conn, "SELECT current_database()")))
+    database = sql.Identifier(str(await _scalar(conn, "current_database")))
     if may:
         per_database = {
             "statement_timeout": statement_timeout,
@@ -474,19 +484,14 @@ async def _ensure_reader(
                     "ALTER DEFAULT PRIVILEGES IN SCHEMA chat REVOKE SELECT ON TABLES FROM {}"
                 ).format(role)
             )
-            cur = await conn.execute(
-                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = 'chat' AND c.relname = ANY(%s)",
-                (list(READER_RELATIONS),),
-            )
-            for (name,) in await cur.fetchall():
+            for name in await _names(conn, "reader_relations", names=list(READER_RELATIONS)):
                 await conn.execute(
                     sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier("chat", name), role)
                 )
     except psycopg.Error as exc:
         notices.append(f"could not grant read access to {READER_ROLE}: {exc}".strip())
     notices += await _deny_temp(conn, database)
-    if await _scalar(conn, "SELECT has_schema_privilege(%s, 'public', 'CREATE')", READER_ROLE):
+    if await _scalar(conn, "may_create_in_public", role=READER_ROLE):
         notices.append(
             f"{READER_ROLE} may create tables in schema public (PostgreSQL before 15 grants "
             "that to PUBLIC); consider REVOKE CREATE ON SCHEMA public FROM PUBLIC"
@@ -505,24 +510,11 @@ async def _deny_temp(conn: psycopg.AsyncConnection[Any], database: sql.Identifie
     needs ``GRANT TEMPORARY ON DATABASE ... TO it`` (README).  Needs the database's owner or a
     superuser; otherwise a notice says what to ask for.
     """
-    reader_has = await _scalar(
-        conn,
-        "SELECT has_database_privilege(%s, current_database(), 'TEMPORARY')",
-        READER_ROLE,
-    )
-    if not reader_has:
+    if not await _scalar(conn, "has_temporary", role=READER_ROLE):
         return []
     try:
         async with conn.transaction():
-            cur = await conn.execute(
-                "SELECT r.rolname FROM pg_roles r, pg_roles reader "
-                "WHERE reader.rolname = %s AND r.oid <> reader.oid AND NOT r.rolsuper "
-                "AND r.rolname !~ '^pg_' AND NOT pg_has_role(reader.oid, r.oid, 'MEMBER') "
-                "AND has_database_privilege(r.oid, current_database(), 'TEMPORARY') "
-                "ORDER BY 1",
-                (READER_ROLE,),
-            )
-            for (name,) in await cur.fetchall():
+            for name in await _names(conn, "roles_with_temporary", role=READER_ROLE):
                 await conn.execute(
                     sql.SQL("GRANT TEMPORARY ON DATABASE {} TO {}").format(
                         database, sql.Identifier(name)
@@ -534,10 +526,6 @@ async def _deny_temp(conn: psycopg.AsyncConnection[Any], database: sql.Identifie
                 )
     except psycopg.Error as exc:
         return [f"{READER_ROLE} may still create temporary tables: {exc}".strip()]
-    if await _scalar(
-        conn,
-        "SELECT has_database_privilege(%s, current_database(), 'TEMPORARY')",
-        READER_ROLE,
-    ):
+    if await _scalar(conn, "has_temporary", role=READER_ROLE):
         return [f"{READER_ROLE} may still create temporary tables through a role it is a member of"]
     return []

@@ -117,3 +117,27 @@ SELECT pg_try_advisory_xact_lock(hashtextextended('chatpulse.refresh_aggregates'
 SELECT EXISTS (SELECT 1 FROM chat.messages m, chat.scorer_progress p
                WHERE p.model = %(model)s
                  AND (m.ingest_xid, m.ingest_seq) > (p.cursor_xid, p.cursor_seq));
+
+-- name: lag
+-- Seconds since the oldest message still waiting for the model was received (the first after
+-- its cursor, or the first of an unfinished claim, whichever is older; NULL when nothing
+-- waits), and the model's claims.  Two index probes on (ingest_xid, ingest_seq) per claim.
+WITH p AS (
+    SELECT coalesce((SELECT cursor_xid FROM chat.scorer_progress WHERE model = %(model)s),
+                    '0'::xid8) AS cx,
+           coalesce((SELECT cursor_seq FROM chat.scorer_progress WHERE model = %(model)s),
+                    0) AS cs
+), waiting AS (
+    SELECT (SELECT m.received_at FROM chat.messages m
+            WHERE (m.ingest_xid, m.ingest_seq) > (p.cx, p.cs)
+            ORDER BY m.ingest_xid, m.ingest_seq LIMIT 1) AS received_at
+    FROM p
+    UNION ALL
+    SELECT (SELECT m.received_at FROM chat.messages m
+            WHERE (m.ingest_xid, m.ingest_seq) > (c.lo_xid, c.lo_seq)
+            ORDER BY m.ingest_xid, m.ingest_seq LIMIT 1)
+    FROM chat.scoring_claims c WHERE c.model = %(model)s
+)
+SELECT extract(epoch FROM now() - min(received_at))::float8 AS lag_s,
+       (SELECT count(*) FROM chat.scoring_claims WHERE model = %(model)s) AS claims
+FROM waiting;
