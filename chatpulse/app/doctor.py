@@ -17,13 +17,31 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import httpx
+from psycopg.rows import class_row, scalar_row
 
 from chatpulse.core.db import connect, database
 from chatpulse.core.errors import ChatpulseError
 from chatpulse.core.migrate import load_migrations
+from chatpulse.core.queries import load_queries
 from chatpulse.core.settings import Settings, redact_url
 
 __all__ = ["Check", "cmd_doctor", "run_checks"]
+
+_Q = load_queries("app")  # sql/queries/app.sql
+
+
+@dataclass(frozen=True, slots=True)
+class _SchemaVersion:
+    version: int
+    backend: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Timescale:
+    installed: str | None
+    available: str | None
+    license: str | None
+
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -96,22 +114,20 @@ async def _check_database(url: str, settings: Settings, embedded: bool) -> list[
         return [Check("database", "fail", f"{where}: {exc}")]
     checks: list[Check] = []
     async with conn:
-        cur = await conn.execute("SHOW server_version")
-        row = await cur.fetchone()
-        checks.append(Check("database", "ok", f"{where}: PostgreSQL {row[0] if row else '?'}"))
+        scalar = conn.cursor(row_factory=scalar_row)
+        await scalar.execute(_Q["server_version"])
+        server = await scalar.fetchone()
+        checks.append(Check("database", "ok", f"{where}: PostgreSQL {server or '?'}"))
         known = max(m.version for m in load_migrations())
-        cur = await conn.execute("SELECT to_regclass('chat.schema_migrations') IS NOT NULL")
-        row = await cur.fetchone()
-        if not (row and row[0]):
+        await scalar.execute(_Q["schema_migrated"])
+        if not await scalar.fetchone():
             checks.append(Check("schema", "fail", "not migrated: run `chatpulse migrate`"))
             backend = None
         else:
-            cur = await conn.execute(
-                "SELECT max(version), (array_agg(backend ORDER BY version DESC))[1] "
-                "FROM chat.schema_migrations"
-            )
-            row = await cur.fetchone()
-            version, backend = (row[0] or 0, row[1]) if row else (0, None)
+            cur = conn.cursor(row_factory=class_row(_SchemaVersion))
+            await cur.execute(_Q["schema_version"])
+            schema = await cur.fetchone()
+            version, backend = (schema.version, schema.backend) if schema else (0, None)
             if version < known:
                 checks.append(
                     Check(
@@ -130,13 +146,10 @@ async def _check_database(url: str, settings: Settings, embedded: bool) -> list[
                 )
             else:
                 checks.append(Check("schema", "ok", f"version {version} on {backend}"))
-        cur = await conn.execute(
-            "SELECT (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'), "
-            "(SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb'), "
-            "current_setting('timescaledb.license', true)"
-        )
-        row = await cur.fetchone()
-        installed, available, license_ = row if row else (None, None, None)
+        status = conn.cursor(row_factory=class_row(_Timescale))
+        await status.execute(_Q["timescaledb_status"])
+        ts = await status.fetchone() or _Timescale(None, None, None)
+        installed, available, license_ = ts.installed, ts.available, ts.license
         if installed:
             checks.append(
                 Check(

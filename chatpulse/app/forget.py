@@ -27,13 +27,15 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from psycopg import sql
+from psycopg.rows import class_row, scalar_row
 
 from chatpulse.core.aggregates import backend_of, refresh_range
 from chatpulse.core.db import connect
+from chatpulse.core.queries import load_queries
 from collector.codec import decode_events, encode_events
 from collector.forgotten import Forgotten
 from collector.spool import Spool, SpoolLockedError
@@ -42,7 +44,6 @@ __all__ = ["ForgetReport", "forget_files", "forget_in_database", "normalize_logi
 
 log = logging.getLogger(__name__)
 
-_CHATTERS = ("chatters_1m", "chatters_1h", "chatters_6h", "chatters_1d")
 _SPOOL_MAX_BYTES = 1 << 62  # the bound of appends; a rewrite appends nothing
 
 
@@ -62,77 +63,38 @@ class ForgetReport:
     skipped: list[str] = field(default_factory=list)
 
 
-_USER = """
-    (lower(m.user_login) = %(login)s OR m.user_id = ANY(%(ids)s))
-    AND (%(platform)s::text IS NULL OR c.platform = %(platform)s)"""
+_Q = load_queries("app")  # sql/queries/app.sql
 
-_IDS = """
-SELECT m.user_id FROM chat.messages m JOIN chat.channels c ON c.id = m.channel_id
-WHERE lower(m.user_login) = %(login)s AND m.user_id IS NOT NULL
-  AND (%(platform)s::text IS NULL OR c.platform = %(platform)s)
-UNION
-SELECT e.target_user_id FROM chat.moderation_events e JOIN chat.channels c ON c.id = e.channel_id
-WHERE lower(e.target_login) = %(login)s AND e.target_user_id IS NOT NULL
-  AND (%(platform)s::text IS NULL OR c.platform = %(platform)s)
-"""
-
-_DELETES: dict[str, str] = {
-    "message_scores": """DELETE FROM chat.message_scores s USING forget_rows f
-        WHERE s.channel_id = f.channel_id AND s.message_id = f.message_id
-          AND s.sent_at = f.sent_at""",
-    "scoring_failures": """DELETE FROM chat.scoring_failures s USING forget_rows f
-        WHERE s.channel_id = f.channel_id AND s.message_id = f.message_id
-          AND s.sent_at = f.sent_at""",
-    "emote_uses": """DELETE FROM chat.emote_uses e USING forget_rows f
-        WHERE e.channel_id = f.channel_id AND e.message_id = f.message_id
-          AND e.sent_at = f.sent_at""",
-    "moderation_events": """DELETE FROM chat.moderation_events e USING chat.channels c
-        WHERE c.id = e.channel_id
-          AND (lower(e.target_login) = %(login)s OR e.target_user_id = ANY(%(ids)s))
-          AND (%(platform)s::text IS NULL OR c.platform = %(platform)s)""",
-    "stream_chatters": """DELETE FROM chat.stream_chatters s USING chat.channels c
-        WHERE c.id = s.channel_id
-          AND (lower(s.login) = %(login)s OR s.chatter = ANY(%(ids)s)
-               OR s.chatter = 'login:' || %(login)s)
-          AND (%(platform)s::text IS NULL OR c.platform = %(platform)s)""",
-    "chatter_cluster_members": """DELETE FROM chat.chatter_cluster_members s USING chat.channels c
-        WHERE c.id = s.channel_id
-          AND (lower(s.login) = %(login)s OR s.chatter = ANY(%(ids)s)
-               OR s.chatter = 'login:' || %(login)s)
-          AND (%(platform)s::text IS NULL OR c.platform = %(platform)s)""",
-    "messages": """DELETE FROM chat.messages m USING forget_rows f
-        WHERE m.channel_id = f.channel_id AND m.message_id = f.message_id
-          AND m.sent_at = f.sent_at""",
-}
-
-# Sample lines removed from hype moments (an element per line; the moment itself stays).
-_SAMPLES = """
-WITH changed AS (
-    UPDATE chat.hype_moments h SET sample_messages = coalesce((
-        SELECT jsonb_agg(x ORDER BY n) FROM jsonb_array_elements(h.sample_messages)
-            WITH ORDINALITY AS t(x, n)
-        WHERE lower(x->>'user') IS DISTINCT FROM %(login)s), '[]'::jsonb)
-    FROM chat.channels c
-    WHERE c.id = h.channel_id AND (%(platform)s::text IS NULL OR c.platform = %(platform)s)
-      AND EXISTS (SELECT 1 FROM jsonb_array_elements(h.sample_messages) x
-                  WHERE lower(x->>'user') = %(login)s)
-    RETURNING jsonb_array_length(h.sample_messages) AS left_,
-              (SELECT jsonb_array_length(o.sample_messages) FROM chat.hype_moments o
-               WHERE o.id = h.id) AS before_
+# The user's rows, in the order they are deleted (messages last: the others refer to them).
+_DELETES = (
+    "message_scores",
+    "scoring_failures",
+    "emote_uses",
+    "moderation_events",
+    "stream_chatters",
+    "chatter_cluster_members",
+    "messages",
 )
-SELECT coalesce(sum(before_ - left_), 0) FROM changed
-"""
 
 
-async def _count_chatters(conn: Any, args: dict[str, Any]) -> dict[str, int]:
-    counts = {}
-    for view in _CHATTERS:
-        query = sql.SQL(
-            "SELECT count(*) FROM {} m JOIN chat.channels c ON c.id = m.channel_id WHERE {}"
-        ).format(sql.Identifier("chat", view), sql.SQL(_USER))
-        cur = await conn.execute(query, args)
-        row = await cur.fetchone()
-        counts[view] = int(row[0]) if row else 0
+class _ChatterCounts(NamedTuple):
+    """The user's rows in each chatters aggregate (row of ``count_user_chatters``)."""
+
+    chatters_1m: int
+    chatters_1h: int
+    chatters_6h: int
+    chatters_1d: int
+
+
+class _Span(NamedTuple):
+    first: datetime | None
+    last: datetime | None
+
+
+async def _count_chatters(conn: Any, args: dict[str, Any]) -> _ChatterCounts:
+    cur = conn.cursor(row_factory=class_row(_ChatterCounts))
+    await cur.execute(_Q["count_user_chatters"], args)
+    counts: _ChatterCounts = await cur.fetchone()
     return counts
 
 
@@ -149,53 +111,41 @@ async def forget_in_database(
     args: dict[str, Any] = {"login": login, "platform": platform, "ids": []}
     removed: dict[str, int] = {}
     async with await connect(conninfo, autocommit=True) as conn:
-        cur = await conn.execute(_IDS, args)
-        ids = sorted({str(r[0]) for r in await cur.fetchall()})
+        found = conn.cursor(row_factory=scalar_row)
+        await found.execute(_Q["forget_user_ids"], args)
+        ids = sorted({str(user_id) for user_id in await found.fetchall()})
         args["ids"] = ids
         async with conn.transaction():
-            await conn.execute("LOCK TABLE chat.forgotten_users IN SHARE ROW EXCLUSIVE MODE")
+            await conn.execute(_Q["lock_tombstones"])
             added = 0
             for user_id in [None, *ids]:
                 cur = await conn.execute(
-                    "INSERT INTO chat.forgotten_users (platform, user_login, user_id) "
-                    "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                    (platform, login, user_id),
+                    _Q["add_tombstone"], {"platform": platform, "login": login, "user_id": user_id}
                 )
                 added += max(cur.rowcount, 0)
             removed["tombstones"] = added
         async with conn.transaction():
-            rows = sql.SQL(
-                "CREATE TEMP TABLE forget_rows ON COMMIT DROP AS "
-                "SELECT m.channel_id, m.message_id, m.sent_at FROM chat.messages m "
-                "JOIN chat.channels c ON c.id = m.channel_id WHERE {}"
-            ).format(sql.SQL(_USER))
-            await conn.execute(rows, args)
-            cur = await conn.execute(
-                "SELECT min(sent_at), max(sent_at) FROM forget_rows UNION ALL "
-                "SELECT min(e.at), max(e.at) FROM chat.moderation_events e "
-                "JOIN chat.channels c ON c.id = e.channel_id "
-                "WHERE (lower(e.target_login) = %(login)s OR e.target_user_id = ANY(%(ids)s)) "
-                "AND (%(platform)s::text IS NULL OR c.platform = %(platform)s)",
-                args,
-            )
-            spans = [r for r in await cur.fetchall() if r[0] is not None]
+            await conn.execute(_Q["collect_forget_rows"], args)
+            ranges = conn.cursor(row_factory=class_row(_Span))
+            await ranges.execute(_Q["forget_spans"], args)
+            spans = [r for r in await ranges.fetchall() if r.first is not None]
             before = await _count_chatters(conn, args)
-            for place, statement in _DELETES.items():
-                cur = await conn.execute(statement, args)
+            for place in _DELETES:
+                cur = await conn.execute(_Q[f"forget_{place}"], args)
                 removed[place] = max(cur.rowcount, 0)
-            cur = await conn.execute(_SAMPLES, args)
-            row = await cur.fetchone()
-            removed["hype_moment_samples"] = int(row[0]) if row else 0
+            samples = conn.cursor(row_factory=scalar_row)
+            await samples.execute(_Q["forget_samples"], args)
+            removed["hype_moment_samples"] = int(await samples.fetchone() or 0)
         if spans:
-            start = min(s[0] for s in spans)
-            end = max(s[1] for s in spans)
+            start = min(s.first for s in spans if s.first is not None)
+            end = max(s.last for s in spans if s.last is not None)
             if await backend_of(conn) == "timescaledb":
                 await refresh_range(conn, start, end)
             else:
                 await refresh_range(conn, None, None)  # the invalidation log knows the range
         after = await _count_chatters(conn, args)
-        for view in _CHATTERS:
-            removed[view] = before[view] - after[view]
+        for view, was, now in zip(_ChatterCounts._fields, before, after, strict=True):
+            removed[view] = was - now
     return removed, ids
 
 

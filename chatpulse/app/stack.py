@@ -26,17 +26,53 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
+from psycopg.rows import class_row
 
 from chatpulse.app.commands.database import migrate
 from chatpulse.app.report import load_report, write_report
 from chatpulse.core.db import connect, database
 from chatpulse.core.errors import ChatpulseError
 from chatpulse.core.metrics import serve_metrics
+from chatpulse.core.queries import load_queries
 from chatpulse.core.settings import Settings
 
 __all__ = ["DemoSummary", "cmd_demo", "cmd_up", "run_demo", "run_up"]
 
 log = logging.getLogger(__name__)
+
+_Q = load_queries("app")  # sql/queries/app.sql
+
+
+@dataclass(frozen=True, slots=True)
+class _DemoChannel:
+    """Row of ``demo_channel``: what the demo's replay stored."""
+
+    id: int
+    first: datetime
+    last: datetime
+    messages: int
+    chatters: int
+    moderation: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Hype:
+    id: int
+    started_at: datetime
+    peak_at: datetime
+    ended_at: datetime
+    score: float
+    messages_per_min: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Burst:
+    emote_name: str
+    started_at: datetime
+    peak_at: datetime
+    ended_at: datetime
+    score: float
+
 
 DEMO_CHANNEL = "nymn"
 _DEMO_ROOM = "62300805"
@@ -101,7 +137,7 @@ def _bundled_emotes(seventv_user: dict[str, Any]) -> Any:
 async def run_demo(settings: Settings, url: str, report_out: Path) -> DemoSummary:
     """The demo's steps on database ``url``; see the module docstring."""
     from chatpulse.app.commands.detect import detect_options, detector_config
-    from clipper.jobs import enqueue_clip
+    from clipper.jobs import enqueue_clip, get_clip
     from clipper.testsource import generate_segments
     from clipper.worker import run_worker
     from collector.app import replay_files
@@ -134,30 +170,20 @@ async def run_demo(settings: Settings, url: str, report_out: Path) -> DemoSummar
 
     async with await connect(url, autocommit=True) as conn:
         # What the database holds (a second run inserts nothing, and still shows it all).
-        cur = await conn.execute(
-            "SELECT c.id, min(m.sent_at), max(m.sent_at), count(*), "
-            "count(DISTINCT chat.chatter_key(m.user_id, m.user_login, m.user_name)), "
-            "(SELECT count(*) FROM chat.moderation_events e WHERE e.channel_id = c.id) "
-            "FROM chat.channels c JOIN chat.messages m ON m.channel_id = c.id "
-            "WHERE c.name = %s GROUP BY c.id ORDER BY count(*) DESC LIMIT 1",
-            (DEMO_CHANNEL,),
-        )
-        row = await cur.fetchone()
-        if row is None:
+        stored = conn.cursor(row_factory=class_row(_DemoChannel))
+        await stored.execute(_Q["demo_channel"], {"channel": DEMO_CHANNEL})
+        channel = await stored.fetchone()
+        if channel is None:
             raise ChatpulseError("demo: the replay stored no messages")
-        channel_id, first, last, summary.messages, summary.chatters, summary.moderation = row
-        cur = await conn.execute(
-            "SELECT id, started_at, peak_at, ended_at, score, messages_per_min "
-            "FROM chat.hype_moments WHERE channel_id = %s ORDER BY score DESC",
-            (channel_id,),
-        )
-        hype_rows = await cur.fetchall()
-        cur = await conn.execute(
-            "SELECT emote_name, started_at, peak_at, ended_at, score FROM chat.emote_bursts "
-            "WHERE channel_id = %s ORDER BY score DESC",
-            (channel_id,),
-        )
-        burst_rows = await cur.fetchall()
+        first, last = channel.first, channel.last
+        summary.messages, summary.chatters = channel.messages, channel.chatters
+        summary.moderation = channel.moderation
+        hypes = conn.cursor(row_factory=class_row(_Hype))
+        await hypes.execute(_Q["demo_hype_moments"], {"channel_id": channel.id})
+        hype_rows = await hypes.fetchall()
+        bursts = conn.cursor(row_factory=class_row(_Burst))
+        await bursts.execute(_Q["demo_emote_bursts"], {"channel_id": channel.id})
+        burst_rows = await bursts.fetchall()
 
     _step(5, total, "generating a video that spans the chat's time range (FFmpeg test source)")
     video_start = first.replace(microsecond=0) - timedelta(seconds=30)
@@ -171,11 +197,11 @@ async def run_demo(settings: Settings, url: str, report_out: Path) -> DemoSummar
     _step(6, total, "cutting a clip of the top moment")
     hype_id: int | None = None
     if hype_rows:
-        hype_id, _, peak, _, _, _ = hype_rows[0]
+        hype_id, peak = hype_rows[0].id, hype_rows[0].peak_at
         summary.clip_of = "top hype moment"
     elif burst_rows:
-        name, _, peak, _, _ = burst_rows[0]
-        summary.clip_of = f"top emote burst ({name})"
+        peak = burst_rows[0].peak_at
+        summary.clip_of = f"top emote burst ({burst_rows[0].emote_name})"
     else:
         peak = first + (last - first) / 2
         summary.clip_of = "middle of the stream (no hype moment found)"
@@ -195,16 +221,12 @@ async def run_demo(settings: Settings, url: str, report_out: Path) -> DemoSummar
         )
     await run_worker(settings, url, until_idle=True, stop=asyncio.Event())
     async with await connect(url, autocommit=True) as conn:
-        cur = await conn.execute(
-            "SELECT status, location, duration_s, error FROM chat.clips WHERE id = %s", (clip.id,)
-        )
-        clip_row = await cur.fetchone()
-    if clip_row is not None:
-        status, location, duration, error = clip_row
-        if status == "done":
-            summary.clip_path, summary.clip_seconds = location, duration
+        done = await get_clip(conn, clip.id)
+    if done is not None:
+        if done.status == "done":
+            summary.clip_path, summary.clip_seconds = done.location, done.duration_s
         else:
-            log.warning("demo clip not cut", extra={"status": status, "error": error})
+            log.warning("demo clip not cut", extra={"status": done.status, "error": done.error})
 
     _step(7, total, "writing the HTML report")
     data = await load_report(url, DEMO_CHANNEL)
@@ -219,8 +241,13 @@ async def run_demo(settings: Settings, url: str, report_out: Path) -> DemoSummar
             "positive" if summary.mood > 0.05 else "negative" if summary.mood < -0.05 else "neutral"
         )
     summary.top_emotes = [(r["emote_name"], r["provider"], int(r["uses"])) for r in data.top_emotes]
-    summary.bursts = [(str(n), s, p, e, float(sc)) for n, s, p, e, sc in burst_rows]
-    summary.hype = [(s, p, e, float(sc), float(rate)) for _, s, p, e, sc, rate in hype_rows]
+    summary.bursts = [
+        (b.emote_name, b.started_at, b.peak_at, b.ended_at, float(b.score)) for b in burst_rows
+    ]
+    summary.hype = [
+        (h.started_at, h.peak_at, h.ended_at, float(h.score), float(h.messages_per_min))
+        for h in hype_rows
+    ]
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -8,9 +8,12 @@ import json
 import sys
 from typing import Any
 
+from psycopg.rows import scalar_row
+
 from chatpulse.app.times import parse_time_option
 from chatpulse.core.db import connect, database
 from chatpulse.core.errors import ConfigError
+from chatpulse.core.queries import load_queries
 from chatpulse.core.settings import Settings
 from topics.store import (
     NoVectorsError,
@@ -23,6 +26,8 @@ from topics.store import (
 )
 
 __all__ = ["cmd_ask", "cmd_embed", "cmd_topics"]
+
+_Q = load_queries("app")  # sql/queries/app.sql
 
 
 def _no_vectors(exc: NoVectorsError) -> int:
@@ -121,17 +126,18 @@ def cmd_topics(settings: Settings, args: argparse.Namespace) -> int:
 
         async def run() -> tuple[int, Any, bool]:
             async with await connect(url, autocommit=True) as conn:
-                cur = await conn.execute("SELECT id FROM chat.channels WHERE name = %s", (name,))
-                row = await cur.fetchone()
-                if row is None:
+                cur = conn.cursor(row_factory=scalar_row)
+                await cur.execute(_Q["channel_id"], {"name": name})
+                channel_id = await cur.fetchone()
+                if channel_id is None:
                     raise ConfigError(f"--channel: no channel named {name!r} in this database")
-                terms = await compute_terms(conn, row[0], start, end)
+                terms = await compute_terms(conn, channel_id, start, end)
                 if not await vectors_available(conn):
                     return terms, None, False
                 from topics.embed import model_name
 
                 result = await compute_topics(
-                    conn, row[0], model_name(settings), start, end, k=settings.topics_count
+                    conn, channel_id, model_name(settings), start, end, k=settings.topics_count
                 )
                 return terms, result, True
 
