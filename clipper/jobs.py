@@ -39,6 +39,7 @@ __all__ = [
     "latest_hype_moment",
     "list_clips",
     "pending_jobs",
+    "ping",
     "queue_stats",
     "register_vod",
     "release_job",
@@ -329,6 +330,11 @@ async def queue_stats(conn: AsyncConnection[Any]) -> tuple[dict[str, int], int]:
         await cur.execute(_Q["jobs_due"])
         due = await cur.fetchone()
     return by_status, int(due or 0)
+
+
+async def ping(conn: AsyncConnection[Any]) -> None:
+    """Raise when the database does not answer."""
+    await conn.execute(_Q["ping"])
 
 
 async def pending_jobs(conn: AsyncConnection[Any]) -> int:

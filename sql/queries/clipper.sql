@@ -169,6 +169,10 @@ SELECT status, count(*) AS clips FROM chat.clips GROUP BY status;
 -- How many queued jobs are due now (for the metrics).
 SELECT count(*) AS jobs FROM chat.clips WHERE status = 'queued' AND not_before <= now();
 
+-- name: ping
+-- Whether the database answers (the API's health check).
+SELECT 1;
+
 -- name: jobs_pending
 -- How many jobs are queued or running, due or not (a worker run until idle stops at 0).
 SELECT count(*) AS jobs FROM chat.clips WHERE status IN ('queued', 'running');

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from clipper import jobs
 from clipper.api.deps import State
 from clipper.api.models import HealthOut
 from clipper.metrics import refresh_queue_metrics
@@ -20,7 +21,7 @@ async def healthz(state: State, response: Response) -> HealthOut:
     try:
         assert state.pool is not None
         async with state.pool.connection(timeout=2) as conn:
-            await conn.execute("SELECT 1")
+            await jobs.ping(conn)
     except Exception:
         response.status_code = 503
         return HealthOut(status="unhealthy", database="unreachable")
