@@ -72,6 +72,21 @@ def _lower_priority(pid: int, niceness: int) -> None:
 DEFAULT_FFMPEG = "ffmpeg"
 
 
+async def _spawn(
+    args: list[str], stdin: int, stdout: int, niceness: int
+) -> asyncio.subprocess.Process:
+    """Start ``args`` (the executable first) with stderr piped, ``niceness`` below our
+    priority.  Raises :class:`CutError` when it cannot be started."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdin=stdin, stdout=stdout, stderr=asyncio.subprocess.PIPE
+        )
+    except OSError as exc:
+        raise CutError(f"cannot run {args[0]}: {exc}") from exc
+    _lower_priority(proc.pid, niceness)
+    return proc
+
+
 def find_ffmpeg(configured: str = DEFAULT_FFMPEG) -> str | None:
     """The FFmpeg executable to run, or ``None`` when there is none.
 
@@ -164,16 +179,7 @@ async def run_ffmpeg(
     Raises :class:`CutStopped` when ``stop`` was set first (FFmpeg was stopped cleanly), and
     :class:`CutError` with the tail of stderr on a non-zero exit or after ``timeout_s``.
     """
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *args,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-    except OSError as exc:
-        raise CutError(f"cannot run {args[0]}: {exc}") from exc
-    _lower_priority(proc.pid, niceness)
+    proc = await _spawn(args, asyncio.subprocess.PIPE, asyncio.subprocess.DEVNULL, niceness)
     assert proc.stderr is not None
     stderr_task = asyncio.ensure_future(proc.stderr.read())
     waiter = asyncio.ensure_future(proc.wait())
@@ -200,16 +206,7 @@ async def run_ffmpeg(
 
 
 async def _run_capture(args: list[str], timeout_s: float = 60.0) -> tuple[int, bytes, bytes]:
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-    except OSError as exc:
-        raise CutError(f"cannot run {args[0]}: {exc}") from exc
-    _lower_priority(proc.pid, CUT_NICENESS)
+    proc = await _spawn(args, asyncio.subprocess.DEVNULL, asyncio.subprocess.PIPE, CUT_NICENESS)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
     except TimeoutError:

@@ -314,6 +314,7 @@ async def run_up(settings: Settings, url: str, stop: asyncio.Event | None = None
 
     from analytics.runner import run_analyze
     from chatpulse.app.commands.analytics import clustering_available
+    from chatpulse.app.commands.clipper import api_server_config
     from chatpulse.app.commands.collect import build_sources
     from chatpulse.app.commands.detect import detect_options, detector_config
     from chatpulse.app.commands.score import backend_options
@@ -393,16 +394,7 @@ async def run_up(settings: Settings, url: str, stop: asyncio.Event | None = None
     server: uvicorn.Server | None = None
     if settings.webhook_token or settings.webhook_hmac_secret or settings.webhook_auth_disabled:
         app = create_app(settings, url, registry=registry)
-        server = _Server(
-            uvicorn.Config(
-                app,
-                host=settings.clipper_host,
-                port=settings.clipper_port,
-                log_config=None,
-                access_log=False,
-                lifespan="on",
-            )
-        )
+        server = _Server(api_server_config(app, settings))
         services["clipper-api"] = server.serve()
     else:
         log.warning(

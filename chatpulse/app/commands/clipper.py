@@ -21,11 +21,13 @@ from clipper.config import clipper_config
 from clipper.webhook import CHANNEL_RE
 
 if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
     from prometheus_client import CollectorRegistry
 
     from clipper.worker import WorkerTotals
 
-__all__ = ["cmd_add_vod", "cmd_record", "cmd_serve", "cmd_worker"]
+__all__ = ["api_server_config", "cmd_add_vod", "cmd_record", "cmd_serve", "cmd_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,21 @@ def check_webhook_auth(settings: Settings) -> None:
         )
 
 
+def api_server_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
+    """How uvicorn serves the clip API (``clipper serve`` and ``up``): our logging, no access
+    log."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=settings.clipper_host,
+        port=settings.clipper_port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """``chatpulse clipper serve``: the API until SIGTERM/Ctrl-C."""
     import uvicorn
@@ -65,14 +82,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     with database(settings) as url:
         _migrate(settings, url)
         app = create_app(settings, url)
-        config = uvicorn.Config(
-            app,
-            host=settings.clipper_host,
-            port=settings.clipper_port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
+        config = api_server_config(app, settings)
         server = uvicorn.Server(config)
         # uvicorn handles SIGTERM/SIGINT itself, then re-raises the signal under the handler
         # that was there before it started: make that one a no-op so a stop exits 0.
