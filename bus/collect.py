@@ -5,7 +5,7 @@ the others).  A channel taken over from a collector whose lease expired records 
 gap in ``chat.gaps``, from the dead collector's last renewal to the join, which gap fill
 (``recent_messages_url``) then covers; a channel a collector handed over at a clean stop records
 a ``handover`` gap from its stop.  The pipeline (emotes, counters, gap fill) is the
-single-process collector's own :class:`collector.app.Pipeline`.
+single-process collector's own :class:`collector.pipeline.Pipeline`.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from bus.metrics import BusMetrics
 from bus.publisher import BusPublisher
 from chatpulse.core.errors import ConfigError
 from chatpulse.core.settings import Settings
-from collector.app import Pipeline, _OpenGap, dead_letter_path
 from collector.deadletter import DeadLetters
 from collector.events import ControlEvent
 from collector.metrics import CollectorMetrics
+from collector.pipeline import OpenGap, Pipeline
+from collector.wiring import dead_letter_path
 from collector.writer import GAP_CLOSE, GAP_OPEN
 
 __all__ = ["LeasedPipeline", "run_bus_collector"]
@@ -63,12 +64,12 @@ class LeasedPipeline(Pipeline):
                 "handover",
             )
 
-    async def _restart_gap(self, channel: str, at: datetime) -> _OpenGap | None:
+    async def _restart_gap(self, channel: str, at: datetime) -> OpenGap | None:
         took = self._takeovers.pop(channel, None)
         if took is None:
             return None
         since, reason = took
-        gap = _OpenGap(uuid.uuid4().hex, min(since, at))
+        gap = OpenGap(uuid.uuid4().hex, min(since, at))
         params = {"key": gap.key, "platform": self._platform}
         log.warning(
             "channel taken over: gap recorded",
@@ -206,6 +207,6 @@ async def run_bus_collector(
 
 
 def _emotes(settings: Settings, http: httpx.AsyncClient) -> Any:
-    from collector.app import _emote_providers
+    from collector.wiring import emote_providers
 
-    return _emote_providers(settings, http)
+    return emote_providers(settings, http)

@@ -8,13 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
+from psycopg.rows import class_row
 
+from chatpulse.core.queries import load_queries
 from collector.events import ChatEvent, ChatMessage, ModerationEvent
 
-__all__ = ["Forgotten", "load_forgotten"]
+__all__ = ["Forgotten", "ForgottenUser", "load_forgotten"]
+
+_Q = load_queries("collector")  # sql/queries/collector.sql
+
+
+class ForgottenUser(NamedTuple):
+    """One ``chat.forgotten_users`` row: platform (None: every platform), login, user id."""
+
+    platform: str | None
+    user_login: str | None
+    user_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,15 +37,15 @@ class Forgotten:
     ids: frozenset[tuple[str | None, str]] = frozenset()
 
     @classmethod
-    def of(cls, rows: Iterable[tuple[str | None, str | None, str | None]]) -> Forgotten:
-        """From (platform, login, user id) rows."""
+    def of(cls, rows: Iterable[ForgottenUser]) -> Forgotten:
+        """From ``chat.forgotten_users`` rows."""
         logins: set[tuple[str | None, str]] = set()
         ids: set[tuple[str | None, str]] = set()
-        for platform, login, user_id in rows:
-            if login:
-                logins.add((platform, login.casefold()))
-            if user_id:
-                ids.add((platform, user_id))
+        for row in rows:
+            if row.user_login:
+                logins.add((row.platform, row.user_login.casefold()))
+            if row.user_id:
+                ids.add((row.platform, row.user_id))
         return cls(frozenset(logins), frozenset(ids))
 
     def __bool__(self) -> bool:
@@ -66,6 +78,7 @@ async def load_forgotten(conn: psycopg.AsyncConnection[Any]) -> Forgotten:
     the batch commits first and forget deletes its rows, or forget commits first and the batch
     sees the tombstone.
     """
-    await conn.execute("LOCK TABLE chat.forgotten_users IN SHARE MODE")
-    cur = await conn.execute("SELECT platform, user_login, user_id FROM chat.forgotten_users")
-    return Forgotten.of(await cur.fetchall())
+    await conn.execute(_Q["lock_forgotten_users"])
+    async with conn.cursor(row_factory=class_row(ForgottenUser)) as cur:
+        await cur.execute(_Q["forgotten_users"])
+        return Forgotten.of(await cur.fetchall())

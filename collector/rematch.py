@@ -25,79 +25,53 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+from psycopg.rows import class_row
 
 from chatpulse.core.aggregates import refresh_range
 from chatpulse.core.db import connect
 from chatpulse.core.errors import ConfigError
+from chatpulse.core.queries import load_queries
 from chatpulse.core.settings import Settings
-from collector.app import _emote_providers, room_resolver
 from collector.emotes import EmoteProviders, EmoteSet
 from collector.events import EmoteUse
+from collector.wiring import emote_providers, room_resolver
 
 __all__ = ["RematchResult", "rematch_channel"]
 
 log = logging.getLogger(__name__)
 
-_COLS = "sent_at, channel_id, message_id, emote_id, emote_name, provider, count, user_id"
+_Q = load_queries("collector")  # sql/queries/collector.sql
 
-_CHUNK_SQL = """
-SELECT m.sent_at, m.message_id, m.text, m.user_id,
-       coalesce(u.names, '{}'), coalesce(u.ids, '{}'), coalesce(u.providers, '{}'),
-       coalesce(u.counts, '{}')
-FROM chat.messages m
-LEFT JOIN LATERAL (
-    SELECT array_agg(e.emote_name) AS names, array_agg(e.emote_id) AS ids,
-           array_agg(e.provider) AS providers, array_agg(e.count) AS counts
-    FROM chat.emote_uses e
-    WHERE e.channel_id = m.channel_id AND e.message_id = m.message_id AND e.sent_at = m.sent_at
-) u ON true
-WHERE m.channel_id = %(c)s AND m.sent_at >= %(lo)s::timestamptz AND m.sent_at < %(hi)s::timestamptz
-  AND m.sent_at >= %(after_t)s::timestamptz
-  AND (m.sent_at, m.message_id) > (%(after_t)s::timestamptz, %(after_id)s::text)
-ORDER BY m.sent_at, m.message_id
-LIMIT %(n)s
-"""
 
-_STAGE_SQL = """
-CREATE TEMP TABLE IF NOT EXISTS rematch_uses (
-    sent_at timestamptz, channel_id integer, message_id text, emote_id text, emote_name text,
-    provider text, count integer, user_id text
-) ON COMMIT DELETE ROWS;
-"""
+@dataclass(frozen=True, slots=True)
+class _ChannelRow:
+    id: int
+    platform_id: str | None
 
-_INSERT_SQL = """
-WITH ins AS (
-    INSERT INTO chat.emote_uses
-        (sent_at, channel_id, message_id, emote_id, emote_name, provider, count, user_id)
-    SELECT sent_at, channel_id, message_id, emote_id, emote_name, provider, count, user_id
-    FROM rematch_uses s
-    WHERE NOT EXISTS (
-        SELECT 1 FROM chat.emote_uses u
-        WHERE u.channel_id = s.channel_id AND u.message_id = s.message_id
-          AND u.sent_at = s.sent_at AND u.emote_name = s.emote_name)
-    ON CONFLICT DO NOTHING
-    RETURNING count
-)
-SELECT count(*), coalesce(sum(count), 0) FROM ins
-"""
 
-# Every message of the chunk's time span whose emote_count is not the sum of its uses.
-_RECONCILE_SQL = """
-WITH t AS (
-    SELECT m.message_id, m.sent_at, coalesce(sum(e.count), 0) AS total
-    FROM chat.messages m
-    LEFT JOIN chat.emote_uses e
-           ON e.channel_id = m.channel_id AND e.message_id = m.message_id
-          AND e.sent_at = m.sent_at
-    WHERE m.channel_id = %(c)s AND m.sent_at >= %(a)s AND m.sent_at <= %(b)s
-    GROUP BY m.message_id, m.sent_at, m.emote_count
-    HAVING coalesce(sum(e.count), 0) <> m.emote_count
-)
-UPDATE chat.messages m SET emote_count = t.total
-FROM t
-WHERE m.channel_id = %(c)s AND m.message_id = t.message_id AND m.sent_at = t.sent_at
-RETURNING m.sent_at
-"""
+@dataclass(frozen=True, slots=True)
+class _StoredMessage:
+    """A stored message of the chunk, with the emote uses it already counts."""
+
+    sent_at: datetime
+    message_id: str
+    text: str
+    user_id: str | None
+    names: list[str]
+    ids: list[str]
+    providers: list[str]
+    counts: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class _Added:
+    rows_added: int
+    uses_added: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Fixed:
+    sent_at: datetime
 
 
 @dataclass(slots=True)
@@ -169,18 +143,16 @@ async def rematch_channel(
         httpx.AsyncClient(headers={"User-Agent": "chatpulse"}, follow_redirects=True) as http,
         await connect(conninfo, autocommit=True) as conn,
     ):
-        cur = await conn.execute(
-            "SELECT id, platform_id FROM chat.channels WHERE platform = %s AND name = %s",
-            (platform, name),
-        )
-        row = await cur.fetchone()
+        async with conn.cursor(row_factory=class_row(_ChannelRow)) as cur:
+            await cur.execute(_Q["channel_by_name"], {"platform": platform, "name": name})
+            row = await cur.fetchone()
         if row is None:
             raise ConfigError(f"--channel: no {platform} channel named {name!r} in this database")
-        db_id: int = row[0]
+        db_id = row.id
         providers = (
             emotes
             if emotes is not None
-            else _emote_providers(settings, http, failure_log_level=logging.DEBUG)
+            else emote_providers(settings, http, failure_log_level=logging.DEBUG)
         )
         resolve = room_resolver(
             settings,
@@ -192,11 +164,8 @@ async def rematch_channel(
         )
         pid = await resolve(platform, name)
         result.platform_id = pid
-        if pid and not row[1]:
-            await conn.execute(
-                "UPDATE chat.channels SET platform_id = %s WHERE id = %s AND platform_id IS NULL",
-                (pid, db_id),
-            )
+        if pid and not row.platform_id:
+            await conn.execute(_Q["set_channel_platform_id"], {"platform_id": pid, "id": db_id})
         eset = await _load_set(providers, pid, result)
         result.emotes_known = len(eset)
         await _rematch_rows(conn, db_id, eset, start, end, chunk, result)
@@ -254,46 +223,49 @@ async def _rematch_rows(
         "after_id": "",
         "n": chunk,
     }
-    await conn.execute(_STAGE_SQL)
+    await conn.execute(_Q["rematch_create_staging"])
     while True:
-        cur = await conn.execute(_CHUNK_SQL, params)
-        rows = await cur.fetchall()
+        async with conn.cursor(row_factory=class_row(_StoredMessage)) as cur:
+            await cur.execute(_Q["rematch_chunk"], params)
+            rows = await cur.fetchall()
         if not rows:
             return
         result.messages += len(rows)
         new_rows: list[tuple[Any, ...]] = []
-        for sent_at, message_id, text, user_id, names, ids, provs, counts in rows:
-            for use in _new_uses(eset, text, names, ids, provs, counts):
+        for m in rows:
+            for use in _new_uses(eset, m.text, m.names, m.ids, m.providers, m.counts):
                 new_rows.append(
                     (
-                        sent_at,
+                        m.sent_at,
                         db_id,
-                        message_id,
+                        m.message_id,
                         use.emote_id,
                         use.emote_name,
                         use.provider,
                         use.count,
-                        user_id,
+                        m.user_id,
                     )
                 )
-        first, last = rows[0][0], rows[-1][0]
-        async with conn.transaction(), conn.cursor() as wcur:
+        first, last = rows[0].sent_at, rows[-1].sent_at
+        async with conn.transaction():
             if new_rows:
-                async with wcur.copy(f"COPY rematch_uses ({_COLS}) FROM STDIN") as copy:
-                    for new in new_rows:
-                        await copy.write_row(new)
-                await wcur.execute(_INSERT_SQL)
-                added = await wcur.fetchone()
-                if added is not None and added[0]:
-                    result.rows_added += int(added[0])
-                    result.uses_added += int(added[1])
+                async with conn.cursor(row_factory=class_row(_Added)) as wcur:
+                    async with wcur.copy(_Q["rematch_copy_staging"]) as copy:
+                        for new in new_rows:
+                            await copy.write_row(new)
+                    await wcur.execute(_Q["rematch_insert_uses"])
+                    added = await wcur.fetchone()
+                if added is not None and added.rows_added:
+                    result.rows_added += int(added.rows_added)
+                    result.uses_added += int(added.uses_added)
                     result._touch(first)
                     result._touch(last)
-            await wcur.execute(_RECONCILE_SQL, {"c": db_id, "a": first, "b": last})
-            fixed = await wcur.fetchall()
+            async with conn.cursor(row_factory=class_row(_Fixed)) as fcur:
+                await fcur.execute(_Q["rematch_reconcile"], {"c": db_id, "a": first, "b": last})
+                fixed = await fcur.fetchall()
             result.counts_fixed += len(fixed)
-            for (at,) in fixed:
-                result._touch(at)
-        params["after_t"], params["after_id"] = rows[-1][0], rows[-1][1]
+            for f in fixed:
+                result._touch(f.sent_at)
+        params["after_t"], params["after_id"] = rows[-1].sent_at, rows[-1].message_id
         if len(rows) < chunk:
             return

@@ -37,7 +37,7 @@ from chatpulse.core.aggregates import backend_of, refresh_range
 from chatpulse.core.db import connect
 from chatpulse.core.queries import load_queries
 from collector.codec import decode_events, encode_events
-from collector.forgotten import Forgotten
+from collector.forgotten import Forgotten, ForgottenUser
 from collector.spool import Spool, SpoolLockedError
 
 __all__ = ["ForgetReport", "forget_files", "forget_in_database", "normalize_login"]
@@ -212,7 +212,12 @@ def forget_files(
     (``collect``, ``replay`` ...) whose spool another process holds is skipped whole.
     """
     login = normalize_login(login)
-    forgotten = Forgotten.of([(platform, login, None), *((platform, login, i) for i in user_ids)])
+    forgotten = Forgotten.of(
+        [
+            ForgottenUser(platform, login, None),
+            *(ForgottenUser(platform, login, i) for i in user_ids),
+        ]
+    )
     patterns = [_word(login), *(_word(i) for i in user_ids)]
     spool_root, dead_root = data_dir / "spool", data_dir / "dead-letters"
     roles = {p.name for p in spool_root.iterdir() if p.is_dir()} if spool_root.is_dir() else set()

@@ -13,7 +13,7 @@ derive from :class:`ValueError`, so that code that catches that keeps working.
     │   └── MissingExtraError    a backend's extra is not installed       scorer.backends
     ├── DatabaseError            the database cannot be reached or is in an unexpected state
     │   ├── MigrationError       a migration failed or the schema is newer than this code
-    │   └── DatabaseUnavailable  not reachable now: spool and retry       collector.writer
+    │   └── DatabaseUnavailable  not reachable now: spool and retry       collector.writer.classify
     ├── CodecError               bytes that are no encoding of events     collector.codec
     ├── SpoolError               the spool cannot do what was asked       collector.spool
     │   ├── SpoolFullError       appending would pass max_bytes           collector.spool

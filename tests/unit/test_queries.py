@@ -115,3 +115,12 @@ def test_the_migration_runner_ignores_the_queries_folder() -> None:
     queries = (ROOT / "sql" / "queries" / "clipper.sql").read_text()
     assert all("-- name: claim_job" not in m.sql for m in load_migrations())
     assert "-- name: claim_job" in queries
+
+
+def test_the_collector_uses_exactly_the_queries_of_its_file() -> None:
+    defined = set(load_queries("collector"))
+    used: set[str] = set()
+    for module in sorted((ROOT / "collector").rglob("*.py")):
+        used |= _names_used(module)
+    assert used - defined == set(), "used but not in sql/queries/collector.sql"
+    assert defined - used == set(), "in sql/queries/collector.sql but never used"
