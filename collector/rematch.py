@@ -34,19 +34,13 @@ from chatpulse.core.queries import load_queries
 from chatpulse.core.settings import Settings
 from collector.emotes import EmoteProviders, EmoteSet
 from collector.events import EmoteUse
-from collector.wiring import emote_providers, room_resolver
+from collector.wiring import emote_providers, room_resolver, stored_channel
 
 __all__ = ["RematchResult", "rematch_channel"]
 
 log = logging.getLogger(__name__)
 
 _Q = load_queries("collector")  # sql/queries/collector.sql
-
-
-@dataclass(frozen=True, slots=True)
-class _ChannelRow:
-    id: int
-    platform_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +137,7 @@ async def rematch_channel(
         httpx.AsyncClient(headers={"User-Agent": "chatpulse"}, follow_redirects=True) as http,
         await connect(conninfo, autocommit=True) as conn,
     ):
-        async with conn.cursor(row_factory=class_row(_ChannelRow)) as cur:
-            await cur.execute(_Q["channel_by_name"], {"platform": platform, "name": name})
-            row = await cur.fetchone()
+        row = await stored_channel(conn, platform, name)
         if row is None:
             raise ConfigError(f"--channel: no {platform} channel named {name!r} in this database")
         db_id = row.id

@@ -20,12 +20,10 @@ from typing import Any
 
 import httpx
 from prometheus_client import CollectorRegistry
-from psycopg.rows import class_row
 
 from chatpulse.core.aggregates import backend_of, refresh_range
 from chatpulse.core.db import connect
 from chatpulse.core.errors import ConfigError
-from chatpulse.core.queries import load_queries
 from chatpulse.core.settings import Settings
 from collector.emotes import EmoteProviders
 from collector.events import ChatEvent, ChatMessage, Malformed, ModerationEvent
@@ -43,19 +41,17 @@ from collector.formats import (
 from collector.metrics import CollectorMetrics
 from collector.parse_worker import BATCH, Clock, Progress, parse_in_worker
 from collector.pipeline import Pipeline
-from collector.wiring import dead_letter_path, emote_providers, open_writer, room_resolver
+from collector.wiring import (
+    dead_letter_path,
+    emote_providers,
+    open_writer,
+    room_resolver,
+    stored_channel,
+)
 
 __all__ = ["FileReport", "ReplayFile", "ReplaySummary", "plan_replay", "replay_files"]
 
 log = logging.getLogger(__name__)
-
-_Q = load_queries("collector")  # sql/queries/collector.sql
-
-
-@dataclass(frozen=True, slots=True)
-class _ChannelRow:
-    id: int
-    platform_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,11 +340,7 @@ async def _record_stream_starts(
         return
     async with await connect(conninfo, autocommit=True) as conn:
         for channel, at in starts:
-            async with conn.cursor(row_factory=class_row(_ChannelRow)) as cur:
-                await cur.execute(
-                    _Q["channel_by_name"], {"platform": platform or "twitch", "name": channel}
-                )
-                row = await cur.fetchone()
+            row = await stored_channel(conn, platform or "twitch", channel)
             if row is not None:
                 await add_stream_hint(conn, row.id, at, "replay")
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 from psycopg.rows import class_row
 
 from chatpulse.core.db import connect
@@ -37,6 +38,7 @@ from collector.spool import Spool, SpoolLockedError
 from collector.writer import Writer
 
 __all__ = [
+    "ChannelRow",
     "RoomResolver",
     "collector_id",
     "dead_letter_path",
@@ -44,6 +46,7 @@ __all__ = [
     "open_spool",
     "open_writer",
     "room_resolver",
+    "stored_channel",
 ]
 
 log = logging.getLogger(__name__)
@@ -55,9 +58,20 @@ RoomResolver = Callable[[str, str], Awaitable[str | None]]
 
 
 @dataclass(frozen=True, slots=True)
-class _ChannelRow:
+class ChannelRow:
+    """A stored channel: its ``chat.channels.id`` and platform (room) id, if known."""
+
     id: int
     platform_id: str | None
+
+
+async def stored_channel(
+    conn: psycopg.AsyncConnection[Any], platform: str, name: str
+) -> ChannelRow | None:
+    """The stored channel ``name`` of ``platform``, or None when the database has none."""
+    async with conn.cursor(row_factory=class_row(ChannelRow)) as cur:
+        await cur.execute(_Q["channel_by_name"], {"platform": platform, "name": name})
+        return await cur.fetchone()
 
 
 @contextlib.contextmanager
@@ -150,12 +164,8 @@ def room_resolver(
         if channel_id and (wanted is None or wanted == name):
             return channel_id
         try:
-            async with (
-                await connect(conninfo, autocommit=True) as conn,
-                conn.cursor(row_factory=class_row(_ChannelRow)) as cur,
-            ):
-                await cur.execute(_Q["channel_by_name"], {"platform": platform, "name": name})
-                row = await cur.fetchone()
+            async with await connect(conninfo, autocommit=True) as conn:
+                row = await stored_channel(conn, platform, name)
             if row is not None and row.platform_id:
                 return str(row.platform_id)
         except Exception as exc:  # database down: the providers may still know
