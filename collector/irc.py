@@ -151,12 +151,15 @@ def escape_tag_value(value: str) -> str:
     return "".join(_ESCAPES.get(ch, ch) for ch in value)
 
 
+# ``key=value`` or a bare ``key``, for the fast path of _parse_tags (no empty keys there).
+_TAG_ITEM = re.compile(r"([^=;]+)=?([^;]*)")
+
+
 def _parse_tags(raw: str) -> dict[str, str]:
     if "\\" not in raw and ";;" not in raw and ";=" not in raw and not raw.startswith(("=", ";")):
         # Fast path for the common line (no escapes, no empty items or keys): one pass of
         # C-level splits.  Same result as the general loop below.
-        tags = dict(item.partition("=")[::2] for item in raw.split(";") if item)
-        return tags
+        return dict(_TAG_ITEM.findall(raw))
     tags = {}
     for item in raw.split(";"):
         if not item:
@@ -178,7 +181,7 @@ def parse_line(line: str) -> IrcMessage:
     :func:`split_frame` first), or lacks a valid command.
     """
     rest = line.rstrip("\r\n")
-    if any(ch in rest for ch in _FORBIDDEN):
+    if "\r" in rest or "\n" in rest or "\x00" in rest:
         raise IrcParseError("line contains CR, LF or NUL; split frames into lines first")
     rest = rest.lstrip(" ")
     if not rest:
@@ -380,7 +383,8 @@ def _lines_up(text: str, start: int, end: int) -> bool:
     if start < 0 or end >= len(text) or start > end:
         return False
     code = text[start : end + 1]
-    if any(ch.isspace() or not ch.isprintable() for ch in code):
+    # U+0020 is the one character that is both printable and a space.
+    if " " in code or not code.isprintable():
         return False
     if start > 0 and _word_char(text[start - 1]) and _word_char(code[0]):
         return False
@@ -607,10 +611,22 @@ def _sub_months(msg: IrcMessage, kept: dict[str, str]) -> str | None:
     return None
 
 
+def _keeps(key: str) -> bool:
+    kept = _KEPT.get(key)
+    if kept is None:
+        kept = key in _EXTRA_TAGS or key.startswith(_EXTRA_PREFIXES)
+        if len(_KEPT) < 4096:  # bounded: a hostile file may invent tag names
+            _KEPT[key] = kept
+    return kept
+
+
+#: Tag name -> whether ``extra`` keeps it: a line has some twenty tags, from a small set.
+_KEPT: dict[str, bool] = {}
+
+
 def _extra(tags: Mapping[str, str]) -> dict[str, str]:
-    return {
-        k: v for k, v in tags.items() if v and (k in _EXTRA_TAGS or k.startswith(_EXTRA_PREFIXES))
-    }
+    known = _KEPT.get
+    return {k: v for k, v in tags.items() if v and (known(k) or (k not in _KEPT and _keeps(k)))}
 
 
 def _chat_message(
