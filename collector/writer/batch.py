@@ -105,6 +105,16 @@ def _badges_json(badges: dict[str, str]) -> str:
     return _badges_json_cached(tuple(badges.items())) if badges else "{}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _extra_json_cached(items: tuple[tuple[str, str], ...]) -> str | None:
+    return _clean(json.dumps(dict(items), ensure_ascii=False))
+
+
+def _extra_json(extra: dict[str, str]) -> str | None:
+    # Most lines' extra is a colour and a flag or two: a few thousand combinations at most.
+    return _extra_json_cached(tuple(extra.items())) if extra else None
+
+
 def _clean(text: str | None) -> str | None:
     # PostgreSQL text cannot hold NUL; one such character must not poison a batch.
     return text.replace("\x00", "\ufffd") if text and "\x00" in text else text
@@ -195,74 +205,164 @@ async def _write_messages(
     received_default: datetime,
     result: BatchResult,
 ) -> None:
-    emote_rows: list[tuple[Any, ...]] = []
-    async with conn.cursor() as cur, cur.copy(_Q["copy_staging_messages"]) as copy:
-        for m in messages:
-            channel_id = ids[(m.platform, m.channel)]
-            result.staged[(m.channel, m.source)] += 1
-            emote_count = 0
-            for emote in m.emotes:
-                emote_count += emote.count
-                emote_rows.append(
-                    (
-                        m.sent_at,
-                        channel_id,
-                        m.message_id,
-                        emote.emote_id,
-                        _clean(emote.emote_name),
-                        emote.provider,
-                        emote.count,
-                        m.user_id,
-                    )
-                )
-            await copy.write_row(
+    rows: list[tuple[Any, ...]] = []
+    uses: list[list[tuple[Any, ...]]] = []  # each message's emote-use rows
+    for m in messages:
+        channel_id = ids[(m.platform, m.channel)]
+        result.staged[(m.channel, m.source)] += 1
+        emote_count = 0
+        message_uses: list[tuple[Any, ...]] = []
+        for emote in m.emotes:
+            emote_count += emote.count
+            message_uses.append(
                 (
                     m.sent_at,
                     channel_id,
-                    _clean(m.message_id),
-                    _clean(m.user_id),
-                    _clean(m.user_login),
-                    _clean(m.user_name),
-                    _clean(m.text),
-                    m.kind,
-                    _badges_json(m.badges),
-                    m.is_mod,
-                    m.is_subscriber,
-                    m.is_first,
-                    m.bits,
-                    _clean(m.reply_parent_id),
-                    emote_count,
-                    _clean(json.dumps(m.extra, ensure_ascii=False)) if m.extra else None,
-                    m.received_at or received_default,
-                    m.source,
+                    m.message_id,
+                    emote.emote_id,
+                    _clean(emote.emote_name),
+                    emote.provider,
+                    emote.count,
+                    m.user_id,
                 )
             )
-            if result.min_sent_at is None or m.sent_at < result.min_sent_at:
-                result.min_sent_at = m.sent_at
-            if result.max_sent_at is None or m.sent_at > result.max_sent_at:
-                result.max_sent_at = m.sent_at
+        uses.append(message_uses)
+        rows.append(
+            (
+                m.sent_at,
+                channel_id,
+                _clean(m.message_id),
+                _clean(m.user_id),
+                _clean(m.user_login),
+                _clean(m.user_name),
+                _clean(m.text),
+                m.kind,
+                _badges_json(m.badges),
+                m.is_mod,
+                m.is_subscriber,
+                m.is_first,
+                m.bits,
+                _clean(m.reply_parent_id),
+                emote_count,
+                _extra_json(m.extra),
+                m.received_at or received_default,
+                m.source,
+            )
+        )
+        if result.min_sent_at is None or m.sent_at < result.min_sent_at:
+            result.min_sent_at = m.sent_at
+        if result.max_sent_at is None or m.sent_at > result.max_sent_at:
+            result.max_sent_at = m.sent_at
+    if not await _copy_new(conn, messages, rows, uses, result):
+        await _insert_staged(conn, rows, uses, names, result)
+
+
+@dataclass(frozen=True, slots=True)
+class _MessageKey:
+    channel_id: int
+    message_id: str
+    sent_at: datetime
+
+
+async def _copy_new(
+    conn: psycopg.AsyncConnection[Any],
+    messages: Sequence[ChatMessage],
+    rows: list[tuple[Any, ...]],
+    uses: list[list[tuple[Any, ...]]],
+    result: BatchResult,
+) -> bool:
+    """Write the batch at the schema's own speed: look up which of its messages are stored
+    already, ``COPY`` the others straight into ``chat.messages`` and ``chat.emote_uses``.
+
+    Returns False, having written nothing, when the batch holds a key twice or when a
+    concurrent writer stored one of its messages after the look-up (the unique key refuses
+    the ``COPY``; a savepoint undoes it): the caller then takes the staging path, whose
+    ``ON CONFLICT DO NOTHING`` settles both.  Either way every message is stored once
+    (docs/architecture.md, "Exactly once into the database").
+    """
+    keys = [(r[1], r[2], r[0]) for r in rows]  # the unique key: channel_id, message_id, sent_at
+    if len(set(keys)) != len(keys):
+        return False
+    async with conn.cursor(row_factory=class_row(_MessageKey)) as cur:
+        await cur.execute(
+            _Q["stored_messages"],
+            {
+                "channel_ids": [k[0] for k in keys],
+                "message_ids": [k[1] for k in keys],
+                "sent_ats": [k[2] for k in keys],
+            },
+        )
+        stored = {(k.channel_id, k.message_id, k.sent_at) for k in await cur.fetchall()}
+    fresh = [i for i, key in enumerate(keys) if key not in stored]
+    new_uses = [use for i in fresh for use in uses[i]]
+    try:
+        async with conn.transaction(), conn.cursor() as cur:  # a savepoint
+            if fresh:
+                async with cur.copy(_Q["copy_messages"]) as copy:
+                    for i in fresh:
+                        await copy.write_row(rows[i])
+            if new_uses:
+                async with cur.copy(_Q["copy_emote_uses"]) as copy:
+                    for use in new_uses:
+                        await copy.write_row(use)
+    except psycopg.errors.UniqueViolation:
+        return False
+    for i in fresh:
+        result.inserted[(messages[i].channel, messages[i].source)] += 1
+    result.emote_uses_inserted += len(new_uses)
+    if stored:
+        old_uses = [use for i, key in enumerate(keys) if key in stored for use in uses[i]]
+        if old_uses:
+            await _backfill_uses(conn, old_uses, result)
+    return True
+
+
+async def _insert_staged(
+    conn: psycopg.AsyncConnection[Any],
+    rows: list[tuple[Any, ...]],
+    uses: list[list[tuple[Any, ...]]],
+    names: dict[int, str],
+    result: BatchResult,
+) -> None:
+    """Write the batch through the staging tables: ``COPY`` there, then
+    ``INSERT … ON CONFLICT DO NOTHING`` (a key twice in the batch, a concurrent writer)."""
+    async with conn.cursor() as cur, cur.copy(_Q["copy_staging_messages"]) as copy:
+        for row in rows:
+            await copy.write_row(row)
     async with conn.cursor(row_factory=class_row(_InsertedRow)) as icur:
         await icur.execute(_Q["insert_messages"])
         inserted_here = 0
-        for row in await icur.fetchall():
-            result.inserted[(names[row.channel_id], row.source)] += row.inserted
-            inserted_here += row.inserted
-    if emote_rows:
+        for inserted in await icur.fetchall():
+            result.inserted[(names[inserted.channel_id], inserted.source)] += inserted.inserted
+            inserted_here += inserted.inserted
+    emote_rows = [use for message_uses in uses for use in message_uses]
+    if not emote_rows:
+        return
+    if inserted_here == len(rows):  # every message is new: its uses are too
         async with conn.cursor() as cur:
             async with cur.copy(_Q["copy_staging_emotes"]) as copy:
                 for emote_row in emote_rows:
                     await copy.write_row(emote_row)
-            if inserted_here == len(messages):  # every message is new: its uses are too
-                await cur.execute(_Q["insert_emote_uses"])
-                result.emote_uses_inserted += max(cur.rowcount, 0)
-                return
-        async with conn.cursor(row_factory=class_row(_BackfillRow)) as bcur:
-            # Some messages were stored before: see backfill_emote_uses in the query file.
-            await bcur.execute(_Q["backfill_emote_uses"])
-            added = await bcur.fetchone()
-            if added is not None:
-                result.emote_uses_inserted += int(added.rows_added)
-                result.emote_uses_backfilled += int(added.uses_backfilled)
+            await cur.execute(_Q["insert_emote_uses"])
+            result.emote_uses_inserted += max(cur.rowcount, 0)
+        return
+    await _backfill_uses(conn, emote_rows, result)
+
+
+async def _backfill_uses(
+    conn: psycopg.AsyncConnection[Any], emote_rows: list[tuple[Any, ...]], result: BatchResult
+) -> None:
+    """Add the uses of messages stored before that they do not count yet (see
+    backfill_emote_uses in sql/queries/collector.sql)."""
+    async with conn.cursor() as cur, cur.copy(_Q["copy_staging_emotes"]) as copy:
+        for emote_row in emote_rows:
+            await copy.write_row(emote_row)
+    async with conn.cursor(row_factory=class_row(_BackfillRow)) as bcur:
+        await bcur.execute(_Q["backfill_emote_uses"])
+        added = await bcur.fetchone()
+        if added is not None:
+            result.emote_uses_inserted += int(added.rows_added)
+            result.emote_uses_backfilled += int(added.uses_backfilled)
 
 
 async def _write_moderation(

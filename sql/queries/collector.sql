@@ -216,3 +216,24 @@ UPDATE chat.messages m SET emote_count = t.total
 FROM t
 WHERE m.channel_id = %(c)s AND m.message_id = t.message_id AND m.sent_at = t.sent_at
 RETURNING m.sent_at;
+
+-- name: stored_messages
+-- Which of a batch's message keys (three parallel arrays) chat.messages holds already.
+SELECT m.channel_id, m.message_id, m.sent_at
+FROM unnest(%(channel_ids)s::integer[], %(message_ids)s::text[], %(sent_ats)s::timestamptz[])
+     AS k(channel_id, message_id, sent_at)
+JOIN chat.messages m
+  ON m.channel_id = k.channel_id AND m.message_id = k.message_id AND m.sent_at = k.sent_at;
+
+-- name: copy_messages
+-- Bulk-load messages known to be new straight into chat.messages (the unique key still rules).
+COPY chat.messages (sent_at, channel_id, message_id, user_id, user_login, user_name, text, kind,
+                    badges, is_mod, is_subscriber, is_first, bits, reply_parent_id, emote_count,
+                    extra, received_at, source)
+FROM STDIN;
+
+-- name: copy_emote_uses
+-- Bulk-load the emote uses of messages known to be new straight into chat.emote_uses.
+COPY chat.emote_uses (sent_at, channel_id, message_id, emote_id, emote_name, provider, count,
+                      user_id)
+FROM STDIN;
