@@ -1,0 +1,113 @@
+"""The writer's two ways into chat.messages (collector/writer/batch.py): new messages are
+copied straight in after one look-up of the stored keys; a key twice in a batch, or a message
+a concurrent writer stored after that look-up, goes through staging with ON CONFLICT.  Either
+way every message is stored once (docs/architecture.md, "Exactly once into the database").
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from collector.events import ChatMessage, EmoteUse
+from collector.writer import ChannelRegistry, write_events
+from tests.helpers import wait_until
+
+T0 = datetime(2024, 1, 6, 16, 0, tzinfo=UTC)
+KAPPA = EmoteUse("25", "Kappa", "twitch")
+
+
+def message(i: int, text: str = "Kappa hi", emotes: tuple[EmoteUse, ...] = ()) -> ChatMessage:
+    return ChatMessage(
+        platform="twitch",
+        channel="nymn",
+        message_id=f"m-{i}",
+        sent_at=T0 + timedelta(seconds=i),
+        text=text,
+        user_id=f"u{i}",
+        user_login=f"user{i}",
+        emotes=emotes,
+        source="replay",
+    )
+
+
+def stored(db_url: str) -> list[tuple[str, str, int]]:
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT message_id, text, emote_count FROM chat.messages ORDER BY message_id"
+        ).fetchall()
+    return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+
+def uses(db_url: str) -> list[tuple[str, str]]:
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT message_id, emote_name FROM chat.emote_uses ORDER BY message_id, emote_name"
+        ).fetchall()
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+async def test_a_batch_holding_a_message_twice_stores_it_once(db_url: str) -> None:
+    batch = [message(1, emotes=(KAPPA,)), message(1, emotes=(KAPPA,)), message(2)]
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        result = await write_events(conn, batch, ChannelRegistry())
+    assert (result.written, result.duplicates) == (2, 1)
+    assert stored(db_url) == [("m-1", "Kappa hi", 1), ("m-2", "Kappa hi", 0)]
+    assert uses(db_url) == [("m-1", "Kappa")]
+
+
+async def test_stored_messages_are_skipped_and_get_the_emote_uses_found_since(
+    db_url: str,
+) -> None:
+    channels = ChannelRegistry()
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        await write_events(conn, [message(1)], channels)
+        # Again, now that Kappa is known, beside a new message.
+        again = [message(1, emotes=(KAPPA,)), message(2, emotes=(KAPPA,))]
+        result = await write_events(conn, again, channels)
+    assert (result.written, result.duplicates) == (1, 1)
+    assert (result.emote_uses_inserted, result.emote_uses_backfilled) == (2, 1)
+    assert stored(db_url) == [("m-1", "Kappa hi", 1), ("m-2", "Kappa hi", 1)]
+    assert uses(db_url) == [("m-1", "Kappa"), ("m-2", "Kappa")]
+
+
+def _waits_on_a_lock(db_url: str, pid: int) -> bool:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
+        ).fetchone()
+    return row is not None and row[0] == "Lock"
+
+
+async def test_a_message_a_concurrent_writer_stores_after_the_look_up_is_stored_once(
+    db_url: str,
+) -> None:
+    channels = ChannelRegistry()
+    async with (
+        await psycopg.AsyncConnection.connect(db_url) as ours,
+        await psycopg.AsyncConnection.connect(db_url) as theirs,
+    ):
+        await write_events(ours, [message(0)], channels)  # the channel exists
+        # The other writer inserts m-1 and has not committed: our look-up cannot see it, our
+        # COPY waits for it, then meets the unique key.
+        await theirs.execute(
+            "INSERT INTO chat.messages (sent_at, channel_id, message_id, text, source) "
+            "SELECT %s, id, 'm-1', 'theirs', 'live' FROM chat.channels WHERE name = 'nymn'",
+            (message(1).sent_at,),
+        )
+        writing = asyncio.create_task(
+            write_events(ours, [message(1, "ours"), message(2, "ours")], channels)
+        )
+        await asyncio.to_thread(
+            wait_until, lambda: _waits_on_a_lock(db_url, ours.info.backend_pid), "our COPY waits"
+        )
+        await theirs.commit()
+        result = await writing
+    assert (result.written, result.duplicates) == (1, 1)
+    assert stored(db_url) == [
+        ("m-0", "Kappa hi", 0),
+        ("m-1", "theirs", 0),
+        ("m-2", "ours", 0),
+    ]
