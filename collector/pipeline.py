@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -109,7 +110,10 @@ class Pipeline:
                     self._seen_rooms.add(room)
                     await self._emotes.refresh(room)
                     self._warn_unloaded(e.channel, room)
-        batch = [p for e in events if (p := self._prepare(e)) is not None]
+        counts: Counter[tuple[str, str]] = Counter()
+        batch = [p for e in events if (p := self._prepare(e, counts)) is not None]
+        for key, count in counts.items():
+            self._received_counter(key).inc(count)
         if batch:
             await self._queue.put(batch)
 
@@ -155,14 +159,24 @@ class Pipeline:
         # The replay summary prints the line (once); the debug log keeps it too.
         log.debug(line, extra={"channel": channel})
 
-    def _prepare(self, event: ChatEvent) -> ChatEvent | None:
+    def _received_counter(self, key: tuple[str, str]) -> Any:
+        counter = self._received.get(key)
+        if counter is None:
+            counter = self._received[key] = self._metrics.received.labels(*key)
+        return counter
+
+    def _prepare(
+        self, event: ChatEvent, counts: Counter[tuple[str, str]] | None = None
+    ) -> ChatEvent | None:
+        """The event as the queue takes it (None: not for the writer).  A message is counted
+        in ``counts`` when given (the caller adds them to the metric once per batch)."""
         if isinstance(event, ChatMessage):
             self.received += 1
             key = (event.channel, event.source)
-            counter = self._received.get(key)
-            if counter is None:
-                counter = self._received[key] = self._metrics.received.labels(*key)
-            counter.inc()
+            if counts is None:
+                self._received_counter(key).inc()
+            else:
+                counts[key] += 1
             return self._enrich(event)
         if isinstance(event, ModerationEvent):
             return event

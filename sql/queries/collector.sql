@@ -219,11 +219,16 @@ RETURNING m.sent_at;
 
 -- name: stored_messages
 -- Which of a batch's message keys (three parallel arrays) chat.messages holds already.
-SELECT m.channel_id, m.message_id, m.sent_at
+-- One probe of the unique key per message: the LIMIT keeps the planner from joining the
+-- whole table (a merge join over chat.messages would make each batch cost the table's size).
+SELECT k.channel_id, k.message_id, k.sent_at
 FROM unnest(%(channel_ids)s::integer[], %(message_ids)s::text[], %(sent_ats)s::timestamptz[])
      AS k(channel_id, message_id, sent_at)
-JOIN chat.messages m
-  ON m.channel_id = k.channel_id AND m.message_id = k.message_id AND m.sent_at = k.sent_at;
+CROSS JOIN LATERAL (
+    SELECT 1 FROM chat.messages m
+    WHERE m.channel_id = k.channel_id AND m.message_id = k.message_id AND m.sent_at = k.sent_at
+    LIMIT 1
+) AS found;
 
 -- name: copy_messages
 -- Bulk-load messages known to be new straight into chat.messages (the unique key still rules).
