@@ -258,6 +258,11 @@ async def _write_messages(
 
 
 @dataclass(frozen=True, slots=True)
+class _Overlap:
+    overlaps: bool
+
+
+@dataclass(frozen=True, slots=True)
 class _MessageKey:
     channel_id: int
     message_id: str
@@ -283,16 +288,34 @@ async def _copy_new(
     keys = [(r[1], r[2], r[0]) for r in rows]  # the unique key: channel_id, message_id, sent_at
     if len(set(keys)) != len(keys):
         return False
-    async with conn.cursor(row_factory=class_row(_MessageKey)) as cur:
-        await cur.execute(
-            _Q["stored_messages"],
-            {
-                "channel_ids": [k[0] for k in keys],
-                "message_ids": [k[1] for k in keys],
-                "sent_ats": [k[2] for k in keys],
-            },
-        )
-        stored = {(k.channel_id, k.message_id, k.sent_at) for k in await cur.fetchall()}
+    # Chat comes in time order: when a channel holds nothing sent at or after the batch's first
+    # message, none of the batch's messages can be stored, and only the channels that do are
+    # looked up message by message (one index probe per channel for the common case).
+    since: dict[int, datetime] = {}
+    for channel_id, _, sent_at in keys:
+        first = since.get(channel_id)
+        if first is None or sent_at < first:
+            since[channel_id] = sent_at
+    overlapping: set[int] = set()
+    async with conn.cursor(row_factory=class_row(_Overlap)) as cur:
+        for channel_id, first in since.items():
+            await cur.execute(_Q["channel_overlaps"], {"channel_id": channel_id, "since": first})
+            row = await cur.fetchone()
+            if row is not None and row.overlaps:
+                overlapping.add(channel_id)
+    maybe = [k for k in keys if k[0] in overlapping]
+    stored: set[tuple[int, str, datetime]] = set()
+    if maybe:
+        async with conn.cursor(row_factory=class_row(_MessageKey)) as cur:
+            await cur.execute(
+                _Q["stored_messages"],
+                {
+                    "channel_ids": [k[0] for k in maybe],
+                    "message_ids": [k[1] for k in maybe],
+                    "sent_ats": [k[2] for k in maybe],
+                },
+            )
+            stored = {(k.channel_id, k.message_id, k.sent_at) for k in await cur.fetchall()}
     fresh = [i for i, key in enumerate(keys) if key not in stored]
     new_uses = [use for i in fresh for use in uses[i]]
     try:
