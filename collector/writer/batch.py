@@ -1,8 +1,12 @@
-"""One batch in one transaction: ``COPY`` into staging, ``INSERT … ON CONFLICT DO NOTHING``.
+"""One batch in one transaction, each message stored once.
 
 :func:`write_events` writes messages, emote uses, moderation events and gap bookkeeping of a
 batch; the unique keys make replays, gap fill and redundant collectors harmless (duplicates
-are counted, not errors).  The statements are named queries in ``sql/queries/collector.sql``.
+are counted, not errors).  Messages known to be new are ``COPY``'d straight into the tables
+(the schema's own speed); a batch that holds a key twice, or meets a concurrent writer, goes
+through staging tables and ``INSERT … ON CONFLICT DO NOTHING`` (docs/architecture.md,
+"Exactly once into the database").  The statements are named queries in
+``sql/queries/collector.sql``.
 """
 
 from __future__ import annotations
