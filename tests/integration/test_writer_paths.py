@@ -13,7 +13,7 @@ import psycopg
 
 from collector.events import ChatMessage, EmoteUse
 from collector.writer import ChannelRegistry, write_events
-from tests.helpers import wait_until
+from tests.helpers import until
 
 T0 = datetime(2024, 1, 6, 16, 0, tzinfo=UTC)
 KAPPA = EmoteUse("25", "Kappa", "twitch")
@@ -100,9 +100,7 @@ async def test_a_message_a_concurrent_writer_stores_after_the_look_up_is_stored_
         writing = asyncio.create_task(
             write_events(ours, [message(1, "ours"), message(2, "ours")], channels)
         )
-        await asyncio.to_thread(
-            wait_until, lambda: _waits_on_a_lock(db_url, ours.info.backend_pid), "our COPY waits"
-        )
+        await until("our COPY to wait", lambda: _waits_on_a_lock(db_url, ours.info.backend_pid))
         await theirs.commit()
         result = await writing
     assert (result.written, result.duplicates) == (1, 1)
