@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 from collections.abc import Mapping, Sequence
 
 from scorer.backends.base import BackendError, Score
@@ -107,7 +108,24 @@ class LexiconBackend:
         )
 
     def score(self, texts: Sequence[str], channels: Sequence[str] | None = None) -> list[Score]:
-        """Score each text; one :class:`Score` per text, same order (see ScoringBackend)."""
+        """Score each text; one :class:`Score` per text, same order (see ScoringBackend).
+
+        The cyclic garbage collector is paused for the batch (and resumed after, if it was on):
+        new text creates cached token readings, which hold no reference cycles, and the
+        allocations would otherwise trigger many collections that each walk every cached reading
+        (a tenth of the time on never-seen text, measured with ``gc.callbacks``).  The batch's
+        new objects are examined once when it ends, at the next allocation.
+        """
+        enabled = gc.isenabled()
+        if enabled:
+            gc.disable()
+        try:
+            return self._score_batch(texts, channels)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _score_batch(self, texts: Sequence[str], channels: Sequence[str] | None) -> list[Score]:
         if channels is None:
             return [self._score_one(text, "") for text in texts]
         if len(channels) != len(texts):

@@ -20,6 +20,10 @@ _IGNORABLE = frozenset(
 )
 _RUN3 = re.compile(r"(.)\1{2,}")
 _RUN2 = re.compile(r"(.)\1+")
+# Whether a run of two (three) exists: without the open repeat, a search stops at the first pair
+# instead of extending the run (about half the time of _RUN2.search/_RUN3.search per word).
+_DOUBLE = re.compile(r"(.)\1")
+_TRIPLE = re.compile(r"(.)\1\1")
 _PUNCT = string.punctuation + "\u201c\u201d\u00ab\u00bb\u201e\u2026"
 
 
@@ -30,7 +34,7 @@ def _bare_emoji(text: str) -> str:
 def _collapse(text: str) -> str:
     """Every run of a repeated character down to one ("idiooot" -> "idiot")."""
     # A function replacement: re's string templates are several times slower per match.
-    return _RUN2.sub(_first_group, text) if _RUN2.search(text) else text
+    return _RUN2.sub(_first_group, text) if _DOUBLE.search(text) else text
 
 
 def _first_group(match: re.Match[str]) -> str:
@@ -43,11 +47,11 @@ def _first_group_twice(match: re.Match[str]) -> str:
 
 def _collapse_to_two(text: str) -> str:
     """Runs of three or more down to two ("POGGGERS" -> "POGGERS")."""
-    return _RUN3.sub(_first_group_twice, text) if _RUN3.search(text) else text
+    return _RUN3.sub(_first_group_twice, text) if _TRIPLE.search(text) else text
 
 
 def _runs(text: str) -> tuple[str, tuple[int, ...]]:
-    if _RUN2.search(text) is None:
+    if _DOUBLE.search(text) is None:
         return text, (1,) * len(text)
     letters: list[str] = []
     counts: list[int] = []

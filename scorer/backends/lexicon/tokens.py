@@ -34,8 +34,8 @@ from scorer.backends.lexicon.model import (
 from scorer.backends.lexicon.text import (
     _IGNORABLE,
     _PUNCT,
-    _RUN2,
-    _RUN3,
+    _DOUBLE,
+    _TRIPLE,
     _collapse,
     _collapse_to_two,
 )
@@ -194,8 +194,8 @@ def _word(lex: _Lexicon, raw: str) -> _Unit | None:
     if entry is not None:
         return _known_unit(low, entry, True, upper, True, False)
     elongated = False
-    if _RUN2.search(stripped) is not None:  # no repeated letter: no elongation to undo
-        elongated = _RUN3.search(stripped) is not None
+    if _DOUBLE.search(stripped) is not None:  # no repeated letter: no elongation to undo
+        elongated = _TRIPLE.search(stripped) is not None
         # Elongation: runs of 3+ down to 2 first (POGGGERS -> POGGERS, goooood -> good), then
         # every run down to 1 (LULLLL -> LUL, noooo -> no, KEKWW -> KEKW).
         candidates = []

@@ -21,6 +21,7 @@ from scorer.backends.lexicon.model import (
     _ToxToken,
 )
 from scorer.backends.lexicon.text import (
+    _DOUBLE,
     _RUN2,
     _collapse,
     _collapse_to_two,
@@ -61,7 +62,7 @@ def _term_hits_c1(lex: _Lexicon, form: str) -> tuple[list[tuple[float, str]], st
     hits: list[tuple[float, str]] = []
     if not form:
         return hits, form
-    doubled = _RUN2.search(form) is not None
+    doubled = _DOUBLE.search(form) is not None
     c1 = _RUN2.sub(_first_group, form) if doubled else form  # (_collapse)
     terms = lex.terms
     plural = len(c1) > 3 and c1[-1] == "s"
