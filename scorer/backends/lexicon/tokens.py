@@ -39,7 +39,7 @@ from scorer.backends.lexicon.text import (
     _collapse,
     _collapse_to_two,
 )
-from scorer.backends.lexicon.toxicity import _tox_token
+from scorer.backends.lexicon.toxicity import _TOX_READINGS, _tox_token
 
 _LAUGH = re.compile(r"^(?:(?:[hj][aeiou]){2,}[hj]?|a?(?:ha){2,}h?|(?:lo)+l|(?:ke)+k)$")
 _LAUGH_FIRST = frozenset("hjalk")  # every match of _LAUGH starts with one of these
@@ -186,10 +186,16 @@ def _word(lex: _Lexicon, raw: str) -> _Unit | None:
             return _known_unit(low, entry, True, upper, True, False)
         if not stripped:
             return None
+    return _bare_word(lex, stripped, stripped.lower(), upper)
+
+
+def _bare_word(lex: _Lexicon, stripped: str, low: str, upper: bool) -> _Unit:
+    """``_word`` of a piece without punctuation around it (``low`` is its lower case)."""
+    exact = lex.exact
+    lower = lex.lower
     entry = exact.get(stripped)
     if entry is not None:
-        return _known_unit(stripped.lower(), entry, False, upper, False, False)
-    low = stripped.lower()
+        return _known_unit(low, entry, False, upper, False, False)
     entry = lower.get(low)
     if entry is not None:
         return _known_unit(low, entry, True, upper, True, False)
@@ -260,9 +266,22 @@ def _token(lex: _Lexicon, token: str) -> _Token:
     ``lex`` is the process's lexicon (:func:`_lexicon`).  The caller has looked in ``_TOKENS``
     already (``_TOKENS.get(token) or _token(lex, token)``).
     """
+    units: tuple[_Unit, ...]
+    if token.isascii() and token.isalpha():
+        # Most new tokens are plain words: no mention, URL or punctuation to look at, and one
+        # lower-case form for both readings (what _tox_token and _word do, without the checks).
+        low = token.lower()
+        tox = _TOX_READINGS.get(low) or _tox_token(lex, token)
+        unit = _bare_word(lex, token, low, token.isupper())
+        units = (unit,)
+        flags = tox.flags | unit.flags | lex.pre.key_flags.get(unit.key, 0)
+        found = _Token(units, flags, tox)
+        if len(_TOKENS) >= model._TOKEN_CACHE_SIZE:
+            _TOKENS.clear()
+        _TOKENS[token] = found
+        return found
     tox = _tox_token(lex, token)
     flags = tox.flags
-    units: tuple[_Unit, ...]
     if token.isascii():  # (what _units does, without the call)
         unit = _word(lex, token)
         if unit is None:
