@@ -280,6 +280,8 @@ def _token(lex: _Lexicon, token: str) -> _Token:
             _TOKENS.clear()
         _TOKENS[token] = found
         return found
+    if token[0] == "@" and len(token) > 1 and token.isascii():
+        return _mention_token(lex)  # every mention reads alike: one shared reading, not cached
     tox = _tox_token(lex, token)
     flags = tox.flags
     if token.isascii():  # (what _units does, without the call)
@@ -298,6 +300,18 @@ def _token(lex: _Lexicon, token: str) -> _Token:
     if len(_TOKENS) >= model._TOKEN_CACHE_SIZE:
         _TOKENS.clear()
     _TOKENS[token] = found
+    return found
+
+
+# The one reading of an ASCII @mention token, by id of the lexicon it was made for.
+_MENTION_TOKENS: dict[int, _Token] = {}
+
+
+def _mention_token(lex: _Lexicon) -> _Token:
+    """The shared reading of an ASCII ``@name`` token (what _tox_token and _word give it)."""
+    found = _MENTION_TOKENS.get(id(lex))
+    if found is None:
+        found = _MENTION_TOKENS[id(lex)] = _make_token(lex, (_mention(),), _tox_token(lex, "@x"))
     return found
 
 
