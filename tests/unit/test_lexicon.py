@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import dataclasses
+import gc
 import math
 from importlib import resources
 from pathlib import Path
@@ -686,3 +687,22 @@ def test_data_files_document_their_sources(name: str) -> None:
 def test_lexicon_has_hundreds_of_emotes_and_emoji() -> None:
     lex = loading._lexicon()
     assert len(lex.exact) >= 250 and len(lex.emoji) >= 200
+
+
+def test_score_leaves_the_garbage_collector_as_it_found_it(backend: LexiconBackend) -> None:
+    assert gc.isenabled()
+    backend.score(["never seen before qzxv", "@someone LUL"])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        backend.score(["another new text qzxw"])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_every_ascii_mention_reads_as_the_same_targeted_item(backend: LexiconBackend) -> None:
+    # Mentions share one reading: the name never changes the scores.
+    first = one(backend, "@someone idiot")
+    assert one(backend, "@SomeoneElse_42 idiot") == first
+    assert one(backend, "@x idiot") == first

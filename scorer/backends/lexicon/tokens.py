@@ -32,9 +32,9 @@ from scorer.backends.lexicon.model import (
     _Unit,
 )
 from scorer.backends.lexicon.text import (
+    _DOUBLE,
     _IGNORABLE,
     _PUNCT,
-    _DOUBLE,
     _TRIPLE,
     _collapse,
     _collapse_to_two,
@@ -272,9 +272,9 @@ def _token(lex: _Lexicon, token: str) -> _Token:
         # lower-case form for both readings (what _tox_token and _word do, without the checks).
         low = token.lower()
         tox = _TOX_READINGS.get(low) or _tox_token(lex, token)
-        unit = _bare_word(lex, token, low, token.isupper())
-        units = (unit,)
-        flags = tox.flags | unit.flags | lex.pre.key_flags.get(unit.key, 0)
+        word = _bare_word(lex, token, low, token.isupper())
+        units = (word,)
+        flags = tox.flags | word.flags | lex.pre.key_flags.get(word.key, 0)
         found = _Token(units, flags, tox)
         if len(_TOKENS) >= model._TOKEN_CACHE_SIZE:
             _TOKENS.clear()
