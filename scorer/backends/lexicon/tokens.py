@@ -39,7 +39,7 @@ from scorer.backends.lexicon.text import (
     _collapse,
     _collapse_to_two,
 )
-from scorer.backends.lexicon.toxicity import _TOX_READINGS, _tox_token
+from scorer.backends.lexicon.toxicity import _TOX_READINGS, _read_tox, _tox_token
 
 _LAUGH = re.compile(r"^(?:(?:[hj][aeiou]){2,}[hj]?|a?(?:ha){2,}h?|(?:lo)+l|(?:ke)+k)$")
 _LAUGH_FIRST = frozenset("hjalk")  # every match of _LAUGH starts with one of these
@@ -271,7 +271,7 @@ def _token(lex: _Lexicon, token: str) -> _Token:
         # Most new tokens are plain words: no mention, URL or punctuation to look at, and one
         # lower-case form for both readings (what _tox_token and _word do, without the checks).
         low = token.lower()
-        tox = _TOX_READINGS.get(low) or _tox_token(lex, token)
+        tox = _TOX_READINGS.get(low) or _read_tox(lex, low, (low,))
         word = _bare_word(lex, token, low, token.isupper())
         units = (word,)
         flags = tox.flags | word.flags | lex.pre.key_flags.get(word.key, 0)

@@ -109,6 +109,11 @@ def _tox_token(lex: _Lexicon, token: str) -> _ToxToken:
     found = _TOX_READINGS.get(key)
     if found is not None:
         return found
+    return _read_tox(lex, key, forms)
+
+
+def _read_tox(lex: _Lexicon, key: str | tuple[str, ...], forms: tuple[str, ...]) -> _ToxToken:
+    """The toxicity reading of folded ``forms`` not in the cache yet, cached under ``key``."""
     hits, c1 = _term_hits_c1(lex, forms[0])
     for form in forms[1:]:
         hits += _term_hits(lex, form)
