@@ -7,8 +7,11 @@ whatever its ``sent_at`` (late rows, gap fill, replays of old chat), so every co
 seen.  New rows become per-channel time ranges; each range is widened to the stored streams
 within one gap of it (to a fixed point), the streams of that window are inferred again
 (:func:`analytics.streams.infer_streams`), matched to the stored ones so ids survive, and only
-they are recomputed, with the segments and summaries of the streams after them.  A pass with
-nothing new writes nothing; running it again changes nothing.
+they are recomputed, each from one read of its messages (``fill_stream``); then, once per
+channel, the segments and audience figures of the streams from the earliest one touched
+(``assign_segments`` reads the history before it as one total per chatter).  Each changed
+channel is one transaction.  A pass with nothing new writes nothing; running it again changes
+nothing.
 
 **Mood** follows the scorer, which runs behind: streams not fully scored that ended within a
 day of their channel's latest stream are re-checked each pass.
@@ -46,6 +49,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# work_mem of the analyze transactions (docs/architecture.md, "Analyze").
+_WORK_MEM = "64MB"
 
 _LOCK_KEY = int.from_bytes(hashlib.sha256(b"chatpulse.analyze").digest()[:8], "big", signed=True)
 
@@ -106,40 +112,18 @@ async def _window(
             return lo, hi, sorted(old.values(), key=lambda o: o[1])
 
 
-async def _recompute(conn: Conn, channel: int, sid: int, lo: datetime, hi: datetime) -> None:
-    p = {"id": sid, "channel": channel, "lo": lo, "hi": hi, "started_at": lo}
-    await conn.execute("DELETE FROM chat.stream_chatters WHERE stream_id = %s", (sid,))
-    await conn.execute("DELETE FROM chat.stream_emotes WHERE stream_id = %s", (sid,))
-    await conn.execute(query("fill_stream_chatters"), p)
-    await conn.execute(query("fill_emotes"), p)
+async def _fill(conn: Conn, channel: int, sid: int, lo: datetime, hi: datetime) -> None:
+    """Refill one stream's rows and message figures from one read of its messages."""
+    p = {"id": sid, "channel": channel, "lo": lo, "hi": hi}
+    await conn.execute(query("clear_stream_rows"), p)
+    await conn.execute(query("fill_stream"), p)
 
 
-async def _summarize(conn: Conn, channel: int, since: datetime, shapes: set[int]) -> None:
-    """Summaries of the channel's streams from ``since``; shapes of the streams in ``shapes``."""
-    for sid, s0, s1, _ in await _rows(conn, "streams_after", {"channel": channel, "since": since}):
-        p = {"id": sid, "channel": channel, "lo": s0, "hi": s1}
-        await conn.execute(query("summarize_stream"), p)
-        if sid in shapes:
-            await _shape(conn, channel, sid, s0, s1)
-
-
-async def _shape(conn: Conn, channel: int, sid: int, lo: datetime, hi: datetime) -> None:
-    cur = await conn.execute("SELECT messages FROM chat.streams WHERE id = %s", (sid,))
-    row = await cur.fetchone()
-    await conn.execute("DELETE FROM chat.stream_shape WHERE stream_id = %s", (sid,))
-    p = {"id": sid, "channel": channel, "lo": lo, "hi": hi, "messages": row[0] if row else 0}
-    await conn.execute(query("fill_shape"), p)
-
-
-async def _analyze_window(
-    conn: Conn,
-    channel: int,
-    lo: datetime,
-    hi: datetime,
-    gap: timedelta,
-    rules: SegmentRules,
-    summary: AnalyzeSummary,
-) -> None:
+async def _place_window(
+    conn: Conn, channel: int, lo: datetime, hi: datetime, gap: timedelta, summary: AnalyzeSummary
+) -> datetime:
+    """Infer the streams of one changed window again, store them (ids kept) and refill them;
+    the earliest time whose segments and audience figures must be recomputed."""
     lo, hi, old = await _window(conn, channel, lo, hi, gap)
     islands = [
         Island(a, b)
@@ -182,16 +166,44 @@ async def _analyze_window(
             await conn.execute(query("update_stream"), values)
         placed.append((sid, stream))
     for sid, stream in placed:
-        await _recompute(conn, channel, sid, stream.started_at, stream.ended_at)
-    since = min([lo, *(s.started_at for _, s in placed)])
-    await conn.execute(
-        query("assign_segments"),
-        {"channel": channel, "since": since, **rules.params()},
-    )
-    await _summarize(conn, channel, since, {sid for sid, _ in placed})
+        await _fill(conn, channel, sid, stream.started_at, stream.ended_at)
     summary.streams_recomputed += len(placed)
     summary.streams_deleted += len(gone)
     summary.windows += 1
+    return min([lo, *(s.started_at for _, s in placed)])
+
+
+async def _analyze_channel(
+    conn: Conn,
+    channel: int,
+    ranges: list[tuple[datetime, datetime]],
+    gap: timedelta,
+    rules: SegmentRules,
+    summary: AnalyzeSummary,
+) -> None:
+    """One channel's changed windows, then its segments and audience figures once, from the
+    earliest stream a window touched (segments depend on each chatter's history, retention on
+    the previous stream).  ``conn`` is in a transaction."""
+    # Sorts and hashes over a month of chatter rows spill to disk at the default 4 MB.
+    await conn.execute("SELECT set_config('work_mem', %s, true)", (_WORK_MEM,))
+    before = (await _rows(conn, "chatter_rows_estimate"))[0][0]
+    since: datetime | None = None
+    for lo, hi in merge_ranges(ranges, gap):
+        start = await _place_window(conn, channel, lo, hi, gap, summary)
+        since = start if since is None else min(since, start)
+    if since is None:
+        return
+    cur = await conn.execute(
+        query("count_chatter_rows_since"), {"channel": channel, "since": since}
+    )
+    row = await cur.fetchone()
+    # The planner's figures for chat.stream_chatters are stale after a first pass filled it:
+    # without them it joins a month of rows by nested loops.
+    if row is not None and row[0] > max(10_000, before // 5):
+        await conn.execute("ANALYZE chat.stream_chatters")
+    params = {"channel": channel, "since": since}
+    await conn.execute(query("assign_segments"), {**params, **rules.params()})
+    await conn.execute(query("summarize_audience"), params)
     summary.channels.add(channel)
 
 
@@ -199,10 +211,8 @@ async def _refresh_mood(conn: Conn, summary: AnalyzeSummary) -> None:
     for sid, channel, lo, hi, _, scored in await _rows(conn, "unscored_recent"):
         rows = await _rows(conn, "count_scored", {"channel": channel, "lo": lo, "hi": hi})
         if rows[0][0] != scored:
-            async with conn.transaction():
-                p = {"id": sid, "channel": channel, "lo": lo, "hi": hi}
-                await conn.execute(query("summarize_stream"), p)
-                await _shape(conn, channel, sid, lo, hi)
+            p = {"id": sid, "channel": channel, "lo": lo, "hi": hi}
+            await conn.execute(query("refresh_mood"), p)
             summary.mood_refreshed += 1
 
 
@@ -210,7 +220,7 @@ async def analyze_pass(
     conn: Conn, gap: timedelta, rules: SegmentRules | None = None
 ) -> AnalyzeSummary:
     """Bring every channel's streams up to date once.  ``conn`` must be in autocommit mode;
-    each changed window is one transaction.  Two passes at once wait for each other."""
+    each changed channel is one transaction.  Two passes at once wait for each other."""
     rules = rules or SegmentRules()
     summary = AnalyzeSummary()
     started = time.perf_counter()
@@ -228,9 +238,8 @@ async def analyze_pass(
         for channel, lo, hi in changed:
             by_channel[channel].append((lo, hi))
         for channel, ranges in sorted(by_channel.items()):
-            for lo, hi in merge_ranges(ranges, gap):
-                async with conn.transaction():
-                    await _analyze_window(conn, channel, lo, hi, gap, rules, summary)
+            async with conn.transaction():
+                await _analyze_channel(conn, channel, ranges, gap, rules, summary)
         await _refresh_mood(conn, summary)
         await conn.execute(query("save_state"), {"snap": snap})
     finally:

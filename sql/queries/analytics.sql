@@ -88,67 +88,140 @@ VALUES (%(channel)s, %(started_at)s, %(ended_at)s, %(found_by)s, %(title)s, %(ca
 RETURNING id;
 
 -- name: clear_stream_rows
--- Forget one stream's chatter rows before they are filled again.
-DELETE FROM chat.stream_chatters WHERE stream_id = %(id)s;
+-- Forget one stream's chatter, tenth and emote rows before they are filled again.
+WITH c AS (DELETE FROM chat.stream_chatters WHERE stream_id = %(id)s),
+     e AS (DELETE FROM chat.stream_emotes WHERE stream_id = %(id)s)
+DELETE FROM chat.stream_shape WHERE stream_id = %(id)s;
 
--- name: fill_stream_chatters
--- A message is a duplicate when it repeats the chatter's own text in this stream (every copy
--- after the first) or is a copy of a text of at least 12 characters that 3 or more chatters
--- sent in this stream (copypasta).  Texts are compared in lower case with whitespace and the
--- invisible U+E0000 (which chat clients add to get past Twitch's duplicate filter) collapsed.
-INSERT INTO chat.stream_chatters (stream_id, channel_id, started_at, chatter, login, messages,
-                                  duplicates, emote_uses, chars, first_at, last_at, gaps,
-                                  gap_mean_s, gap_cv)
+-- name: fill_stream
+-- One stream from one read of its messages (docs/architecture.md, "Analyze"): its chatter rows
+-- (stream_chatters, segments come later from assign_segments), tenths (stream_shape), emote
+-- counts (stream_emotes) and the message figures of chat.streams (chatter counts come later
+-- from summarize_audience).  A message is a duplicate when it repeats the chatter's own text in
+-- this stream (every copy after the first) or is a copy of a text of at least 12 characters
+-- that 3 or more chatters sent in this stream (copypasta).  Texts are compared in lower case
+-- with whitespace and the invisible U+E0000 (which chat clients add to get past Twitch's
+-- duplicate filter) collapsed; each distinct text is normalized once.
 WITH m AS MATERIALIZED (
     SELECT chat.chatter_key(user_id, user_login, user_name) AS chatter, user_login, sent_at,
-           emote_count, length(text) AS chars,
-           lower(btrim(regexp_replace(text, '[\s\U000E0000]+', ' ', 'g'))) AS norm
+           emote_count, text,
+           least(9, floor(10 * extract(epoch FROM sent_at - %(lo)s::timestamptz)
+                 / greatest(extract(epoch FROM %(hi)s::timestamptz - %(lo)s::timestamptz), 1e-6)))::smallint AS decile
     FROM chat.messages
     WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s
-      AND chat.chatter_key(user_id, user_login, user_name) IS NOT NULL
-), per_text AS (
-    SELECT chatter, norm, count(*) AS c FROM m GROUP BY 1, 2
+), per_raw AS MATERIALIZED (
+    SELECT chatter, text, count(*) AS c FROM m WHERE chatter IS NOT NULL GROUP BY 1, 2
+), norms AS (
+    SELECT text, lower(btrim(regexp_replace(text, '[\s\U000E0000]+', ' ', 'g'))) AS norm
+    FROM (SELECT DISTINCT text FROM per_raw) d
+), per_text AS MATERIALIZED (
+    SELECT p.chatter, n.norm, sum(p.c) AS c FROM per_raw p JOIN norms n USING (text) GROUP BY 1, 2
 ), texts AS (
     SELECT norm, count(*) AS k FROM per_text GROUP BY 1
 ), dups AS (
     SELECT p.chatter,
            sum(CASE WHEN t.k >= 3 AND length(p.norm) >= 12 THEN p.c ELSE p.c - 1 END) AS n
     FROM per_text p JOIN texts t USING (norm) GROUP BY 1
-), gaps AS (
-    SELECT chatter, extract(epoch FROM sent_at - lag(sent_at) OVER (PARTITION BY chatter ORDER BY sent_at)) AS g
-    FROM m
-), gstat AS (
-    SELECT chatter, count(g) AS n, avg(g) AS mean, stddev_pop(g) AS sd FROM gaps GROUP BY 1
-)
-SELECT %(id)s, %(channel)s, %(started_at)s, b.chatter, b.login, b.messages, d.n, b.emote_uses,
-       b.chars, b.first_at, b.last_at, g.n, g.mean, g.sd / nullif(g.mean, 0)
-FROM (
+), per_chatter AS (
     SELECT chatter, max(user_login) AS login, count(*) AS messages, sum(emote_count) AS emote_uses,
-           sum(chars) AS chars, min(sent_at) AS first_at, max(sent_at) AS last_at
-    FROM m GROUP BY 1
-) b
-JOIN dups d USING (chatter)
-JOIN gstat g USING (chatter);
+           sum(length(text)) AS chars, min(sent_at) AS first_at, max(sent_at) AS last_at,
+           count(g) AS gaps, avg(g) AS gap_mean, stddev_pop(g) AS gap_sd
+    FROM (
+        SELECT chatter, user_login, emote_count, text, sent_at,
+               extract(epoch FROM sent_at - lag(sent_at) OVER (PARTITION BY chatter ORDER BY sent_at)) AS g
+        FROM m WHERE chatter IS NOT NULL
+    ) x
+    GROUP BY chatter
+), chatters AS (
+    INSERT INTO chat.stream_chatters (stream_id, channel_id, started_at, chatter, login, messages,
+                                      duplicates, emote_uses, chars, first_at, last_at, gaps,
+                                      gap_mean_s, gap_cv)
+    SELECT %(id)s, %(channel)s, %(lo)s, b.chatter, b.login, b.messages, d.n, b.emote_uses,
+           b.chars, b.first_at, b.last_at, b.gaps, b.gap_mean, b.gap_sd / nullif(b.gap_mean, 0)
+    FROM per_chatter b JOIN dups d USING (chatter)
+), totals AS (
+    SELECT count(*) AS messages, avg(length(text)) AS avg_length,
+           coalesce(sum(emote_count), 0) AS emote_uses
+    FROM m
+), peak AS (
+    SELECT coalesce(max(n), 0) AS peak
+    FROM (SELECT count(*) AS n FROM m GROUP BY date_trunc('minute', sent_at)) x
+), tenths AS (
+    SELECT decile, count(*) AS messages, count(DISTINCT chatter) AS chatters,
+           sum(emote_count) AS emote_uses
+    FROM m GROUP BY decile
+), scores AS (
+    SELECT least(9, floor(10 * extract(epoch FROM sent_at - %(lo)s::timestamptz)
+                 / greatest(extract(epoch FROM %(hi)s::timestamptz - %(lo)s::timestamptz), 1e-6)))::smallint AS decile,
+           sentiment
+    FROM chat.message_scores
+    WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s
+), mood AS (
+    SELECT decile, count(*) AS scored, avg(sentiment) AS mood
+    FROM scores GROUP BY ROLLUP (decile)
+), shape AS (
+    INSERT INTO chat.stream_shape (stream_id, channel_id, decile, messages, chatters, emote_uses,
+                                   share, per_min, emote_share, mood)
+    SELECT %(id)s, %(channel)s, d.decile, coalesce(t.messages, 0), coalesce(t.chatters, 0),
+           coalesce(t.emote_uses, 0),
+           coalesce(t.messages, 0)::real / greatest(totals.messages, 1),
+           coalesce(t.messages, 0) / greatest(extract(epoch FROM %(hi)s::timestamptz - %(lo)s::timestamptz) / 600.0, 1.0 / 60),
+           coalesce(t.emote_uses, 0)::real / greatest(coalesce(t.messages, 0), 1),
+           mo.mood
+    FROM generate_series(0, 9) AS d (decile)
+    CROSS JOIN totals
+    LEFT JOIN tenths t ON t.decile = d.decile
+    LEFT JOIN mood mo ON mo.decile = d.decile
+), em AS (
+    SELECT emote_name, sum(count) AS uses
+    FROM chat.emote_uses
+    WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s
+    GROUP BY emote_name
+), emotes AS (
+    INSERT INTO chat.stream_emotes (stream_id, channel_id, emote_name, uses)
+    SELECT %(id)s, %(channel)s, emote_name, uses FROM em
+)
+UPDATE chat.streams s
+SET messages = totals.messages, peak_per_min = peak.peak, avg_length = totals.avg_length,
+    emote_uses = totals.emote_uses,
+    scored = coalesce((SELECT scored FROM mood WHERE decile IS NULL), 0),
+    mood = (SELECT mood FROM mood WHERE decile IS NULL),
+    top_emotes = (SELECT coalesce(array_agg(emote_name ORDER BY uses DESC, emote_name), '{}')
+                  FROM (SELECT emote_name, uses FROM em ORDER BY uses DESC, emote_name LIMIT 5) t),
+    bursts = (SELECT count(*) FROM chat.emote_bursts WHERE channel_id = %(channel)s
+                AND peak_at >= %(lo)s AND peak_at <= %(hi)s),
+    hype_moments = (SELECT count(*) FROM chat.hype_moments WHERE channel_id = %(channel)s
+                      AND peak_at >= %(lo)s AND peak_at <= %(hi)s),
+    analyzed_at = now()
+FROM totals, peak
+WHERE s.id = %(id)s;
 
 -- name: assign_segments
 -- The segment of each chatter as of each stream (history up to and including it), for the
--- chatters of streams that began at or after %(since)s; rules in the README ("Audience").
+-- chatter rows of streams that began at or after %(since)s; rules in the README ("Audience").
+-- The history before %(since)s is read as one total per chatter (``before``), so an update
+-- after a new hour sorts only the newest stream's rows.
 WITH ord AS (
     SELECT id, row_number() OVER (ORDER BY started_at) AS n
     FROM chat.streams WHERE channel_id = %(channel)s
-), who AS (
-    SELECT DISTINCT chatter FROM chat.stream_chatters
-    WHERE channel_id = %(channel)s AND started_at >= %(since)s
+), recent AS MATERIALIZED (
+    SELECT sc.stream_id, sc.chatter, sc.login, sc.messages, sc.duplicates, sc.gaps, sc.gap_cv,
+           o.n
+    FROM chat.stream_chatters sc JOIN ord o ON o.id = sc.stream_id
+    WHERE sc.channel_id = %(channel)s AND sc.started_at >= %(since)s
+), before AS (
+    SELECT sc.chatter, min(o.n) AS first_n, count(*) AS streams, sum(sc.messages) AS messages
+    FROM chat.stream_chatters sc JOIN ord o ON o.id = sc.stream_id
+    WHERE sc.channel_id = %(channel)s AND sc.started_at < %(since)s
+      AND sc.chatter IN (SELECT chatter FROM recent)
+    GROUP BY 1
 ), cum AS (
-    SELECT sc.stream_id, sc.chatter, sc.started_at, sc.login, sc.messages, sc.duplicates,
-           sc.gaps, sc.gap_cv,
-           o.n - min(o.n) OVER w + 1 AS since_first,
-           count(*) OVER w AS streams_so_far,
-           sum(sc.messages) OVER w AS messages_so_far
-    FROM chat.stream_chatters sc
-    JOIN ord o ON o.id = sc.stream_id
-    WHERE sc.channel_id = %(channel)s AND sc.chatter IN (SELECT chatter FROM who)
-    WINDOW w AS (PARTITION BY sc.chatter ORDER BY o.n ROWS UNBOUNDED PRECEDING)
+    SELECT r.stream_id, r.chatter, r.login, r.messages, r.duplicates, r.gaps, r.gap_cv,
+           r.n - coalesce(b.first_n, min(r.n) OVER w) + 1 AS since_first,
+           coalesce(b.streams, 0) + count(*) OVER w AS streams_so_far,
+           coalesce(b.messages, 0) + sum(r.messages) OVER w AS messages_so_far
+    FROM recent r LEFT JOIN before b USING (chatter)
+    WINDOW w AS (PARTITION BY r.chatter ORDER BY r.n ROWS UNBOUNDED PRECEDING)
 ), judged AS (
     SELECT stream_id, chatter, streams_so_far = 1 AS first_time,
            CASE
@@ -162,7 +235,7 @@ WITH ord AS (
                WHEN streams_so_far >= %(regular_share)s * since_first THEN 'regular'
                ELSE 'casual'
            END AS segment
-    FROM cum WHERE started_at >= %(since)s
+    FROM cum
 )
 UPDATE chat.stream_chatters t
 SET segment = j.segment, first_time = j.first_time
@@ -170,91 +243,58 @@ FROM judged j
 WHERE t.stream_id = j.stream_id AND t.chatter = j.chatter
   AND (t.segment, t.first_time) IS DISTINCT FROM (j.segment, j.first_time);
 
--- name: fill_shape
--- One stream's deciles: messages, chatters, emote uses and mood per tenth of its duration.
-INSERT INTO chat.stream_shape (stream_id, channel_id, decile, messages, chatters, emote_uses,
-                               share, per_min, emote_share, mood)
-WITH m AS (
-    SELECT least(9, floor(10 * extract(epoch FROM m.sent_at - %(lo)s::timestamptz)
-                          / greatest(extract(epoch FROM %(hi)s::timestamptz - %(lo)s::timestamptz), 1e-6)))::smallint AS decile,
-           chat.chatter_key(m.user_id, m.user_login, m.user_name) AS chatter, m.emote_count,
-           m.message_id, m.sent_at
-    FROM chat.messages m
-    WHERE m.channel_id = %(channel)s AND m.sent_at >= %(lo)s AND m.sent_at <= %(hi)s
-), mood AS (
-    SELECT m.decile, avg(s.sentiment) AS mood
-    FROM m JOIN chat.message_scores s
-      ON s.channel_id = %(channel)s AND s.message_id = m.message_id AND s.sent_at = m.sent_at
-    WHERE s.sent_at >= %(lo)s AND s.sent_at <= %(hi)s
-    GROUP BY 1
-), d AS (SELECT generate_series(0, 9)::smallint AS decile)
-SELECT %(id)s, %(channel)s, d.decile, count(m.decile), count(DISTINCT m.chatter),
-       coalesce(sum(m.emote_count), 0),
-       count(m.decile)::real / greatest(%(messages)s, 1),
-       count(m.decile) / greatest(extract(epoch FROM %(hi)s::timestamptz - %(lo)s::timestamptz) / 600.0, 1.0 / 60),
-       coalesce(sum(m.emote_count), 0)::real / greatest(count(m.decile), 1),
-       max(mood.mood)
-FROM d LEFT JOIN m USING (decile) LEFT JOIN mood USING (decile)
-GROUP BY d.decile;
-
--- name: fill_emotes
--- One stream's emote uses.
-INSERT INTO chat.stream_emotes (stream_id, channel_id, emote_name, uses)
-SELECT %(id)s, %(channel)s, emote_name, sum(count)
-FROM chat.emote_uses
-WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s
-GROUP BY emote_name;
-
--- name: summarize_stream
--- One stream's summary: chatters, new and returning, peak rate, mood, bursts, hype moments.
-WITH sc AS (
-    SELECT count(*) AS chatters, count(*) FILTER (WHERE first_time) AS new_chatters
-    FROM chat.stream_chatters WHERE stream_id = %(id)s
+-- name: summarize_audience
+-- The chatter figures of a channel's streams from %(since)s: chatters, new and returning, and
+-- how many of the previous stream's chatters came back.
+WITH ord AS (
+    SELECT id, started_at, lag(id) OVER (ORDER BY started_at) AS prev_id
+    FROM chat.streams WHERE channel_id = %(channel)s
+), target AS (
+    SELECT id, prev_id FROM ord WHERE started_at >= %(since)s
+), counts AS (
+    SELECT t.id, count(sc.chatter) AS chatters, count(*) FILTER (WHERE sc.first_time) AS new_chatters
+    FROM target t LEFT JOIN chat.stream_chatters sc ON sc.stream_id = t.id
+    GROUP BY t.id
 ), prev AS (
-    SELECT id FROM chat.streams
-    WHERE channel_id = %(channel)s AND started_at < %(lo)s ORDER BY started_at DESC LIMIT 1
-), ret AS (
-    SELECT (SELECT count(*) FROM chat.stream_chatters p WHERE p.stream_id = prev.id) AS previous,
-           (SELECT count(*) FROM chat.stream_chatters p JOIN chat.stream_chatters c
-              ON c.stream_id = %(id)s AND c.chatter = p.chatter WHERE p.stream_id = prev.id) AS retained
-    FROM prev
-), msg AS (
-    SELECT count(*) AS messages, avg(length(text)) AS avg_length,
-           coalesce(sum(emote_count), 0) AS emote_uses
-    FROM chat.messages
-    WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s
-), peak AS (
-    SELECT coalesce(max(n), 0) AS peak FROM (
-        SELECT count(*) AS n FROM chat.messages
-        WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s
-        GROUP BY date_trunc('minute', sent_at)) x
-), mood AS (
-    SELECT count(*) AS scored, avg(sentiment) AS mood FROM chat.message_scores
-    WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s
-), em AS (
-    SELECT coalesce(array_agg(emote_name ORDER BY uses DESC, emote_name), '{}') AS top FROM (
-        SELECT emote_name, uses FROM chat.stream_emotes WHERE stream_id = %(id)s
-        ORDER BY uses DESC, emote_name LIMIT 5) t
-), ev AS (
-    SELECT (SELECT count(*) FROM chat.emote_bursts WHERE channel_id = %(channel)s
-              AND peak_at >= %(lo)s AND peak_at <= %(hi)s) AS bursts,
-           (SELECT count(*) FROM chat.hype_moments WHERE channel_id = %(channel)s
-              AND peak_at >= %(lo)s AND peak_at <= %(hi)s) AS hype
+    SELECT t.id, count(*) AS previous, count(c.chatter) AS retained
+    FROM target t
+    JOIN chat.stream_chatters p ON p.stream_id = t.prev_id
+    LEFT JOIN chat.stream_chatters c ON c.stream_id = t.id AND c.chatter = p.chatter
+    GROUP BY t.id
 )
 UPDATE chat.streams s
-SET messages = msg.messages, chatters = sc.chatters, new_chatters = sc.new_chatters,
-    returning_chatters = sc.chatters - sc.new_chatters,
-    previous_chatters = (SELECT previous FROM ret), retained = (SELECT retained FROM ret),
-    peak_per_min = peak.peak, avg_length = msg.avg_length, emote_uses = msg.emote_uses,
-    scored = mood.scored, mood = mood.mood, top_emotes = em.top, bursts = ev.bursts,
-    hype_moments = ev.hype, analyzed_at = now()
-FROM sc, msg, peak, mood, em, ev
-WHERE s.id = %(id)s;
+SET chatters = c.chatters, new_chatters = c.new_chatters,
+    returning_chatters = c.chatters - c.new_chatters,
+    previous_chatters = CASE WHEN t.prev_id IS NOT NULL THEN coalesce(p.previous, 0) END,
+    retained = CASE WHEN t.prev_id IS NOT NULL THEN coalesce(p.retained, 0) END
+FROM target t JOIN counts c USING (id) LEFT JOIN prev p USING (id)
+WHERE s.id = t.id;
 
--- name: streams_after
--- A channel's streams that start after a time (retention).
-SELECT id, started_at, ended_at, messages FROM chat.streams
-WHERE channel_id = %(channel)s AND started_at >= %(since)s ORDER BY started_at;
+-- name: refresh_mood
+-- One stream's mood and its tenths' mood again, as the scorer catches up.
+WITH scores AS (
+    SELECT least(9, floor(10 * extract(epoch FROM sent_at - %(lo)s::timestamptz)
+                 / greatest(extract(epoch FROM %(hi)s::timestamptz - %(lo)s::timestamptz), 1e-6)))::smallint AS decile,
+           sentiment
+    FROM chat.message_scores
+    WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s
+), mood AS (
+    SELECT decile, count(*) AS scored, avg(sentiment) AS mood
+    FROM scores GROUP BY ROLLUP (decile)
+), shape AS (
+    UPDATE chat.stream_shape sh SET mood = mo.mood
+    FROM mood mo
+    WHERE sh.stream_id = %(id)s AND sh.decile = mo.decile
+)
+UPDATE chat.streams
+SET scored = coalesce((SELECT scored FROM mood WHERE decile IS NULL), 0),
+    mood = (SELECT mood FROM mood WHERE decile IS NULL), analyzed_at = now()
+WHERE id = %(id)s;
+
+-- name: chatter_rows_estimate
+-- The planner's row count of chat.stream_chatters (decides when a pass runs ANALYZE on it).
+SELECT greatest(reltuples, 0)::bigint AS rows FROM pg_class
+WHERE oid = 'chat.stream_chatters'::regclass;
 
 -- name: unscored_recent
 -- Streams whose mood may still change: not every message scored yet, and ended within a day
@@ -268,3 +308,7 @@ WHERE s.scored < s.messages AND s.ended_at >= l.last - INTERVAL '1 day';
 -- How many messages of a stream are scored.
 SELECT count(*) FROM chat.message_scores
 WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s;
+
+-- name: count_chatter_rows_since
+-- How many chatter rows a channel has from a time (decides when a pass runs ANALYZE).
+SELECT count(*) FROM chat.stream_chatters WHERE channel_id = %(channel)s AND started_at >= %(since)s;
