@@ -111,7 +111,7 @@ WITH m AS MATERIALIZED (
     WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s
 ), per_raw AS MATERIALIZED (
     SELECT chatter, text, count(*) AS c FROM m WHERE chatter IS NOT NULL GROUP BY 1, 2
-), norms AS (
+), norms AS MATERIALIZED (
     SELECT text, lower(btrim(regexp_replace(text, '[\s\U000E0000]+', ' ', 'g'))) AS norm
     FROM (SELECT DISTINCT text FROM per_raw) d
 ), per_text AS MATERIALIZED (
