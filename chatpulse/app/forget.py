@@ -72,6 +72,7 @@ _DELETES = (
     "emote_uses",
     "moderation_events",
     "stream_chatters",
+    "channel_chatters",
     "chatter_cluster_members",
     "messages",
 )

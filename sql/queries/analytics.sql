@@ -312,3 +312,30 @@ WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s;
 -- name: count_chatter_rows_since
 -- How many chatter rows a channel has from a time (decides when a pass runs ANALYZE).
 SELECT count(*) FROM chat.stream_chatters WHERE channel_id = %(channel)s AND started_at >= %(since)s;
+
+-- name: refresh_channel_chatters
+-- Each chatter's current segment (the one of their latest stream) for the chatters whose latest
+-- stream may have changed: those with rows from %(since)s, and those whose latest stream was
+-- from %(since)s (it may have been merged or deleted).  Chatters left with no row are dropped.
+WITH who AS MATERIALIZED (
+    SELECT chatter FROM chat.stream_chatters
+    WHERE channel_id = %(channel)s AND started_at >= %(since)s
+    UNION
+    SELECT chatter FROM chat.channel_chatters
+    WHERE channel_id = %(channel)s AND last_stream_at >= %(since)s
+), latest AS MATERIALIZED (
+    SELECT DISTINCT ON (sc.chatter) sc.chatter, sc.login, sc.segment, sc.started_at
+    FROM chat.stream_chatters sc
+    WHERE sc.channel_id = %(channel)s AND sc.chatter IN (SELECT chatter FROM who)
+    ORDER BY sc.chatter, sc.started_at DESC
+), gone AS (
+    DELETE FROM chat.channel_chatters cc
+    WHERE cc.channel_id = %(channel)s AND cc.chatter IN (SELECT chatter FROM who)
+      AND cc.chatter NOT IN (SELECT chatter FROM latest)
+)
+INSERT INTO chat.channel_chatters AS cc (channel_id, chatter, login, segment, last_stream_at)
+SELECT %(channel)s, chatter, login, segment, started_at FROM latest
+ON CONFLICT (channel_id, chatter) DO UPDATE
+SET login = EXCLUDED.login, segment = EXCLUDED.segment, last_stream_at = EXCLUDED.last_stream_at
+WHERE (cc.login, cc.segment, cc.last_stream_at)
+      IS DISTINCT FROM (EXCLUDED.login, EXCLUDED.segment, EXCLUDED.last_stream_at);

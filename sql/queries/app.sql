@@ -132,6 +132,14 @@ WHERE c.id = s.channel_id
        OR s.chatter = 'login:' || %(login)s)
   AND (%(platform)s::text IS NULL OR c.platform = %(platform)s);
 
+-- name: forget_channel_chatters
+-- Delete the user's row of chat.channel_chatters (behind chat.chatter_segments).
+DELETE FROM chat.channel_chatters s USING chat.channels c
+WHERE c.id = s.channel_id
+  AND (lower(s.login) = %(login)s OR s.chatter = ANY(%(ids)s)
+       OR s.chatter = 'login:' || %(login)s)
+  AND (%(platform)s::text IS NULL OR c.platform = %(platform)s);
+
 -- name: forget_chatter_cluster_members
 -- Delete the user's rows of chat.chatter_cluster_members.
 DELETE FROM chat.chatter_cluster_members s USING chat.channels c

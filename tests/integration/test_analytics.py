@@ -96,7 +96,18 @@ def everything(url: str) -> list[list[tuple[Any, ...]]]:
         rows(url, "SELECT * FROM chat.stream_chatters ORDER BY stream_id, chatter"),
         rows(url, "SELECT * FROM chat.stream_shape ORDER BY stream_id, decile"),
         rows(url, "SELECT * FROM chat.stream_emotes ORDER BY stream_id, emote_name"),
+        rows(url, "SELECT * FROM chat.chatter_segments ORDER BY channel_id, chatter"),
     ]
+
+
+def assert_current_segments(url: str) -> None:
+    """chat.chatter_segments (kept by analyze) is each chatter's segment in their latest
+    stream, as read from every chatter row."""
+    assert rows(url, "SELECT * FROM chat.chatter_segments ORDER BY channel_id, chatter") == rows(
+        url,
+        "SELECT DISTINCT ON (channel_id, chatter) channel_id, chatter, login, segment, started_at"
+        " FROM chat.stream_chatters ORDER BY channel_id, chatter, started_at DESC",
+    )
 
 
 # -- streams on real chat ---------------------------------------------------------------------
@@ -163,6 +174,7 @@ def test_replayed_vods_spanning_two_streams_late_rows_and_bridging(
     replay(db_url, tmp_path, [nymn_log(tmp_path, timedelta(hours=6))])
     third = analyze(db_url)
     assert (third.streams_recomputed, third.streams_created) == (1, 1)
+    assert_current_segments(db_url)
     after = rows(db_url, "SELECT id, started_at, messages FROM chat.streams ORDER BY 2")
     assert [a[:2] for a in after[:2]] == [s[:2] for s in streams]  # untouched, same ids
     assert len(after) == 3
@@ -193,6 +205,7 @@ def test_replayed_vods_spanning_two_streams_late_rows_and_bridging(
     assert len(final) == 2
     assert final[0][:2] == streams[0][:2]
     assert final[1][0] == streams[1][0] and final[1][3] == 798 * 2 + n
+    assert_current_segments(db_url)  # the deleted stream's chatters moved to the merged one
     before = everything(db_url)
     assert analyze(db_url).idle and everything(db_url) == before
 
@@ -416,6 +429,10 @@ def test_forget_removes_the_user_from_stream_chatters(db_url: str) -> None:
     ]
     removed = asyncio.run(forget_user(db_url, "spammy"))
     assert removed["stream_chatters"] == 1
+    assert removed["channel_chatters"] == 1
+    assert rows(db_url, "SELECT count(*) FROM chat.chatter_segments WHERE login = 'spammy'") == [
+        (0,)
+    ]
     assert rows(db_url, "SELECT count(*) FROM chat.stream_chatters WHERE login = 'spammy'") == [
         (0,)
     ]
