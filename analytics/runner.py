@@ -197,10 +197,12 @@ async def _analyze_channel(
         query("count_chatter_rows_since"), {"channel": channel, "since": since}
     )
     row = await cur.fetchone()
-    # The planner's figures for chat.stream_chatters are stale after a first pass filled it:
-    # without them it joins a month of rows by nested loops.
+    # The planner's figures are stale after a first pass filled these tables: without them it
+    # joins a month of chatter rows by nested loops, and panels scan them all for one stream.
     if row is not None and row[0] > max(10_000, before // 5):
-        await conn.execute("ANALYZE chat.stream_chatters")
+        await conn.execute(
+            "ANALYZE chat.streams, chat.stream_chatters, chat.stream_shape, chat.stream_emotes"
+        )
     params = {"channel": channel, "since": since}
     await conn.execute(query("assign_segments"), {**params, **rules.params()})
     await conn.execute(query("summarize_audience"), params)
