@@ -1,8 +1,10 @@
 """``chatpulse report``: one self-contained HTML file about a stream, for people without Grafana.
 
 It shows what the stream overview dashboard shows — activity, mood and emotions, top emotes
-and bursts, hype moments with clip links — as inline SVG (no scripts, no external files), so
-it can be mailed or attached after a stream.  It reads only the public relations of the
+and bursts, hype moments with clip links — with interactive Plotly charts (hover, zoom;
+:mod:`chatpulse.app.charts`, plotly.js inlined once) when the ``report`` extra is installed,
+else as inline SVG; either way one file with no external resources, so it can be mailed or
+attached after a stream and opened offline.  It reads only the public relations of the
 ``chat`` schema, like any analyst would.
 
 Times are UTC.  Each hype moment also shows its time into the stream, counted from the start of
@@ -29,6 +31,7 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
+from chatpulse.app import charts
 from chatpulse.app.report_streams import (
     StreamAnalysis,
     load_stream_analysis,
@@ -498,11 +501,10 @@ def _chart(
     )
 
 
-def _emotion_panels(
+def _emotions_with_signal(
     sentiment: list[dict[str, Any]],
-) -> tuple[str, list[str]]:
-    """Small multiples: one panel per emotion with signal (its own y scale, labelled), on one
-    shared time axis; returns the SVG and the emotions left out for too little signal."""
+) -> tuple[list[tuple[str, float]], list[str]]:
+    """(emotion, mean) of the emotions with signal, and those left out for too little."""
     shown: list[tuple[str, float]] = []
     quiet: list[str] = []
     for emotion in _EMOTIONS:
@@ -513,6 +515,40 @@ def _emotion_panels(
             shown.append((emotion, mean))
         elif rows:
             quiet.append(emotion)
+    return shown, quiet
+
+
+def _emotion_figures(sentiment: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    """One interactive chart per emotion with signal, each on its own scale."""
+    shown, quiet = _emotions_with_signal(sentiment)
+    figures = [
+        charts.time_figure(
+            [
+                charts.TimeSeries(
+                    emotion,
+                    _EMOTION_COLORS[emotion],
+                    [
+                        (r["bucket"], None if r[emotion] is None else float(r[emotion]))
+                        for r in sentiment
+                    ],
+                    fill=True,
+                )
+            ],
+            label=f"{emotion} (mean {mean:.3f}), average intensity per minute (0 … 1)",
+            y_min=0,
+            height=170,
+        )
+        for emotion, mean in shown
+    ]
+    return "".join(figures), quiet
+
+
+def _emotion_panels(
+    sentiment: list[dict[str, Any]],
+) -> tuple[str, list[str]]:
+    """Small multiples: one panel per emotion with signal (its own y scale, labelled), on one
+    shared time axis; returns the SVG and the emotions left out for too little signal."""
+    shown, quiet = _emotions_with_signal(sentiment)
     if not shown:
         return "", quiet
     series = {
@@ -578,6 +614,14 @@ def _bars(rows: list[tuple[str, float]], *, color: str) -> str:
         for i, (name, v) in enumerate(rows)
     )
     return f"<svg viewBox='0 0 {_W} {height}' role='img' aria-label='top emotes'>{bars}</svg>"
+
+
+def _top_emotes(rows: list[tuple[str, float]], live: bool) -> str:
+    if not live or not rows:
+        return _bars(rows, color="#ff9900")
+    return charts.bar_figure(
+        [(_short(name), v) for name, v in rows], label="uses of the top emotes", color="#ff9900"
+    )
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -725,8 +769,34 @@ def _moderation_section(data: ReportData) -> list[str]:
     return out
 
 
-def render_report(data: ReportData) -> str:
-    """Render the report as one HTML document (no scripts, no external resources)."""
+def render_report(data: ReportData, *, interactive: bool | None = None) -> str:
+    """Render the report as one HTML document with no external resources: Plotly charts with
+    plotly.js inlined once when ``interactive`` (default: when Plotly is installed), else
+    inline SVG and a line saying how to get interactive charts."""
+    live = charts.interactive() if interactive is None else interactive
+
+    def chart(
+        series: list[_Series],
+        *,
+        label: str,
+        y_min: float | None = None,
+        y_max: float | None = None,
+        height: int = 200,
+        bands: list[tuple[datetime, datetime, str]] | None = None,
+    ) -> str:
+        if not live:
+            return _chart(series, label=label, y_min=y_min, y_max=y_max, height=height, bands=bands)
+        if _t_range(series) is None:
+            return f"<p class='empty'>No data for {html.escape(label)}.</p>"
+        return charts.time_figure(
+            [charts.TimeSeries(s.name, s.color, s.points, s.fill) for s in series],
+            label=label,
+            y_min=y_min,
+            y_max=y_max,
+            height=height + 20,
+            bands=bands or (),
+        )
+
     t = data.totals
     minutes = max(1.0, (data.end - data.start).total_seconds() / 60)
     mood_rows = [r for r in data.sentiment if r["mood"] is not None]
@@ -752,7 +822,7 @@ def render_report(data: ReportData) -> str:
         )
         + "</div>",
         "<h2>Activity</h2>",
-        _chart(
+        chart(
             [
                 _Series(
                     "messages",
@@ -765,7 +835,7 @@ def render_report(data: ReportData) -> str:
             y_min=0,
             bands=bands,
         ),
-        _chart(
+        chart(
             [
                 _Series(
                     "chatters",
@@ -779,7 +849,7 @@ def render_report(data: ReportData) -> str:
             height=170,
         ),
         "<h2>Mood and emotions</h2>",
-        _chart(
+        chart(
             [
                 _Series(
                     "mood",
@@ -796,7 +866,7 @@ def render_report(data: ReportData) -> str:
             height=170,
         ),
     ]
-    panels, quiet = _emotion_panels(data.sentiment)
+    panels, quiet = (_emotion_figures if live else _emotion_panels)(data.sentiment)
     if panels:
         sections.append(panels)
     if quiet:
@@ -806,9 +876,9 @@ def render_report(data: ReportData) -> str:
         )
     sections += [
         "<h2>Top emotes</h2>",
-        _bars(
+        _top_emotes(
             [(f"{r['emote_name']} ({r['provider']})", float(r["uses"])) for r in data.top_emotes],
-            color="#ff9900",
+            live,
         ),
         "<h2>Hype moments</h2>",
         "<p class='note'>Strongest first. Times are UTC; the time into the stream counts from "
@@ -835,7 +905,7 @@ def render_report(data: ReportData) -> str:
         ),
     ]
     sections += _moderation_section(data)
-    sections += render_stream_sections(data.analysis)
+    sections += render_stream_sections(data.analysis, interactive=live)
     if data.clips:
         sections.append("<h2>Clips</h2>")
         sections.append(
@@ -869,8 +939,11 @@ def render_report(data: ReportData) -> str:
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<meta name='chatpulse-report' content='{meta}'>"
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style>"
+        + (charts.plotly_script() if live else "")
+        + "</head><body>"
         f"<h1>{html.escape(title)}</h1><p class='sub'>{html.escape(span)} · made by chatpulse</p>"
+        + ("" if live else f"<p class='note'>{html.escape(charts.FALLBACK_NOTE)}</p>")
         + "".join(sections)
         + "</body></html>"
     )

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from chatpulse.app import charts
+
 __all__ = ["StreamAnalysis", "load_stream_analysis", "render_stream_sections"]
 
 _W = 880
@@ -160,16 +162,19 @@ def _decile_chart(
     )
 
 
+_SEGMENT_COLORS = {
+    "one-time": "#9aa5b8",
+    "casual": "#3366cc",
+    "regular": "#109618",
+    "power user": "#ff9900",
+    "spammer": "#dc3912",
+    "bot": "#990099",
+}
+
+
 def _segment_bars(segments: list[dict[str, Any]]) -> str:
     total = sum(int(r["chatters"]) for r in segments) or 1
-    colors = {
-        "one-time": "#9aa5b8",
-        "casual": "#3366cc",
-        "regular": "#109618",
-        "power user": "#ff9900",
-        "spammer": "#dc3912",
-        "bot": "#990099",
-    }
+    colors = _SEGMENT_COLORS
     order = sorted(segments, key=lambda r: SEGMENTS.index(r["segment"]))
     height = 22 * len(order) + 10
     bars = "".join(
@@ -232,8 +237,37 @@ def _comparison(stream: dict[str, Any], usual: dict[str, Any]) -> str:
     )
 
 
-def render_stream_sections(analysis: StreamAnalysis) -> list[str]:
-    """The report's HTML for the stream's shape, audience and comparison."""
+def _deciles(
+    shape: list[dict[str, Any]],
+    key: str,
+    usual_key: str,
+    *,
+    label: str,
+    percent: bool,
+    interactive: bool,
+) -> str:
+    if not interactive:
+        return _decile_chart(shape, key, usual_key, label=label, percent=percent)
+    this, usual = [_num(r[key]) for r in shape], [_num(r[usual_key]) for r in shape]
+    if all(v is None for v in this + usual):
+        return f"<p class='empty'>No {html.escape(label)} for this stream.</p>"
+    return charts.decile_figure(this, usual, label=label, percent=percent)
+
+
+def _segments(segments: list[dict[str, Any]], interactive: bool) -> str:
+    if not interactive:
+        return _segment_bars(segments)
+    order = sorted(segments, key=lambda r: SEGMENTS.index(r["segment"]))
+    return charts.bar_figure(
+        [(str(r["segment"]), float(r["chatters"])) for r in order],
+        label="chatters per segment",
+        color=[_SEGMENT_COLORS.get(str(r["segment"]), "#666") for r in order],
+    )
+
+
+def render_stream_sections(analysis: StreamAnalysis, *, interactive: bool = False) -> list[str]:
+    """The report's HTML for the stream's shape, audience and comparison; Plotly charts when
+    ``interactive`` (plotly.js must be in the page: :func:`chatpulse.app.charts.plotly_script`)."""
     s = analysis.stream
     if s is None:
         return [
@@ -251,8 +285,15 @@ def render_stream_sections(analysis: StreamAnalysis) -> list[str]:
         f"({_cell(s['duration_s'], 'minutes')}, found by {html.escape(str(s['found_by']))}) cut "
         f"into tenths of its duration, against the channel's usual stream (the average of its "
         f"{usual_n} analyzed stream{'s' if usual_n != 1 else ''}).</p>",
-        _decile_chart(shape, "share", "usual_share", label="share of messages", percent=True),
-        _decile_chart(shape, "mood", "usual_mood", label="mood", percent=False),
+        _deciles(
+            shape,
+            "share",
+            "usual_share",
+            label="share of messages",
+            percent=True,
+            interactive=interactive,
+        ),
+        _deciles(shape, "mood", "usual_mood", label="mood", percent=False, interactive=interactive),
         "<h2>Audience</h2>",
         "<p class='note'>Every chatter of the stream in one segment (rules in the README): "
         f"{int(s['chatters']):,} chatters, {int(s['new_chatters']):,} writing here for the first "
@@ -264,7 +305,7 @@ def render_stream_sections(analysis: StreamAnalysis) -> list[str]:
             else ""
         )
         + ".</p>",
-        _segment_bars(analysis.segments),
+        _segments(analysis.segments, interactive),
         "<h2>Against the channel's usual stream</h2>",
         _comparison(s, analysis.usual),
     ]

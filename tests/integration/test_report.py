@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import html
 import itertools
+import json
 import math
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
+from chatpulse.app import charts
 from chatpulse.app.report import load_report, render_report
 from chatpulse.core.aggregates import refresh_pending
 from chatpulse.core.db import connect
@@ -47,7 +51,7 @@ def test_report_shows_activity_mood_emotes_and_hype(db_url: str, tmp_path: Path)
     assert sum(r["messages"] for r in data.activity) == 798
     assert sum(r["scored"] for r in data.sentiment) == 798
     assert data.top_emotes[0]["emote_name"] == "forsenParty"
-    page = render_report(data)
+    page = render_report(data, interactive=False)
     assert "<script" not in page and "http://" not in page and "https://" not in page
     assert page.count("<polyline") >= 3
     assert "forsenParty" in page and "2024-01-06 16:21:30" in page
@@ -91,13 +95,16 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def test_report_renders_in_headless_chromium(db_url: str, tmp_path: Path) -> None:
-    """The report opens in a real browser: its DOM keeps the charts and the page paints."""
-    import subprocess
+def _figures(page: str) -> dict[str, dict[str, Any]]:
+    """The Plotly figures of a report page by title, read back from their data attribute."""
+    out = {}
+    for raw in re.findall(r"data-chatpulse-figure='([^']*)'", page):
+        figure = json.loads(html.unescape(raw))
+        out[figure["layout"]["title"]["text"]] = figure
+    return out
 
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("Chromium not installed (Debian package chromium; CI installs it)")
+
+def _nymn_report_data(db_url: str, tmp_path: Path) -> Any:
     replay(settings_for(db_url, tmp_path), db_url, [nymn_irc_log(tmp_path)])
     score_with_lexicon(db_url)
 
@@ -106,8 +113,62 @@ def test_report_renders_in_headless_chromium(db_url: str, tmp_path: Path) -> Non
             await refresh_pending(conn)
 
     asyncio.run(refresh())
+    return asyncio.run(load_report(db_url, "nymn"))
+
+
+def test_interactive_report_holds_plotly_figures_with_the_data_and_plotly_js_once(
+    db_url: str, tmp_path: Path
+) -> None:
+    from plotly.offline import get_plotlyjs
+
+    data = _nymn_report_data(db_url, tmp_path)
+    page = render_report(data, interactive=True)
+    # plotly.js inlined exactly once, nothing fetched from elsewhere
+    assert page.count(get_plotlyjs()[:2000]) == 1
+    assert page.count("<script") == 1 + page.count("Plotly.newPlot(")
+    assert re.search(r"<(script|link|img)[^>]+(src|href)=", page) is None
+    figures = _figures(page)
+    assert page.count("Plotly.newPlot(") == len(figures) >= 5
+    messages = figures["messages per minute"]["data"][0]
+    assert sum(v for v in messages["y"] if v is not None) == 798
+    assert len(messages["x"]) == len(messages["y"])
+    chatters = figures["chatters per minute"]["data"][0]
+    assert max(chatters["y"]) == max(r["chatters"] for r in data.activity)
+    mood = figures["average sentiment per minute (−1 negative … +1 positive)"]
+    assert mood["layout"]["yaxis"]["range"] == [-1, 1]
+    emotes = figures["uses of the top emotes"]["data"][0]
+    assert emotes["y"][0].startswith("forsenParty") and emotes["x"][0] == float(
+        data.top_emotes[0]["uses"]
+    )
+    assert charts.FALLBACK_NOTE not in page
+
+
+def test_report_without_plotly_draws_svg_and_says_how_to_get_interactive_charts(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _nymn_report_data(db_url, tmp_path)
+    monkeypatch.setitem(sys.modules, "plotly", None)  # as if the report extra were missing
+    assert not charts.interactive()
+    page = render_report(data)
+    assert "<script" not in page and "data-chatpulse-figure" not in page
+    assert page.count("<polyline") >= 3
+    assert page.count(html.escape(charts.FALLBACK_NOTE)) == 1
+
+
+def test_report_renders_in_headless_chromium(db_url: str, tmp_path: Path) -> None:
+    """The report opens offline in a real browser: Plotly draws every figure of the
+    interactive page, the SVG page keeps its charts, and the page paints."""
+    import subprocess
+
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("Chromium not installed (Debian package chromium; CI installs it)")
+    data = _nymn_report_data(db_url, tmp_path)
     page = tmp_path / "report.html"
-    page.write_text(render_report(asyncio.run(load_report(db_url, "nymn"))))
+    static = tmp_path / "static.html"
+    page.write_text(render_report(data, interactive=True))
+    static.write_text(render_report(data, interactive=False))
+    figures = len(_figures(page.read_text()))
     flags = [
         "--headless",
         "--no-sandbox",
@@ -117,26 +178,50 @@ def test_report_renders_in_headless_chromium(db_url: str, tmp_path: Path) -> Non
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
+        # offline: any request leaving the machine fails
+        "--proxy-server=http://127.0.0.1:9",
+        "--proxy-bypass-list=<-loopback>",
         f"--user-data-dir={tmp_path / 'profile'}",
     ]
-    dom = subprocess.run(
-        [browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
-    )
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    # the browser parsed the page: every chart is an SVG with its data line, the numbers are there
-    assert dom.stdout.count("<svg") >= 5
-    assert dom.stdout.count("<polyline") >= 4
-    assert "<b>798</b>" in dom.stdout and "forsenParty" in dom.stdout
+
+    def dom(path: Path) -> str:
+        done = subprocess.run(
+            [browser, *flags, "--virtual-time-budget=10000", "--dump-dom", path.as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    drawn = dom(page)
+    # Plotly ran: each figure's div holds its drawn SVG, with the data lines and bars
+    assert drawn.count("js-plotly-plot") >= figures >= 5
+    assert drawn.count('class="main-svg"') >= figures
+    assert drawn.count('class="js-line"') >= 3
+    assert "<b>798</b>" in drawn and "forsenParty" in drawn
+    # the browser parsed the static page: every chart is an SVG with its data line
+    svg = dom(static)
+    assert svg.count("<svg") >= 5
+    assert svg.count("<polyline") >= 4
+    assert "<b>798</b>" in svg and "forsenParty" in svg
     shot = tmp_path / "report.png"
     done = subprocess.run(
-        [browser, *flags, "--window-size=960,1400", f"--screenshot={shot}", page.as_uri()],
+        [
+            browser,
+            *flags,
+            "--window-size=960,1400",
+            "--virtual-time-budget=10000",
+            f"--screenshot={shot}",
+            page.as_uri(),
+        ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    data = shot.read_bytes()
-    assert data.startswith(b"\x89PNG") and len(data) > 20_000  # a painted page, not a blank one
+    png = shot.read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 20_000  # a painted page, not a blank one
 
 
 # -- a real stream replayed from a login-only TwitchDownloader TXT (issue 13.7) -----------------
@@ -223,7 +308,7 @@ def test_report_of_a_replayed_txt_shows_real_chatters_emotes_and_ranked_hype(
     assert with_ids == 0 and distinct_logins == len({c.login for c in comments}) == 118
     assert len(moments) >= 2 and emotes[0][0] in {"EDM", "forsenParty"}
 
-    page = render_report(asyncio.run(load_report(db_url, "nymn")))
+    page = render_report(asyncio.run(load_report(db_url, "nymn")), interactive=False)
     assert "<script" not in page and "http://" not in page and "https://" not in page
     # real chatters (by login) and the channel's 7TV emotes
     assert f"chatters<b>{distinct_logins}</b>" in page

@@ -4,11 +4,14 @@ sample replayed as two streams a day apart, scored and analyzed."""
 from __future__ import annotations
 
 import asyncio
+import html
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from chatpulse.app.report import load_report, render_report
 from tests.integration.test_analytics import analyze, nymn_log, replay
@@ -41,7 +44,7 @@ def test_report_shows_shape_audience_and_the_usual_stream(db_url: str, tmp_path:
     assert sum(int(r["chatters"]) for r in a.segments) == second[3]
     assert a.usual["streams"] == 1 and float(a.usual["messages"]) == 798
 
-    page = render_report(data)
+    page = render_report(data, interactive=False)
     assert "<script" not in page and "http://" not in page and "https://" not in page
     for heading in ("Stream shape", "Audience", "Against the channel's usual stream"):
         assert f"<h2>{heading}</h2>" in page
@@ -52,3 +55,18 @@ def test_report_shows_shape_audience_and_the_usual_stream(db_url: str, tmp_path:
     assert "0 writing here for the first time" in page
     assert "mean of 1 other stream" in page and "+0%" in page
     assert "No analyzed stream in this range" not in page
+    # The interactive report: the same numbers in the Plotly figures.
+    live = render_report(data, interactive=True)
+    figures = {
+        f["layout"]["title"]["text"]: f
+        for f in (
+            json.loads(html.unescape(raw))
+            for raw in re.findall(r"data-chatpulse-figure='([^']*)'", live)
+        )
+    }
+    share = figures["share of messages by tenth of the stream"]["data"]
+    assert share[0]["y"] == pytest.approx([float(r["share"]) for r in a.shape])
+    assert share[1]["y"] == pytest.approx([float(r["usual_share"]) for r in a.shape])
+    assert share[0]["x"][0] == "0–10%" and share[0]["x"][-1] == "90–100%"
+    segments = figures["chatters per segment"]["data"][0]
+    assert sum(segments["x"]) == second[3]

@@ -65,7 +65,7 @@ def test_license_is_an_spdx_string_with_its_file() -> None:
 _BLOCKED_RUN = r"""
 import contextlib, importlib, io, pkgutil, sys
 
-BLOCKED = {"numpy", "torch", "onnxruntime", "tokenizers", "transformers", "onnx", "sklearn"}
+BLOCKED = {"numpy", "torch", "onnxruntime", "tokenizers", "transformers", "onnx", "sklearn", "plotly"}
 MODEL_BACKENDS = {"scorer.backends.transformers_backend", "scorer.backends.onnx_backend"}
 
 
