@@ -31,6 +31,7 @@ from typing import Any
 
 import psycopg
 
+from analytics.helix import HelixSource, record_helix_streams
 from analytics.segments import SegmentRules
 from analytics.signatures import Signature, count_words
 from analytics.streams import Hint, Island, Stream, infer_streams, match_streams, merge_ranges
@@ -269,16 +270,32 @@ async def run_analyze(
     stop: asyncio.Event | None = None,
     rules: SegmentRules | None = None,
     cluster: bool = False,
+    helix: HelixSource | None = None,
 ) -> AnalyzeSummary:
     """Passes until nothing is new (``until_idle``) or until ``stop`` is set.  With
     ``cluster`` (needs scikit-learn), the channels a pass changed are clustered again after it
-    (:mod:`analytics.clusters`)."""
+    (:mod:`analytics.clusters`).  With ``helix``, stream titles and categories are asked of
+    Helix before the first pass and then at most every ``helix.every_s`` (:mod:`analytics.helix`)."""
     from chatpulse.core.db import connect
 
     total = AnalyzeSummary()
     stop = stop or asyncio.Event()
-    async with await connect(conninfo, autocommit=True) as conn:
+    asked_at: float | None = None
+    async with contextlib.AsyncExitStack() as stack:
+        conn = await stack.enter_async_context(await connect(conninfo, autocommit=True))
+        http = None
+        if helix is not None:
+            import httpx
+
+            http = await stack.enter_async_context(httpx.AsyncClient())
         while not stop.is_set():
+            if (
+                helix is not None
+                and http is not None
+                and (asked_at is None or time.monotonic() - asked_at >= helix.every_s)
+            ):
+                asked_at = time.monotonic()
+                await record_helix_streams(conn, http, helix)
             one = await analyze_pass(conn, gap, rules)
             total.add(one)
             if cluster and one.channels:

@@ -312,6 +312,7 @@ async def run_up(settings: Settings, url: str, stop: asyncio.Event | None = None
     batch in hand, the clip worker stops FFmpeg and re-queues its job."""
     import uvicorn
 
+    from analytics.helix import helix_source
     from analytics.runner import run_analyze
     from chatpulse.app.commands.analytics import clustering_available
     from chatpulse.app.commands.clipper import api_server_config
@@ -355,6 +356,7 @@ async def run_up(settings: Settings, url: str, stop: asyncio.Event | None = None
             interval_s=settings.analyze_interval_s,
             stop=stop,
             cluster=clustering_available(),
+            helix=helix_source(settings),
         ),
         # The clip metrics are declared by the API too (served on its /metrics); the worker's
         # own copy stays private here rather than clash on the shared registry.

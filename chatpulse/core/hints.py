@@ -27,7 +27,8 @@ async def add_stream_hint(
     title: str | None = None,
     category: str | None = None,
 ) -> None:
-    """Record a known stream start (a replay's start, Helix); the next analyze pass uses it."""
+    """Record a known stream start (a replay's start, Helix); the next analyze pass uses it.
+    Recording the same start again changes nothing unless it brings a new title or category."""
     await conn.execute(
         _Q["add_stream_hint"],
         {

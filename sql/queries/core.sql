@@ -17,12 +17,17 @@ SELECT chat.refresh_aggregates();
 CALL refresh_continuous_aggregate(%(view)s, %(lo)s, %(hi)s);
 
 -- name: add_stream_hint
--- Record a known stream start; a hint already there keeps what the new one does not say.
+-- Record a known stream start; a hint already there keeps what the new one does not say, and
+-- changes (with a new added_xid, so the analyze job sees it) only for a new title or category.
 INSERT INTO chat.stream_hints (channel_id, at, found_by, title, category)
 VALUES (%(channel_id)s, %(at)s, %(found_by)s, %(title)s, %(category)s)
 ON CONFLICT (channel_id, at) DO UPDATE SET
     title = coalesce(EXCLUDED.title, chat.stream_hints.title),
-    category = coalesce(EXCLUDED.category, chat.stream_hints.category);
+    category = coalesce(EXCLUDED.category, chat.stream_hints.category),
+    added_xid = pg_current_xact_id()
+WHERE (coalesce(EXCLUDED.title, chat.stream_hints.title),
+       coalesce(EXCLUDED.category, chat.stream_hints.category))
+      IS DISTINCT FROM (chat.stream_hints.title, chat.stream_hints.category);
 
 -- name: timescaledb_version
 -- The installed TimescaleDB extension's version (no row: not installed).

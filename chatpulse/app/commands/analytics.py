@@ -33,6 +33,7 @@ def clustering_available() -> bool:
 
 def cmd_analyze(settings: Settings, args: argparse.Namespace) -> int:
     """``chatpulse analyze [--until-idle]``: keep streams and audiences current."""
+    from analytics.helix import helix_source
     from analytics.runner import run_analyze
 
     force_cluster = bool(getattr(args, "cluster", False))
@@ -52,6 +53,7 @@ def cmd_analyze(settings: Settings, args: argparse.Namespace) -> int:
                 interval_s=settings.analyze_interval_s,
                 until_idle=bool(getattr(args, "until_idle", False)) or force_cluster,
                 cluster=available,
+                helix=helix_source(settings),
             )
         )
         clustered = asyncio.run(_cluster_all(url)) if force_cluster else None
