@@ -51,7 +51,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# work_mem of the analyze transactions (docs/architecture.md, "Analyze").
+# work_mem of the analyze transactions: a month of chatter rows is sorted in memory.
 _WORK_MEM = "64MB"
 
 _LOCK_KEY = int.from_bytes(hashlib.sha256(b"chatpulse.analyze").digest()[:8], "big", signed=True)

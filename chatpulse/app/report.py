@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, LiteralString
 
 from psycopg.rows import dict_row
 
@@ -41,6 +41,7 @@ from chatpulse.app.times import parse_time_option
 from chatpulse.core.aggregates import backend_of, refresh_pending
 from chatpulse.core.db import connect, database
 from chatpulse.core.errors import ConfigError
+from chatpulse.core.queries import load_queries
 from chatpulse.core.settings import Settings
 
 __all__ = ["ReportData", "cmd_report", "load_report", "render_report", "write_report"]
@@ -56,25 +57,15 @@ _EMOTIONS = (
     "fear",
     "disgust",
 )
+
+
+def _q(name: str) -> LiteralString:
+    """A named query of ``sql/queries/report.sql``."""
+    return load_queries("report")[name]
+
+
 #: Chat silent for longer than this ends a stream (see the module docstring).
 STREAM_SILENCE = timedelta(minutes=30)
-# Minute mood for the report: all models' rows weighted by how many messages each scored.
-_SENTIMENT_SQL = (
-    "SELECT bucket, sum(scored) AS scored, "
-    "sum(avg_sentiment * scored) / nullif(sum(scored), 0) AS mood, "
-    "sum(joy * scored) / nullif(sum(scored), 0) AS joy, "
-    "sum(love * scored) / nullif(sum(scored), 0) AS love, "
-    "sum(surprise * scored) / nullif(sum(scored), 0) AS surprise, "
-    "sum(anticipation * scored) / nullif(sum(scored), 0) AS anticipation, "
-    "sum(sadness * scored) / nullif(sum(scored), 0) AS sadness, "
-    "sum(anger * scored) / nullif(sum(scored), 0) AS anger, "
-    "sum(fear * scored) / nullif(sum(scored), 0) AS fear, "
-    "sum(disgust * scored) / nullif(sum(scored), 0) AS disgust, "
-    "sum(trust * scored) / nullif(sum(scored), 0) AS trust, "
-    "sum(toxic) AS toxic FROM chat.sentiment_1m "
-    "WHERE channel_id = %(c)s AND bucket >= date_trunc('minute', %(s)s::timestamptz) "
-    "AND bucket < %(e)s GROUP BY bucket ORDER BY bucket"
-)
 
 
 @dataclass(slots=True)
@@ -121,12 +112,7 @@ async def load_report(
         if await backend_of(conn) != "timescaledb":
             await refresh_pending(conn)
         conn.row_factory = dict_row
-        cur = await conn.execute(
-            "SELECT c.id, min(m.sent_at) AS first, max(m.sent_at) AS last "
-            "FROM chat.channels c LEFT JOIN chat.messages m ON m.channel_id = c.id "
-            "WHERE c.name = %s GROUP BY c.id ORDER BY count(m.*) DESC LIMIT 1",
-            (channel,),
-        )
+        cur = await conn.execute(_q("channel_range"), {"name": channel})
         row: Any = await cur.fetchone()
         if row is None:
             raise ConfigError(f"--channel: no channel named {channel!r} in this database")
@@ -142,94 +128,25 @@ async def load_report(
             result = await conn.execute(query, args)
             return list(await result.fetchall())
 
-        data.activity = await rows(
-            "SELECT bucket, messages, chatters, emote_uses, subs, bits FROM chat.activity_1m "
-            "WHERE channel_id = %(c)s AND bucket >= date_trunc('minute', %(s)s::timestamptz) "
-            "AND bucket < %(e)s ORDER BY bucket"
-        )
-        data.sentiment = await rows(_SENTIMENT_SQL)
-        # From the stored uses themselves, over exactly [start, end): the 10 s buckets of
-        # emotes_10s do not line up with a window that starts or ends inside one.
-        data.top_emotes = await rows(
-            "SELECT emote_name, provider, sum(count) AS uses FROM chat.emote_uses "
-            "WHERE channel_id = %(c)s AND sent_at >= %(s)s AND sent_at < %(e)s "
-            "GROUP BY 1, 2 ORDER BY uses DESC, emote_name, provider LIMIT 15"
-        )
-        data.bursts = await rows(
-            "SELECT emote_name, started_at, peak_at, ended_at, peak_uses, baseline, score "
-            "FROM chat.emote_bursts WHERE channel_id = %(c)s AND peak_at >= %(s)s "
-            "AND peak_at < %(e)s ORDER BY score DESC LIMIT 20"
-        )
-        data.hype = await rows(
-            "SELECT h.id, h.started_at, h.peak_at, h.ended_at, h.score, h.messages_per_min, "
-            "h.baseline_per_min, h.chatters, h.top_emotes, h.avg_sentiment, h.sample_messages "
-            "FROM chat.hype_moments h "
-            "WHERE h.channel_id = %(c)s AND h.peak_at >= %(s)s AND h.peak_at < %(e)s "
-            "ORDER BY h.score DESC, h.peak_at"
-        )
-        data.clips = await rows(
-            "SELECT id, start_at, end_at, status, location, duration_s, hype_moment_id "
-            "FROM chat.clips WHERE channel_id = %(c)s AND start_at < %(e)s "
-            "AND end_at > %(s)s ORDER BY start_at"
-        )
-        totals = await rows(
-            "SELECT count(*) AS messages, "
-            "count(DISTINCT chat.chatter_key(user_id, user_login, user_name)) AS chatters, "
-            "sum(emote_count) AS emote_uses FROM chat.messages "
-            "WHERE channel_id = %(c)s AND sent_at >= %(s)s AND sent_at < %(e)s"
-        )
+        data.activity = await rows(_q("activity"))
+        data.sentiment = await rows(_q("sentiment"))
+        data.top_emotes = await rows(_q("top_emotes"))
+        data.bursts = await rows(_q("bursts"))
+        data.hype = await rows(_q("hype"))
+        data.clips = await rows(_q("clips"))
+        totals = await rows(_q("totals"))
         data.totals = totals[0] if totals else {}
         data.streams = await _streams(conn, args)
-        # Moderation against toxicity (the views of migration 0015): toxic messages sent in the range and
-        # what became of them, and the actions from the range's start to 10 minutes after its
-        # end (the time an action may take to answer a toxic message of the range).
-        moderation = await rows(
-            "SELECT count(*) AS toxic, count(acted_at) AS acted,"
-            " count(*) FILTER (WHERE never_acted) AS never_acted,"
-            " percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_s)"
-            "  FILTER (WHERE acted_at IS NOT NULL) AS median_latency_s,"
-            " (SELECT count(*) FROM chat.moderation_events e WHERE e.channel_id = %(c)s"
-            "  AND e.at >= %(s)s AND e.at < %(e)s::timestamptz + INTERVAL '10 minutes' AND e.kind = 'ban') AS bans,"
-            " (SELECT count(*) FROM chat.moderation_events e WHERE e.channel_id = %(c)s"
-            "  AND e.at >= %(s)s AND e.at < %(e)s::timestamptz + INTERVAL '10 minutes' AND e.kind = 'timeout') AS timeouts,"
-            " (SELECT count(*) FROM chat.moderation_events e WHERE e.channel_id = %(c)s"
-            "  AND e.at >= %(s)s AND e.at < %(e)s::timestamptz + INTERVAL '10 minutes' AND e.kind = 'delete') AS deletions,"
-            " (SELECT count(*) FROM chat.messages m WHERE m.channel_id = %(c)s AND m.is_mod"
-            "  AND m.sent_at >= %(s)s AND m.sent_at < %(e)s) AS mod_messages"
-            " FROM chat.toxic_messages WHERE channel_id = %(c)s AND sent_at >= %(s)s"
-            " AND sent_at < %(e)s"
-        )
+        moderation = await rows(_q("moderation"))
         data.moderation = moderation[0] if moderation else {}
-        data.moderators = await rows(
-            "SELECT coalesce(user_login, user_name, user_id) AS moderator, count(*) AS messages "
-            "FROM chat.messages WHERE channel_id = %(c)s AND is_mod AND sent_at >= %(s)s "
-            "AND sent_at < %(e)s GROUP BY 1 ORDER BY messages DESC, moderator LIMIT 10"
-        )
+        data.moderators = await rows(_q("moderators"))
         data.analysis = await load_stream_analysis(conn, row["id"], start, end)
     return data
 
 
-# Where each stream begins: a minute bucket with chat after more than STREAM_SILENCE without.
-_STREAM_FIRSTS_SQL = (
-    "SELECT bucket FROM (SELECT bucket, bucket - lag(bucket) OVER (ORDER BY bucket) AS gap "
-    "FROM chat.activity_1m WHERE channel_id = %(c)s AND messages > 0 AND bucket < %(e)s) b "
-    "WHERE gap IS NULL OR gap > %(silence)s + interval '1 minute' ORDER BY bucket"
-)
-_RECORDED_START_SQL = (
-    "SELECT sent_at - (extra->>'content_offset_seconds')::float8 * interval '1 second' "
-    "FROM chat.messages WHERE channel_id = %(c)s AND sent_at >= %(a)s AND sent_at < %(b)s "
-    "AND extra->>'content_offset_seconds' ~ '^[0-9]{1,9}([.][0-9]*)?$' ORDER BY sent_at LIMIT 1"
-)
-_VOD_START_SQL = (
-    "SELECT start_at FROM chat.vods WHERE channel_id = %(c)s AND start_at <= %(m)s "
-    "AND start_at > %(m)s - interval '1 day' AND (duration_s IS NULL "
-    "OR start_at + duration_s * interval '1 second' > %(m)s) ORDER BY start_at DESC LIMIT 1"
-)
-
-
 async def _streams(conn: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     """The streams that ``[s, e)`` touches, each with its start (see the module docstring)."""
-    cur = await conn.execute(_STREAM_FIRSTS_SQL, {**args, "silence": STREAM_SILENCE})
+    cur = await conn.execute(_q("stream_firsts"), {**args, "silence": STREAM_SILENCE})
     firsts = [r["bucket"] for r in await cur.fetchall()]
     earlier = [f for f in firsts if f <= args["s"]]
     firsts = earlier[-1:] + [f for f in firsts if f > args["s"]]
@@ -237,18 +154,14 @@ async def _streams(conn: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     for i, first in enumerate(firsts):
         until = firsts[i + 1] if i + 1 < len(firsts) else args["e"]
         span = {"c": args["c"], "a": first, "b": until}
-        cur = await conn.execute(_RECORDED_START_SQL, span)
+        cur = await conn.execute(_q("recorded_start"), span)
         row = await cur.fetchone()
         if row is not None:
             start, start_from = next(iter(row.values())), "recorded by the replay"
         else:
-            cur = await conn.execute(
-                "SELECT min(sent_at) AS m FROM chat.messages WHERE channel_id = %(c)s "
-                "AND sent_at >= %(a)s AND sent_at < %(a)s + interval '1 minute'",
-                span,
-            )
+            cur = await conn.execute(_q("first_message"), span)
             first_message = (await cur.fetchone())["m"] or first
-            cur = await conn.execute(_VOD_START_SQL, {"c": args["c"], "m": first_message})
+            cur = await conn.execute(_q("vod_start"), {"c": args["c"], "m": first_message})
             vod = await cur.fetchone()
             if vod is not None:
                 start, start_from = vod["start_at"], "start of its VOD"

@@ -12,9 +12,10 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, LiteralString
 
 from chatpulse.app import charts
+from chatpulse.core.queries import load_queries
 
 __all__ = ["StreamAnalysis", "load_stream_analysis", "render_stream_sections"]
 
@@ -33,37 +34,9 @@ class StreamAnalysis:
     usual: dict[str, Any] = field(default_factory=dict)
 
 
-_STREAM_SQL = (
-    "SELECT id, started_at, ended_at, duration_s, found_by, messages, chatters, new_chatters, "
-    "returning_chatters, previous_chatters, retained, peak_per_min, mood, emote_uses, "
-    "messages / nullif(duration_s / 60.0, 0) AS per_min, "
-    "new_chatters::float8 / nullif(chatters, 0) AS first_time_share, "
-    "emote_uses::float8 / nullif(messages, 0) AS emotes_per_message "
-    "FROM chat.streams WHERE channel_id = %(c)s AND ended_at >= %(s)s AND started_at < %(e)s "
-    "ORDER BY started_at DESC LIMIT 1"
-)
-_SHAPE_SQL = (
-    "SELECT sh.decile, sh.share, sh.per_min, sh.mood, sh.emote_share, cs.streams, "
-    "cs.share AS usual_share, cs.per_min AS usual_per_min, cs.mood AS usual_mood, "
-    "cs.emote_share AS usual_emote_share "
-    "FROM chat.stream_shape sh "
-    "JOIN chat.channel_shape cs ON cs.channel_id = sh.channel_id AND cs.decile = sh.decile "
-    "WHERE sh.stream_id = %(id)s ORDER BY sh.decile"
-)
-_SEGMENTS_SQL = (
-    "SELECT segment, count(*) AS chatters, sum(messages) AS messages, "
-    "count(*) FILTER (WHERE first_time) AS first_time "
-    "FROM chat.stream_chatters WHERE stream_id = %(id)s GROUP BY 1 ORDER BY 2 DESC, 1"
-)
-# The channel's usual stream: the mean over its other analyzed streams.
-_USUAL_SQL = (
-    "SELECT count(*) AS streams, avg(duration_s) AS duration_s, avg(messages) AS messages, "
-    "avg(chatters) AS chatters, avg(messages / nullif(duration_s / 60.0, 0)) AS per_min, "
-    "avg(new_chatters::float8 / nullif(chatters, 0)) AS first_time_share, "
-    "avg(peak_per_min) AS peak_per_min, avg(mood) AS mood, "
-    "avg(emote_uses::float8 / nullif(messages, 0)) AS emotes_per_message "
-    "FROM chat.streams WHERE channel_id = %(c)s AND id <> %(id)s"
-)
+def _q(name: str) -> LiteralString:
+    """A named query of ``sql/queries/report.sql``."""
+    return load_queries("report")[name]
 
 
 async def load_stream_analysis(
@@ -73,18 +46,18 @@ async def load_stream_analysis(
     returns dict rows."""
     out = StreamAnalysis()
 
-    async def rows(sql: str, args: dict[str, Any]) -> list[dict[str, Any]]:
+    async def rows(sql: LiteralString, args: dict[str, Any]) -> list[dict[str, Any]]:
         cur = await conn.execute(sql, args)
         return list(await cur.fetchall())
 
-    found = await rows(_STREAM_SQL, {"c": channel_id, "s": start, "e": end})
+    found = await rows(_q("analyzed_stream"), {"c": channel_id, "s": start, "e": end})
     if not found:
         return out
     out.stream = found[0]
     sid = {"id": out.stream["id"], "c": channel_id}
-    out.shape = await rows(_SHAPE_SQL, sid)
-    out.segments = await rows(_SEGMENTS_SQL, sid)
-    usual = await rows(_USUAL_SQL, sid)
+    out.shape = await rows(_q("stream_shape"), sid)
+    out.segments = await rows(_q("stream_segments"), sid)
+    usual = await rows(_q("usual_stream"), sid)
     out.usual = usual[0] if usual and usual[0]["streams"] else {}
     return out
 

@@ -94,7 +94,7 @@ WITH c AS (DELETE FROM chat.stream_chatters WHERE stream_id = %(id)s),
 DELETE FROM chat.stream_shape WHERE stream_id = %(id)s;
 
 -- name: fill_stream
--- One stream from one read of its messages (docs/architecture.md, "Analyze"): its chatter rows
+-- One stream from one read of its messages (analytics/runner.py): its chatter rows
 -- (stream_chatters, segments come later from assign_segments), tenths (stream_shape), emote
 -- counts (stream_emotes) and the message figures of chat.streams (chatter counts come later
 -- from summarize_audience).  A message is a duplicate when it repeats the chatter's own text in
