@@ -167,19 +167,23 @@ def add_hour(url: str, channel: int, streams: int, n: int, *, scores: bool) -> N
         _load(conn, p, scores)
 
 
-async def _pass(url: str) -> tuple[float, str]:
+async def _pass(url: str) -> tuple[float, str, float | None]:
+    """One analyze pass: seconds, what it did, and the peak RSS (MiB) of the server process
+    that ran it (``VmHWM``; None when its /proc entry cannot be read: another host)."""
     async with await connect(url, autocommit=True) as conn:
         t = time.perf_counter()
         s = await analyze_pass(conn, GAP)
         took = time.perf_counter() - t
-        return took, f"{s.windows} windows, {s.streams_recomputed} streams recomputed"
+        return (
+            took,
+            f"{s.windows} windows, {s.streams_recomputed} streams recomputed",
+            _hwm_mib(conn.info.backend_pid),
+        )
 
 
-def _backend_hwm_mib(conn: psycopg.Connection[Any]) -> float | None:
-    """The peak resident memory of this connection's server process (Linux, same host)."""
-    pid = conn.execute("SELECT pg_backend_pid()").fetchone()
+def _hwm_mib(pid: int) -> float | None:
     try:
-        for line in Path(f"/proc/{pid[0] if pid else 0}/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     except OSError:
@@ -248,27 +252,27 @@ def main() -> int:
             f"generated {total:,} messages in {args.streams} streams "
             f"({time.perf_counter() - t:.0f} s, scores: {'yes' if scores else 'no'})"
         )
-        full, what = asyncio.run(_pass(url))
+        full, what, full_hwm = asyncio.run(_pass(url))
         print(f"full analysis      {full:8.2f} s  ({what})  target < 120 s at 10 M", flush=True)
         new = per // HOURS
         add_hour(url, channel, args.streams, new, scores=scores)
-        inc, what = asyncio.run(_pass(url))
+        inc, what, inc_hwm = asyncio.run(_pass(url))
         print(f"incremental (1 h)  {inc:8.2f} s  ({new:,} new messages; {what})  target < 5 s")
-        idle, _ = asyncio.run(_pass(url))
+        idle, _, _ = asyncio.run(_pass(url))
         print(f"idle pass          {idle:8.3f} s")
         with psycopg.connect(url) as conn:
             n = conn.execute(
                 "SELECT count(*), sum(chatters), sum(messages) FROM chat.streams"
             ).fetchone()
-            hwm = _backend_hwm_mib(conn)
         print(
             f"streams {n[0] if n else '?'}, chatter rows {n[1] if n else '?'}, "
             f"messages in streams {n[2] if n else '?'}"
         )
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS (client)  {rss:8.1f} MiB")
-        if hwm is not None:
-            print(f"peak RSS (one fresh server backend, for scale) {hwm:.1f} MiB")
+        for label, hwm in (("full", full_hwm), ("incremental", inc_hwm)):
+            if hwm is not None:
+                print(f"peak RSS (server process of the {label} pass) {hwm:8.1f} MiB")
         if total < 10_000_000:
             f = 10_000_000 / total
             print(
