@@ -315,23 +315,30 @@ SELECT count(*) FROM chat.stream_chatters WHERE channel_id = %(channel)s AND sta
 
 -- name: refresh_channel_chatters
 -- Each chatter's current segment (the one of their latest stream) for the chatters whose latest
--- stream may have changed: those with rows from %(since)s, and those whose latest stream was
--- from %(since)s (it may have been merged or deleted).  Chatters left with no row are dropped.
-WITH who AS MATERIALIZED (
-    SELECT chatter FROM chat.stream_chatters
+-- stream may have changed: those with rows from %(since)s (their latest row is among those),
+-- and those whose latest stream was from %(since)s but who have no row there any more (a
+-- stream merged or deleted: their latest is found in the history).  Chatters left with no
+-- row are dropped.
+WITH recent AS MATERIALIZED (
+    SELECT DISTINCT ON (chatter) chatter, login, segment, started_at
+    FROM chat.stream_chatters
     WHERE channel_id = %(channel)s AND started_at >= %(since)s
-    UNION
+    ORDER BY chatter, started_at DESC
+), orphans AS MATERIALIZED (
     SELECT chatter FROM chat.channel_chatters
     WHERE channel_id = %(channel)s AND last_stream_at >= %(since)s
-), latest AS MATERIALIZED (
+      AND chatter NOT IN (SELECT chatter FROM recent)
+), older AS MATERIALIZED (
     SELECT DISTINCT ON (sc.chatter) sc.chatter, sc.login, sc.segment, sc.started_at
     FROM chat.stream_chatters sc
-    WHERE sc.channel_id = %(channel)s AND sc.chatter IN (SELECT chatter FROM who)
+    WHERE sc.channel_id = %(channel)s AND sc.chatter IN (SELECT chatter FROM orphans)
     ORDER BY sc.chatter, sc.started_at DESC
+), latest AS (
+    SELECT * FROM recent UNION ALL SELECT * FROM older
 ), gone AS (
     DELETE FROM chat.channel_chatters cc
-    WHERE cc.channel_id = %(channel)s AND cc.chatter IN (SELECT chatter FROM who)
-      AND cc.chatter NOT IN (SELECT chatter FROM latest)
+    WHERE cc.channel_id = %(channel)s AND cc.chatter IN (SELECT chatter FROM orphans)
+      AND cc.chatter NOT IN (SELECT chatter FROM older)
 )
 INSERT INTO chat.channel_chatters AS cc (channel_id, chatter, login, segment, last_stream_at)
 SELECT %(channel)s, chatter, login, segment, started_at FROM latest
