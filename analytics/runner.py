@@ -187,6 +187,8 @@ async def _analyze_channel(
     the previous stream).  ``conn`` is in a transaction."""
     # Sorts and hashes over a month of chatter rows spill to disk at the default 4 MB.
     await conn.execute("SELECT set_config('work_mem', %s, true)", (_WORK_MEM,))
+    # Compiling each statement (JIT) costs more than it saves on one stream's rows.
+    await conn.execute("SELECT set_config('jit', 'off', true)")
     before = (await _rows(conn, "chatter_rows_estimate"))[0][0]
     since: datetime | None = None
     for lo, hi in merge_ranges(ranges, gap):

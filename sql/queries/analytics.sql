@@ -205,10 +205,12 @@ WITH ord AS (
     SELECT id, row_number() OVER (ORDER BY started_at) AS n
     FROM chat.streams WHERE channel_id = %(channel)s
 ), recent AS MATERIALIZED (
+    -- by stream id: the primary key's prefix, not a scan of the channel's rows
     SELECT sc.stream_id, sc.chatter, sc.login, sc.messages, sc.duplicates, sc.gaps, sc.gap_cv,
            o.n
     FROM chat.stream_chatters sc JOIN ord o ON o.id = sc.stream_id
-    WHERE sc.channel_id = %(channel)s AND sc.started_at >= %(since)s
+    WHERE sc.stream_id IN (SELECT id FROM chat.streams
+                           WHERE channel_id = %(channel)s AND started_at >= %(since)s)
 ), before AS (
     SELECT sc.chatter, min(o.n) AS first_n, count(*) AS streams, sum(sc.messages) AS messages
     FROM chat.stream_chatters sc JOIN ord o ON o.id = sc.stream_id
@@ -222,7 +224,7 @@ WITH ord AS (
            coalesce(b.messages, 0) + sum(r.messages) OVER w AS messages_so_far
     FROM recent r LEFT JOIN before b USING (chatter)
     WINDOW w AS (PARTITION BY r.chatter ORDER BY r.n ROWS UNBOUNDED PRECEDING)
-), judged AS (
+), judged AS MATERIALIZED (
     SELECT stream_id, chatter, streams_so_far = 1 AS first_time,
            CASE
                WHEN lower(login) = ANY(%(bots)s::text[])
@@ -241,6 +243,8 @@ UPDATE chat.stream_chatters t
 SET segment = j.segment, first_time = j.first_time
 FROM judged j
 WHERE t.stream_id = j.stream_id AND t.chatter = j.chatter
+  AND t.stream_id IN (SELECT id FROM chat.streams
+                      WHERE channel_id = %(channel)s AND started_at >= %(since)s)
   AND (t.segment, t.first_time) IS DISTINCT FROM (j.segment, j.first_time);
 
 -- name: summarize_audience
@@ -311,7 +315,9 @@ WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s;
 
 -- name: count_chatter_rows_since
 -- How many chatter rows a channel has from a time (decides when a pass runs ANALYZE).
-SELECT count(*) FROM chat.stream_chatters WHERE channel_id = %(channel)s AND started_at >= %(since)s;
+SELECT count(*) FROM chat.stream_chatters
+WHERE stream_id IN (SELECT id FROM chat.streams
+                    WHERE channel_id = %(channel)s AND started_at >= %(since)s);
 
 -- name: refresh_channel_chatters
 -- Each chatter's current segment (the one of their latest stream) for the chatters whose latest
@@ -322,7 +328,8 @@ SELECT count(*) FROM chat.stream_chatters WHERE channel_id = %(channel)s AND sta
 WITH recent AS MATERIALIZED (
     SELECT DISTINCT ON (chatter) chatter, login, segment, started_at
     FROM chat.stream_chatters
-    WHERE channel_id = %(channel)s AND started_at >= %(since)s
+    WHERE stream_id IN (SELECT id FROM chat.streams
+                        WHERE channel_id = %(channel)s AND started_at >= %(since)s)
     ORDER BY chatter, started_at DESC
 ), orphans AS MATERIALIZED (
     SELECT chatter FROM chat.channel_chatters
