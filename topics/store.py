@@ -294,6 +294,15 @@ class Moment:
         }
 
 
+#: A filter that leaves at most this many windows is searched exactly (a scan of that many
+#: vectors takes a few milliseconds per thousand); a wider one through the HNSW index.
+EXACT_MAX = 20_000
+#: The most candidates one HNSW search may return (``hnsw.ef_search`` allows 1,000).
+EF_MAX = 1000
+#: Full-text matches ranked at most (``ask_fulltext``).
+FULLTEXT_CAP = 5000
+
+
 async def semantic_search(
     conn: Conn,
     q: Sequence[float],
@@ -304,34 +313,38 @@ async def semantic_search(
     time_from: datetime | None = None,
     time_to: datetime | None = None,
 ) -> list[tuple[int, datetime, float]]:
-    """The ``k`` windows nearest ``q`` (cosine), filtered by channel and time.
+    """The ``k`` windows nearest ``q`` (cosine), filtered by channel and time; k rows unless
+    the filter leaves fewer.
 
-    Filtered: an exact scan over the filtered set (pgvector 0.6 filters after its index scan,
-    which can return fewer than ``k``).  Unfiltered: the HNSW index, and the exact scan when
-    the index's answer holds fewer than ``k`` rows of ``model``."""
+    pgvector (0.6) applies a filter after its index scan, so an index search with a filter can
+    return fewer than ``k`` rows (see ``ask_semantic_index``).  A filter that leaves at most
+    :data:`EXACT_MAX` windows (a channel's evening, a week of a quiet channel) is searched
+    exactly over those rows, found through the (channel_id, window_start) key or the time
+    index.  A wider one goes through the HNSW index with ``ef_search`` scaled by the share of
+    rows the filter keeps, so that about ``2 k`` of the candidates pass it; when fewer than
+    ``k`` do, the exact scan answers.  No filter at all is the widest case."""
     from topics.embed import vector_literal
 
     vec = vector_literal(q)
-    if channel_ids is None and time_from is None and time_to is None:
+    params: dict[str, Any] = {
+        "q": vec,
+        "model": model,
+        "k": k,
+        "channel_ids": channel_ids,
+        "from": time_from,
+        "to": time_to,
+    }
+    kept = int(await _one(conn, "ask_filtered_windows", {**params, "cap": EXACT_MAX + 1}))
+    if kept > EXACT_MAX and k <= EF_MAX:
+        total = max(int(await _one(conn, "ask_all_windows")), kept)
+        ef = min(EF_MAX, max(40, k, int(2 * k * total / kept)))
         async with conn.transaction():
-            await conn.execute(
-                "SELECT set_config('hnsw.ef_search', %s, true)", (str(min(max(k, 40), 1000)),)
-            )
-            cur = await conn.execute(query("ask_semantic_index"), {"q": vec, "k": k})
-            rows = [(c, w, s) for c, w, s, m in await cur.fetchall() if m == model]
-        if len(rows) == k or k > 1000:
+            await conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
+            cur = await conn.execute(query("ask_semantic_index"), {**params, "ef": ef})
+            rows = [(c, w, float(s)) for c, w, s in await cur.fetchall()]
+        if len(rows) == k:
             return rows
-    cur = await conn.execute(
-        query("ask_semantic_exact"),
-        {
-            "q": vec,
-            "model": model,
-            "k": k,
-            "channel_ids": channel_ids,
-            "from": time_from,
-            "to": time_to,
-        },
-    )
+    cur = await conn.execute(query("ask_semantic_exact"), params)
     return [(c, w, float(s)) for c, w, s in await cur.fetchall()]
 
 
@@ -372,7 +385,14 @@ async def ask(
     )
     cur = await conn.execute(
         query("ask_fulltext"),
-        {"q": question, "k": k, "channel_ids": channel_ids, "from": time_from, "to": time_to},
+        {
+            "q": question,
+            "k": k,
+            "cap": FULLTEXT_CAP,
+            "channel_ids": channel_ids,
+            "from": time_from,
+            "to": time_to,
+        },
     )
     fulltext = [(c, w) for c, w, _ in await cur.fetchall()]
     similarity = {(c, w): s for c, w, s in semantic}

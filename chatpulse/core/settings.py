@@ -441,6 +441,14 @@ class Settings(BaseSettings):
     embed_device: str = Field(
         default="cpu", description="Torch device of the embedding model: cpu, cuda, auto."
     )
+    embed_backend: Literal["torch", "onnx-int8"] = Field(
+        default="torch",
+        description="Embedding runtime: torch (sentence-transformers, CPU/GPU) or onnx-int8 (exported once to ONNX, int8 weights, onnxruntime on CPU; onnx extra).",
+    )
+    embed_onnx_dir: Path | None = Field(
+        default=None,
+        description="Cache of the onnx-int8 export (default: DATA_DIR/models/embed/<model>-onnx-int8).",
+    )
     embed_batch_size: int = Field(default=128, ge=1, description="Texts embedded per batch.")
     embed_poll_interval_s: float = Field(
         default=5.0, gt=0, description="Embedding loop: seconds between looks for new windows."

@@ -76,15 +76,19 @@ SELECT text_hash, embedding::text FROM chat.text_embeddings
 WHERE model = %(model)s AND text_hash = ANY(%(hashes)s::text[])
 
 -- name: upsert_window
--- Store a window's embedding (the weighted mean of its texts').
+-- Store a window's embedding (the weighted mean of its texts') and its words for full text.
 INSERT INTO chat.window_embeddings
-    (channel_id, window_start, window_end, model, messages, distinct_texts, embedding)
+    (channel_id, window_start, window_end, model, messages, distinct_texts, embedding, document)
 VALUES (%(channel_id)s, %(start)s, %(start)s + interval '30 seconds', %(model)s, %(messages)s,
-        %(distinct)s, %(vec)s::vector)
+        %(distinct)s, %(vec)s::vector,
+        (SELECT to_tsvector('simple', string_agg(m.text, ' ' ORDER BY m.sent_at, m.message_id))
+         FROM chat.messages m
+         WHERE m.channel_id = %(channel_id)s AND m.sent_at >= %(start)s
+           AND m.sent_at < %(start)s + interval '30 seconds'))
 ON CONFLICT (channel_id, window_start) DO UPDATE
 SET model = EXCLUDED.model, messages = EXCLUDED.messages,
     distinct_texts = EXCLUDED.distinct_texts, embedding = EXCLUDED.embedding,
-    computed_at = now()
+    document = EXCLUDED.document, computed_at = now()
 
 -- name: channel_ids
 -- Channel ids by name.
@@ -107,26 +111,56 @@ WHERE model = %(model)s
 ORDER BY (embedding <=> %(q)s::vector) + 0
 LIMIT %(k)s
 
+-- name: ask_filtered_windows
+-- How many windows the filter leaves, counted up to %(cap)s (the caller picks exact scan or
+-- index by it; counting further would cost what the exact scan costs).
+SELECT count(*) FROM (
+    SELECT 1 FROM chat.window_embeddings
+    WHERE model = %(model)s
+      AND (%(channel_ids)s::int[] IS NULL OR channel_id = ANY(%(channel_ids)s::int[]))
+      AND (%(from)s::timestamptz IS NULL OR window_start >= %(from)s::timestamptz)
+      AND (%(to)s::timestamptz IS NULL OR window_start < %(to)s::timestamptz)
+    LIMIT %(cap)s
+) f
+
+-- name: ask_all_windows
+-- The planner's estimate of the rows of chat.window_embeddings (no scan).
+SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'chat.window_embeddings'::regclass
+
 -- name: ask_semantic_index
--- Unfiltered: the HNSW index (approximate); the caller falls back to the exact query when
--- fewer than k rows of the model come back.
-SELECT channel_id, window_start, 1 - (embedding <=> %(q)s::vector) AS similarity, model
-FROM chat.window_embeddings
-ORDER BY embedding <=> %(q)s::vector
+-- Approximate k-NN through the HNSW index: the inner query is unfiltered, so the planner takes
+-- the index for it (hnsw.ef_search rows come back); the filter applies to those, as pgvector
+-- itself would apply it.  The caller sizes ef_search by the filter's share of the rows and
+-- falls back to the exact query when fewer than k rows are left.
+SELECT channel_id, window_start, 1 - distance AS similarity
+FROM (
+    SELECT channel_id, window_start, model, embedding <=> %(q)s::vector AS distance
+    FROM chat.window_embeddings
+    ORDER BY embedding <=> %(q)s::vector
+    LIMIT %(ef)s
+) n
+WHERE model = %(model)s
+  AND (%(channel_ids)s::int[] IS NULL OR channel_id = ANY(%(channel_ids)s::int[]))
+  AND (%(from)s::timestamptz IS NULL OR window_start >= %(from)s::timestamptz)
+  AND (%(to)s::timestamptz IS NULL OR window_start < %(to)s::timestamptz)
+ORDER BY distance
 LIMIT %(k)s
 
 -- name: ask_fulltext
--- Windows whose messages match the question by full text, best first.
-SELECT m.channel_id,
-       date_bin('30 seconds', m.sent_at, TIMESTAMPTZ '2000-01-01 00:00+00') AS window_start,
-       sum(ts_rank(to_tsvector('simple', m.text), q.q)) AS rank
-FROM chat.messages m, websearch_to_tsquery('simple', %(q)s) AS q (q)
-WHERE to_tsvector('simple', m.text) @@ q.q
-  AND (%(channel_ids)s::int[] IS NULL OR m.channel_id = ANY(%(channel_ids)s::int[]))
-  AND (%(from)s::timestamptz IS NULL OR m.sent_at >= %(from)s::timestamptz)
-  AND (%(to)s::timestamptz IS NULL OR m.sent_at < %(to)s::timestamptz)
-GROUP BY 1, 2
-ORDER BY rank DESC, 2
+-- Windows whose words match the question by full text (their documents, GIN index), best
+-- first.  At most %(cap)s matches are ranked: a word found in more windows than that tells
+-- little about where chat talked about it, and ranking each costs a read of its document.
+SELECT channel_id, window_start, ts_rank(document, q) AS rank
+FROM (
+    SELECT e.channel_id, e.window_start, e.document, q.q
+    FROM chat.window_embeddings e, websearch_to_tsquery('simple', %(q)s) AS q (q)
+    WHERE e.document @@ q.q
+      AND (%(channel_ids)s::int[] IS NULL OR e.channel_id = ANY(%(channel_ids)s::int[]))
+      AND (%(from)s::timestamptz IS NULL OR e.window_start >= %(from)s::timestamptz)
+      AND (%(to)s::timestamptz IS NULL OR e.window_start < %(to)s::timestamptz)
+    LIMIT %(cap)s
+) m
+ORDER BY rank DESC, window_start
 LIMIT %(k)s
 
 -- name: moment_messages
