@@ -1,6 +1,7 @@
 # chatpulse container image.  Multi-stage, slim, non-root; FFmpeg and streamlink inside.
 #   docker build -t chatpulse .                       # lexicon scoring (no torch)
-#   docker build -t chatpulse:ml --build-arg VARIANT=ml .   # + transformers/onnx backends (CPU torch)
+#   docker build -t chatpulse:ml --build-arg VARIANT=ml .   # + transformers/onnx backends (CPU torch),
+#                                                            embeddings and topics (offline model)
 ARG PYTHON_VERSION=3.11
 
 FROM python:${PYTHON_VERSION}-slim AS build
@@ -15,12 +16,15 @@ COPY scorer ./scorer
 COPY detector ./detector
 COPY clipper ./clipper
 COPY grafana ./grafana
+COPY analytics ./analytics
+COPY forecast ./forecast
+COPY topics ./topics
 COPY sql ./sql
 RUN python -m venv /opt/chatpulse \
  && /opt/chatpulse/bin/pip install --upgrade pip \
  && if [ "$VARIANT" = "ml" ]; then \
       /opt/chatpulse/bin/pip install torch --index-url https://download.pytorch.org/whl/cpu \
-      && /opt/chatpulse/bin/pip install '.[ml,bus]'; \
+      && /opt/chatpulse/bin/pip install '.[ml,bus,embed,onnx,forecast]'; \
     else \
       /opt/chatpulse/bin/pip install '.[bus]'; \
     fi

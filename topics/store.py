@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -334,9 +335,13 @@ async def semantic_search(
         "from": time_from,
         "to": time_to,
     }
-    kept = int(await _one(conn, "ask_filtered_windows", {**params, "cap": EXACT_MAX + 1}))
+    total = int(await _one(conn, "ask_all_windows"))
+    if channel_ids is None and time_from is None and time_to is None:
+        kept = total  # no count: every window passes
+    else:
+        kept = int(await _one(conn, "ask_filtered_windows", {**params, "cap": EXACT_MAX + 1}))
     if kept > EXACT_MAX and k <= EF_MAX:
-        total = max(int(await _one(conn, "ask_all_windows")), kept)
+        total = max(total, kept)
         ef = min(EF_MAX, max(40, k, int(2 * k * total / kept)))
         async with conn.transaction():
             await conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
@@ -359,10 +364,17 @@ async def ask(
     limit: int = 5,
     candidates: int = 50,
     messages: int = 5,
+    timings: dict[str, float] | None = None,
 ) -> list[Moment]:
     """The best moments for ``question``: reciprocal-rank fusion of the nearest windows by
-    meaning and the windows whose messages match its words (full text, ``simple``)."""
+    meaning and the windows whose words match its words (full text, ``simple``).
+
+    ``timings``, when given, receives the seconds each stage took (``embed``, ``semantic``,
+    ``fulltext``, ``moments``): bench/embed.py prints them."""
     from topics.embed import vector_literal
+
+    clock = time.perf_counter
+    marks = [clock()]
 
     if not await vectors_available(conn):
         raise NoVectorsError(NO_VECTORS)
@@ -373,6 +385,7 @@ async def ask(
         if not channel_ids:
             return []
     [q] = await asyncio.to_thread(embedder.encode, [question])
+    marks.append(clock())
     k = max(candidates, limit)
     semantic = await semantic_search(
         conn,
@@ -383,6 +396,7 @@ async def ask(
         time_from=time_from,
         time_to=time_to,
     )
+    marks.append(clock())
     cur = await conn.execute(
         query("ask_fulltext"),
         {
@@ -395,6 +409,7 @@ async def ask(
         },
     )
     fulltext = [(c, w) for c, w, _ in await cur.fetchall()]
+    marks.append(clock())
     similarity = {(c, w): s for c, w, s in semantic}
     sem_rank = {(c, w): i for i, (c, w, _) in enumerate(semantic, start=1)}
     txt_rank = {key: i for i, key in enumerate(fulltext, start=1)}
@@ -437,6 +452,12 @@ async def ask(
                 vod_offset_s=None if vod_start is None else (start - vod_start).total_seconds(),
             )
         )
+    marks.append(clock())
+    if timings is not None:
+        for name, a, b in zip(
+            ("embed", "semantic", "fulltext", "moments"), marks, marks[1:], strict=True
+        ):
+            timings[name] = b - a
     return moments
 
 

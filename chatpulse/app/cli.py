@@ -581,6 +581,12 @@ def build_parser() -> argparse.ArgumentParser:
         _topics_embed,
     )
     p.add_argument("--until-idle", action="store_true", help="exit when nothing is left")
+    p.add_argument(
+        "--topics",
+        action="store_true",
+        help="also keep distinctive terms and topics of active channels current, until "
+        "stopped (what chatpulse up runs; without the embed extra or pgvector: terms only)",
+    )
     p = cmds.add(
         "ask",
         "find the moments where chat talked about something",

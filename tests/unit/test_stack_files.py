@@ -29,7 +29,10 @@ def test_third_party_images_are_pinned() -> None:
     for name in ("timescaledb", "grafana", "prometheus"):
         image = COMPOSE["services"][name]["image"]
         tag = image.rsplit(":", 1)[1]
-        assert re.match(r"v?\d+\.\d+\.\d+", tag), f"{name}: {image} is not pinned to a version"
+        # timescaledb-ha tags pin both: pg<major.minor>-ts<x.y.z>
+        assert re.fullmatch(r"v?\d+\.\d+\.\d+|pg\d+\.\d+-ts\d+\.\d+\.\d+", tag), (
+            f"{name}: {image} is not pinned to a version"
+        )
 
 
 def test_services_wait_for_migrate_and_have_distinct_metrics_ports() -> None:
@@ -88,3 +91,30 @@ def test_every_variable_the_compose_file_uses_is_in_env_example() -> None:
         if "=" in line and not line.lstrip().startswith("#")
     }
     assert used <= example, f"add to .env.example: {sorted(used - example)}"
+
+
+def test_compose_keeps_embeddings_and_topics_current_on_a_database_with_pgvector() -> None:
+    services = COMPOSE["services"]
+    # timescale/timescaledb ships no pgvector; the -ha image ships it (sql/0020_topics.sql
+    # creates the vector tables only where the extension is available).
+    assert services["timescaledb"]["image"].startswith("timescale/timescaledb-ha:")
+    assert any("/home/postgres/pgdata" in v for v in services["timescaledb"]["volumes"])
+    topics = services["topics"]
+    assert topics["command"] == ["embed", "--topics"]
+    assert topics["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    backend = topics["environment"]["CHATPULSE_EMBED_BACKEND"]
+    assert backend.split(":-")[-1].rstrip("}") in ("torch", "onnx-int8")
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "embed" in re.search(r"pip install '\.\[ml,([a-z,]+)\]'", dockerfile).group(1)  # type: ignore[union-attr]
+
+
+def test_image_copies_every_package_it_installs() -> None:
+    import tomllib
+
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", dockerfile, re.M))
+    tops = {p.split(".")[0] for p in packages}
+    assert tops <= copied, f"COPY into the image: {sorted(tops - copied)}"

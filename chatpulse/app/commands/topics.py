@@ -36,9 +36,24 @@ def _no_vectors(exc: NoVectorsError) -> int:
 
 
 def cmd_embed(settings: Settings, args: argparse.Namespace) -> int:
-    """Embed every closed 30-s window not embedded yet (``--until-idle``) or keep doing so."""
+    """Embed every closed 30-s window not embedded yet (``--until-idle``) or keep doing so;
+    ``--topics``: run what ``chatpulse up`` runs for topics (the compose stack's service)."""
     from topics.embed import load_embedder
 
+    if getattr(args, "topics", False):
+        if args.until_idle:
+            raise ConfigError("embed: --topics runs until stopped; leave out --until-idle")
+        from chatpulse.app.signals import stop_on_signals
+        from topics.service import run_topics_service
+
+        with database(settings) as url:
+
+            async def serve() -> None:
+                with stop_on_signals() as stop:
+                    await run_topics_service(settings, url, stop)
+
+            asyncio.run(serve())
+        return 0
     with database(settings) as url:
 
         async def check() -> None:
