@@ -48,18 +48,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-import psycopg
-
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # run as a script: make the repository's packages importable
 
-from chatpulse.core.db import connect
-from chatpulse.core.migrate import run_migrations
-from chatpulse.core.settings import Settings
-from tests.topics_data import insert_spliced, part_texts
-from topics.embed import Embedder, load_embedder, parse_vector, vector_literal
-from topics.store import ask, embed_pass
+import httpx  # noqa: E402
+import psycopg  # noqa: E402
+
+from chatpulse.core.db import connect  # noqa: E402
+from chatpulse.core.migrate import run_migrations  # noqa: E402
+from chatpulse.core.settings import Settings  # noqa: E402
+from tests.topics_data import insert_spliced, part_texts  # noqa: E402
+from topics.embed import Embedder, load_embedder, parse_vector, vector_literal  # noqa: E402
+from topics.store import ask, embed_pass  # noqa: E402
 
 QUESTIONS = [
     "people saying they are late",
@@ -229,7 +229,8 @@ async def run(url: str, args: argparse.Namespace, data_dir: Path) -> None:
     env = {**os.environ, "CHATPULSE_DATABASE_URL": url, "CHATPULSE_DATA_DIR": str(data_dir)}
     for backend in ("torch", "onnx-int8"):
         t0 = time.perf_counter()
-        done = subprocess.run(
+        done = await asyncio.to_thread(
+            subprocess.run,
             [sys.executable, "-m", "chatpulse.app.cli", "ask", "shark donation", "--json"],
             capture_output=True,
             env={**env, "CHATPULSE_EMBED_BACKEND": backend},
@@ -307,9 +308,7 @@ async def _live_window(
     return took, n, stats.embedded_texts
 
 
-def _build_month(
-    conn: psycopg.Connection[Any], windows: int, messages: int, model: str
-) -> float:
+def _build_month(conn: psycopg.Connection[Any], windows: int, messages: int, model: str) -> float:
     """The month of channel 'month' (see the module docstring); returns messages per window."""
     import numpy as np
 
@@ -366,13 +365,13 @@ def _build_month(
 
     params = {"cid": cid[0], "start": MONTH_START, "per": per, "model": model, "n": windows}
     # The j-th message of window i: text hash(i, j) of the window's base, spread over 30 s.
-    text_expr = "t.texts[1 + abs(hashint8(v.i::bigint * 100000 + j)) % cardinality(t.texts)]"
+    text_expr = "t.texts[1 + abs(hashint8(v.i::bigint * 100000 + j)) %% cardinality(t.texts)]"
 
     def load_messages() -> None:
         conn.execute(
             "INSERT INTO chat.messages (sent_at, channel_id, message_id, user_login, text) "
             "SELECT %(start)s + make_interval(secs => v.i * 30 + j * 30.0 / %(per)s), %(cid)s, "
-            "  'm' || v.i || '-' || j, 'u' || abs(hashint8(v.i::bigint * 7 + j)) % 20000, "
+            "  'm' || v.i || '-' || j, 'u' || abs(hashint8(v.i::bigint * 7 + j)) %% 20000, "
             f"  {text_expr} "
             "FROM bench_vec v JOIN bench_base t ON t.b = v.b, generate_series(0, %(per)s - 1) j",
             params,
@@ -409,7 +408,10 @@ def _build_month(
     step("window rows and documents (SQL)", load_windows)
     step("HNSW and GIN indexes", index)
     conn.autocommit = True
-    step("VACUUM ANALYZE", lambda: conn.execute("VACUUM ANALYZE chat.messages, chat.window_embeddings"))
+    step(
+        "VACUUM ANALYZE",
+        lambda: conn.execute("VACUUM ANALYZE chat.messages, chat.window_embeddings"),
+    )
     conn.autocommit = False
     print("   built in " + ", ".join(f"{n} {s:.0f} s" for n, s in timings))
     return float(per)

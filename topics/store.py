@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections import Counter, OrderedDict, defaultdict
@@ -454,9 +455,8 @@ async def ask(
         )
     marks.append(clock())
     if timings is not None:
-        for name, a, b in zip(
-            ("embed", "semantic", "fulltext", "moments"), marks, marks[1:], strict=True
-        ):
+        stages = ("embed", "semantic", "fulltext", "moments")
+        for name, (a, b) in zip(stages, itertools.pairwise(marks), strict=True):
             timings[name] = b - a
     return moments
 

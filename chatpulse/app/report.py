@@ -37,6 +37,7 @@ from chatpulse.app.report_streams import (
     load_stream_analysis,
     render_stream_sections,
 )
+from chatpulse.app.report_topics import TopicsReport, load_topics_report, render_topic_sections
 from chatpulse.app.times import parse_time_option
 from chatpulse.core.aggregates import backend_of, refresh_pending
 from chatpulse.core.db import connect, database
@@ -89,6 +90,8 @@ class ReportData:
     streams: list[dict[str, Any]] = field(default_factory=list)
     #: The newest analyzed stream in the range (``chatpulse analyze``), for the stream sections.
     analysis: StreamAnalysis = field(default_factory=StreamAnalysis)
+    #: Topics and distinctive terms of the range (chatpulse/app/report_topics.py).
+    topics: TopicsReport | None = None
 
     def stream_of(self, when: datetime) -> dict[str, Any] | None:
         """The stream that ``when`` falls in (the last one that began at or before it)."""
@@ -141,6 +144,7 @@ async def load_report(
         data.moderation = moderation[0] if moderation else {}
         data.moderators = await rows(_q("moderators"))
         data.analysis = await load_stream_analysis(conn, row["id"], start, end)
+        data.topics = await load_topics_report(conn, channel, row["id"], start, end)
     return data
 
 
@@ -819,6 +823,8 @@ def render_report(data: ReportData, *, interactive: bool | None = None) -> str:
     ]
     sections += _moderation_section(data)
     sections += render_stream_sections(data.analysis, interactive=live)
+    if data.topics is not None:
+        sections += render_topic_sections(data.topics)
     if data.clips:
         sections.append("<h2>Clips</h2>")
         sections.append(

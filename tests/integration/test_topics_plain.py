@@ -80,3 +80,34 @@ def test_distinctive_terms_need_no_model_and_find_each_part_s_words(
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"{len(rows)} distinctive terms" in done.stdout
     assert "pgvector" in done.stderr
+
+
+def test_report_without_pgvector_says_so_in_one_line_and_shows_distinctive_terms(
+    db_url: str,
+) -> None:
+    import re
+
+    from chatpulse.app.report import load_report, render_report
+
+    with psycopg.connect(db_url) as conn:
+        channel_id = insert_spliced(conn)
+    before = render_report(asyncio.run(load_report(db_url, "spliced")))
+
+    async def terms() -> None:
+        async with await connect(db_url, autocommit=True) as conn:
+            await compute_terms(conn, channel_id)
+
+    asyncio.run(terms())
+    data = asyncio.run(load_report(db_url, "spliced"))
+    page = render_report(data)
+    assert data.topics is not None and data.topics.vectors is False
+    section = page.split("<h2>Topics</h2>", 1)[1].split("<h2>Distinctive terms</h2>", 1)[0]
+    assert re.fullmatch(r"<p class='note'>No topics: [^<]*pgvector[^<]*</p>", section), section
+    assert "No distinctive terms for this range" in before
+    assert "No distinctive terms for this range" not in page
+    # 20 minutes in 2-minute rows, at most five terms each; the premiere's part is about being late.
+    rows = re.findall(r"<tr><td>(\d\d:\d\d)–\d\d:\d\d</td><td>([^<]*)</td></tr>", page)
+    assert [t for t, _ in rows] == [f"20:{m:02d}" for m in range(0, 20, 2)]
+    assert all(1 <= len(terms.split(", ")) <= 5 for _, terms in rows), rows
+    assert any("late (" in terms for t, terms in rows if "20:06" <= t < "20:10")
+    assert not any("late (" in terms for t, terms in rows if t < "20:04")

@@ -155,6 +155,40 @@ def test_topic_boundaries_are_found_near_the_splice_points(vec_url: str) -> None
         assert any(abs((c - splice).total_seconds()) <= 30 for c in changes), (splice, changes)
 
 
+def test_report_shows_the_stream_s_topic_timeline(vec_url: str) -> None:
+    from chatpulse.app.report import load_report, render_report
+    from topics.store import compute_terms
+
+    async def run() -> None:
+        async with await connect(vec_url, autocommit=True) as conn:
+            cur = await conn.execute("SELECT id FROM chat.channels WHERE name = 'spliced'")
+            row = await cur.fetchone()
+            assert row is not None
+            await compute_topics(conn, row[0], "all-MiniLM-L6-v2", k=4)
+            await compute_terms(conn, row[0])
+
+    asyncio.run(run())
+    data = asyncio.run(load_report(vec_url, "spliced"))
+    report = data.topics
+    assert report is not None and report.vectors and report.embedded == 40
+    assert len(report.topics) == 4 and report.bin == timedelta(seconds=30)
+    # The timeline: each part's heaviest topic is its own.
+    weight: dict[str, Counter[int]] = {}
+    for r in report.timeline:
+        weight.setdefault(part_of(r["bin"]), Counter())[r["topic_id"]] += float(r["weight"])
+    heaviest = {part: c.most_common(1)[0][0] for part, c in weight.items()}
+    assert len(heaviest) == 4 and len(set(heaviest.values())) == 4, heaviest
+    page = render_report(data)
+    section = page.split("<h2>Topics</h2>", 1)[1].split("<h2>Distinctive terms</h2>", 1)[0]
+    assert "No topics" not in section and "aria-label='topic timeline'" in section
+    assert section.count("<rect ") == len([r for r in report.timeline if r["weight"] > 0])
+    import html as _html
+
+    for t in report.topics:
+        assert _html.escape(str(t["label"])) in section
+    assert "<script" not in page and "No distinctive terms" not in page
+
+
 def _ask(url: str, embedder: Embedder, question: str, **kw: Any) -> Any:
     async def run() -> Any:
         async with await connect(url) as conn:
