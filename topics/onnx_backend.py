@@ -13,8 +13,10 @@ Later uses read only that directory: onnxruntime, tokenizers and numpy (the ``on
 torch.  Pooling and normalisation are the sentence-transformer's own (mean over the attention
 mask, then unit length: checked against its ``modules.json`` at export), so the vectors are those
 of :class:`topics.embed.Embedder` on torch up to the int8 rounding (cosine > 0.98 on real chat,
-``tests/integration/test_topics_onnx.py``).  The stored model name stays the torch one: the
-vectors of both backends live in one space and may be mixed.
+``tests/integration/test_topics_vectors.py``).  Activations are quantised at run time with one
+scale per batch, so a text's vector moves slightly with the texts batched beside it (the same
+batch gives the same vectors).  The stored model name stays the torch one: the vectors of both
+backends live in one space and may be mixed.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class OnnxEncoder:
     """Tokenizer and onnxruntime session; :meth:`encode` gives unit vectors (numpy, float32)."""
 
     def __init__(self, directory: Path, threads: int = 0) -> None:
+        self.directory = directory
         try:
             import onnxruntime as ort
             from tokenizers import Tokenizer

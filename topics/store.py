@@ -415,28 +415,32 @@ async def ask(
     sem_rank = {(c, w): i for i, (c, w, _) in enumerate(semantic, start=1)}
     txt_rank = {key: i for i, key in enumerate(fulltext, start=1)}
     fused = rrf([[(c, w) for c, w, _ in semantic], fulltext])[:limit]
-    vec = vector_literal(q)
-    moments = []
-    for score, (channel_id, start) in fused:
-        assert isinstance(start, datetime)
-        cur = await conn.execute(
-            query("moment_context"), {"channel_id": channel_id, "start": start}
-        )
-        ctx = await cur.fetchone()
-        assert ctx is not None
-        name, vod, vod_start, session = ctx
+    keys = [key for _, key in fused]
+    batch = {
+        "channel_ids": [c for c, _ in keys],
+        "starts": [w for _, w in keys],
+    }
+    said: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    context: dict[int, tuple[Any, ...]] = {}
+    if keys:
         cur = await conn.execute(
             query("moment_messages"),
             {
-                "channel_id": channel_id,
-                "start": start,
+                **batch,
                 "question": question,
                 "model": embedder.model,
-                "q": vec,
+                "q": vector_literal(q),
                 "n": messages,
             },
         )
-        said = [{"text": t, "count": n} for t, n, _ in await cur.fetchall()]
+        for ord_, text, n in await cur.fetchall():
+            said[ord_].append({"text": text, "count": n})
+        cur = await conn.execute(query("moment_context"), batch)
+        context = {row[0]: row[1:] for row in await cur.fetchall()}
+    moments = []
+    for i, (score, (channel_id, start)) in enumerate(fused, start=1):
+        assert isinstance(start, datetime)
+        name, vod, vod_start, session = context[i]
         key = (channel_id, start)
         moments.append(
             Moment(
@@ -447,7 +451,7 @@ async def ask(
                 similarity=similarity.get(key),
                 semantic_rank=sem_rank.get(key),
                 text_rank=txt_rank.get(key),
-                messages=said,
+                messages=said[i],
                 session_start=session,
                 vod=vod,
                 vod_offset_s=None if vod_start is None else (start - vod_start).total_seconds(),

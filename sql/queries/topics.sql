@@ -164,42 +164,57 @@ ORDER BY rank DESC, window_start
 LIMIT %(k)s
 
 -- name: moment_messages
--- Representative messages of a window: those matching the question's words first, then the
--- texts closest in meaning to it, then the most repeated.
-SELECT t.text, t.n, t.hit
-FROM (
-    SELECT md5(m.text) AS text_hash, min(m.text) AS text, count(*)::int AS n,
-           bool_or(to_tsvector('simple', m.text) @@ websearch_to_tsquery('simple', %(question)s)) AS hit
-    FROM chat.messages m
-    WHERE m.channel_id = %(channel_id)s AND m.sent_at >= %(start)s
-      AND m.sent_at < %(start)s + interval '30 seconds' AND m.text <> ''
-    GROUP BY 1
-) t
-LEFT JOIN chat.text_embeddings e ON e.model = %(model)s AND e.text_hash = t.text_hash
-ORDER BY t.hit DESC, e.embedding <=> %(q)s::vector, t.n DESC
-LIMIT %(n)s
+-- Representative messages of the given windows (one statement for all of ask's moments):
+-- per window, those matching the question's words first, then the texts closest in meaning to
+-- it, then the most repeated; %(n)s per window.
+SELECT w.ord, r.text, r.n
+FROM unnest(%(channel_ids)s::int[], %(starts)s::timestamptz[]) WITH ORDINALITY
+     AS w (channel_id, window_start, ord)
+CROSS JOIN LATERAL (
+    SELECT t.text, t.n
+    FROM (
+        SELECT md5(m.text) AS text_hash, min(m.text) AS text, count(*)::int AS n,
+               bool_or(to_tsvector('simple', m.text) @@ websearch_to_tsquery('simple', %(question)s)) AS hit
+        FROM chat.messages m
+        WHERE m.channel_id = w.channel_id AND m.sent_at >= w.window_start
+          AND m.sent_at < w.window_start + interval '30 seconds' AND m.text <> ''
+        GROUP BY 1
+    ) t
+    LEFT JOIN chat.text_embeddings e ON e.model = %(model)s AND e.text_hash = t.text_hash
+    ORDER BY t.hit DESC, e.embedding <=> %(q)s::vector, t.n DESC
+    LIMIT %(n)s
+) r
+ORDER BY w.ord
 
 -- name: moment_context
--- The channel's name, the VOD covering the moment (if one is registered) and the start of the
--- chat session it belongs to (first minute with chat after 15 minutes of silence, last 2 days).
-SELECT c.name,
-       v.location, v.start_at,
-       (SELECT a.bucket FROM (
-            SELECT bucket, lag(bucket) OVER (ORDER BY bucket) AS prev
-            FROM chat.activity_1m
-            WHERE channel_id = %(channel_id)s AND bucket <= %(start)s
-              AND bucket > %(start)s - interval '2 days'
-        ) a
-        WHERE a.prev IS NULL OR a.bucket - a.prev > interval '15 minutes'
-        ORDER BY a.bucket DESC LIMIT 1) AS session_start
-FROM chat.channels c
+-- Per window (in the order given): the channel's name, the VOD covering the moment (if one is
+-- registered) and the start of the stream it belongs to: the analyzed stream (chat.streams)
+-- when there is one, else the first minute with chat after 15 minutes of silence (last 2 days).
+SELECT w.ord, c.name, v.location, v.start_at,
+       coalesce(
+           (SELECT s.started_at FROM chat.streams s
+            WHERE s.channel_id = w.channel_id AND s.started_at <= w.window_start
+              AND s.ended_at >= w.window_start
+            ORDER BY s.started_at DESC LIMIT 1),
+           (SELECT a.bucket FROM (
+                SELECT bucket, lag(bucket) OVER (ORDER BY bucket) AS prev
+                FROM chat.activity_1m
+                WHERE channel_id = w.channel_id AND bucket <= w.window_start
+                  AND bucket > w.window_start - interval '2 days'
+            ) a
+            WHERE a.prev IS NULL OR a.bucket - a.prev > interval '15 minutes'
+            ORDER BY a.bucket DESC LIMIT 1)
+       ) AS session_start
+FROM unnest(%(channel_ids)s::int[], %(starts)s::timestamptz[]) WITH ORDINALITY
+     AS w (channel_id, window_start, ord)
+JOIN chat.channels c ON c.id = w.channel_id
 LEFT JOIN LATERAL (
     SELECT location, start_at FROM chat.vods
-    WHERE channel_id = c.id AND start_at <= %(start)s
-      AND (duration_s IS NULL OR start_at + duration_s * interval '1 second' > %(start)s)
+    WHERE channel_id = w.channel_id AND start_at <= w.window_start
+      AND (duration_s IS NULL OR start_at + duration_s * interval '1 second' > w.window_start)
     ORDER BY start_at DESC LIMIT 1
 ) v ON true
-WHERE c.id = %(channel_id)s
+ORDER BY w.ord
 
 -- name: emote_names
 -- The emote names a channel uses (kept apart from words in topic labels).

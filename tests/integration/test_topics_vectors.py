@@ -155,6 +155,62 @@ def test_topic_boundaries_are_found_near_the_splice_points(vec_url: str) -> None
         assert any(abs((c - splice).total_seconds()) <= 30 for c in changes), (splice, changes)
 
 
+@pytest.fixture(scope="module")
+def int8_embedder(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+    """The onnx-int8 backend, exported from the offline model into a directory of its own."""
+    pytest.importorskip("onnxruntime", reason="the onnx-int8 backend needs the onnx extra")
+    data = tmp_path_factory.mktemp("int8")
+    return load_embedder(Settings(embed_backend="onnx-int8", data_dir=data))
+
+
+def test_int8_vectors_are_close_to_the_torch_ones_on_real_chat(
+    embedder: Embedder, int8_embedder: Embedder, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    from tests.topics_data import part_texts
+
+    texts = sorted({t for ts in part_texts().values() for t in ts})
+    a = np.asarray(embedder.encode(texts))
+    b = np.asarray(int8_embedder.encode(texts))
+    cosine = (a * b).sum(axis=1)
+    assert len(texts) > 700 and b.shape == a.shape
+    assert cosine.mean() > 0.98 and cosine.min() > 0.9, (cosine.mean(), cosine.min())
+    assert np.allclose(np.linalg.norm(b, axis=1), 1, atol=1e-5)
+    assert int8_embedder.backend == "onnx-int8" and int8_embedder.model == embedder.model
+    # The cache: a second load reads the export back (no export, no torch) and gives the same
+    # vectors for the same batch (activations are quantised per batch: see topics.onnx_backend).
+    again = load_embedder(
+        Settings(
+            embed_backend="onnx-int8", data_dir=tmp_path, embed_onnx_dir=_onnx_dir(int8_embedder)
+        )
+    )
+    assert np.array_equal(
+        np.asarray(again.encode(texts[:50])), np.asarray(int8_embedder.encode(texts[:50]))
+    )
+
+
+def _onnx_dir(embedder: Embedder) -> Path:
+    return Path(embedder._st.directory)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "people saying they are late to the premiere",
+        "shark donation congratulations on 300k",
+        "EDM rave party music",
+    ],
+)
+def test_ask_with_int8_returns_the_same_top_moment(
+    vec_url: str, embedder: Embedder, int8_embedder: Embedder, question: str
+) -> None:
+    torch_top = _ask(vec_url, embedder, question, limit=3)
+    int8_top = _ask(vec_url, int8_embedder, question, limit=3)
+    assert int8_top[0].start == torch_top[0].start and int8_top[0].channel == "spliced"
+    assert {part_of(m.start) for m in int8_top} == {part_of(m.start) for m in torch_top}
+
+
 def test_report_shows_the_stream_s_topic_timeline(vec_url: str) -> None:
     from chatpulse.app.report import load_report, render_report
     from topics.store import compute_terms
