@@ -224,7 +224,7 @@ def _cached(target: Path, source: str) -> bool:
         manifest = json.loads((target / "manifest.json").read_text())
     except ValueError:
         return False
-    return manifest.get("version") == MANIFEST_VERSION and manifest.get("source") == source
+    return bool(manifest.get("version") == MANIFEST_VERSION and manifest.get("source") == source)
 
 
 def load_int8(source: str, target: Path, load_torch: Any) -> OnnxEncoder:

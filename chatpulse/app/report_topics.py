@@ -113,7 +113,7 @@ def _timeline_chart(report: TopicsReport) -> str:
     for when, weights in sorted(bins.items()):
         i = int((when - report.start) / report.bin)
         total = sum(weights.values()) or 1.0
-        y = _TOP + ph
+        y = float(_TOP + ph)
         for topic in order:
             share = weights.get(topic, 0.0) / total
             if share <= 0:
