@@ -451,7 +451,9 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(default=128, ge=1, description="Texts embedded per batch.")
     embed_poll_interval_s: float = Field(
-        default=5.0, gt=0, description="Embedding loop: seconds between looks for new windows."
+        default=2.0,
+        gt=0,
+        description="Embedding loop: seconds between looks for new windows (a closed window waits at most this long before its pass).",
     )
     topics_count: int = Field(
         default=0, ge=0, le=50, description="Topics per channel (0: chosen by silhouette, 2-8)."
