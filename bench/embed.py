@@ -442,6 +442,13 @@ async def _time_inprocess(
             assert len(found) == 5, (q, kw, found)
             for k, v in timings.items():
                 stages.setdefault(k, []).append(v)
+            if lat[-1] == max(lat):
+                slowest = (q, timings)
+    q, timings = slowest
+    print(
+        f"     slowest ({embedder.backend}): {q!r} {max(lat):.0f} ms: "
+        + ", ".join(f"{k} {v * 1000:.0f}" for k, v in timings.items())
+    )
     return lat, stages
 
 

@@ -302,7 +302,7 @@ EXACT_MAX = 20_000
 #: The most candidates one HNSW search may return (``hnsw.ef_search`` allows 1,000).
 EF_MAX = 1000
 #: Full-text matches ranked at most (``ask_fulltext``).
-FULLTEXT_CAP = 5000
+FULLTEXT_CAP = 1000
 
 
 async def semantic_search(
@@ -322,9 +322,10 @@ async def semantic_search(
     return fewer than ``k`` rows (see ``ask_semantic_index``).  A filter that leaves at most
     :data:`EXACT_MAX` windows (a channel's evening, a week of a quiet channel) is searched
     exactly over those rows, found through the (channel_id, window_start) key or the time
-    index.  A wider one goes through the HNSW index with ``ef_search`` scaled by the share of
-    rows the filter keeps, so that about ``2 k`` of the candidates pass it; when fewer than
-    ``k`` do, the exact scan answers.  No filter at all is the widest case."""
+    index.  A wider one goes through the HNSW index: first with ``ef_search = 2 k`` (enough when
+    the filter keeps most rows: no filter, the one busy channel), then with the most the index
+    gives (1,000); when fewer than ``k`` rows pass the filter even then, the exact scan
+    answers."""
     from topics.embed import vector_literal
 
     vec = vector_literal(q)
@@ -336,20 +337,20 @@ async def semantic_search(
         "from": time_from,
         "to": time_to,
     }
-    total = int(await _one(conn, "ask_all_windows"))
     if channel_ids is None and time_from is None and time_to is None:
-        kept = total  # no count: every window passes
+        kept = int(await _one(conn, "ask_all_windows"))  # the planner's estimate: no scan
     else:
         kept = int(await _one(conn, "ask_filtered_windows", {**params, "cap": EXACT_MAX + 1}))
     if kept > EXACT_MAX and k <= EF_MAX:
-        total = max(total, kept)
-        ef = min(EF_MAX, max(40, k, int(2 * k * total / kept)))
-        async with conn.transaction():
-            await conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
-            cur = await conn.execute(query("ask_semantic_index"), {**params, "ef": ef})
-            rows = [(c, w, float(s)) for c, w, s in await cur.fetchall()]
-        if len(rows) == k:
-            return rows
+        # The count stops at EXACT_MAX + 1, so the filter's share is not known: try the
+        # candidates a filter keeping most rows needs, then the most the index gives.
+        for ef in sorted({min(EF_MAX, max(40, 2 * k)), EF_MAX}):
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
+                cur = await conn.execute(query("ask_semantic_index"), {**params, "ef": ef})
+                rows = [(c, w, float(s)) for c, w, s in await cur.fetchall()]
+            if len(rows) == k:
+                return rows
     cur = await conn.execute(query("ask_semantic_exact"), params)
     return [(c, w, float(s)) for c, w, s in await cur.fetchall()]
 
