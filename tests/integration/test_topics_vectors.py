@@ -362,6 +362,31 @@ def test_filtered_search_returns_the_requested_number_of_rows(
     )
 
 
+def test_index_path_of_a_wide_filter_returns_what_the_exact_scan_returns(
+    vec_url: str, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filter keeping more than EXACT_MAX windows goes through the HNSW index (ef 2k, then
+    1,000, then the exact scan): still k rows of the channel, the exact scan's nearest first."""
+    import topics.store
+
+    [q] = embedder.encode(["shark donation"])
+    with psycopg.connect(vec_url) as conn:
+        spliced = conn.execute("SELECT id FROM chat.channels WHERE name = 'spliced'").fetchone()
+    assert spliced is not None
+
+    async def run() -> Any:
+        async with await connect(vec_url) as conn:
+            return await semantic_search(
+                conn, q, "all-MiniLM-L6-v2", k=20, channel_ids=[spliced[0]]
+            )
+
+    exact = asyncio.run(run())
+    monkeypatch.setattr(topics.store, "EXACT_MAX", 10)
+    wide = asyncio.run(run())
+    assert len(wide) == 20 and {c for c, _, _ in wide} == {spliced[0]}
+    assert [w for _, w, _ in wide[:5]] == [w for _, w, _ in exact[:5]]
+
+
 def test_ask_cli_prints_moments_as_json(vec_url: str, tmp_path: Path) -> None:
     env = {**os.environ, "CHATPULSE_DATABASE_URL": vec_url, "CHATPULSE_DATA_DIR": str(tmp_path)}
     done = subprocess.run(
