@@ -30,6 +30,7 @@ __all__ = [
     "decile_figure",
     "interactive",
     "plotly_script",
+    "stacked_figure",
     "time_figure",
 ]
 
@@ -168,6 +169,35 @@ def time_figure(
         **({"rangemode": "tozero"} if y_min == 0 and y_max is None else {}),
         **({"title": {"text": y_title}} if y_title else {}),
     }
+    return _fragment(label, data, layout)
+
+
+def stacked_figure(
+    x: Sequence[datetime],
+    series: Sequence[tuple[str, str, Sequence[float]]],
+    *,
+    label: str,
+    percent: bool = True,
+    height: int = 220,
+) -> str:
+    """Stacked columns over time: ``series`` is (name, color, one value per ``x``) each; with
+    ``percent`` the values are shares (0..1) shown as percentages."""
+    stamps = [t.isoformat() for t in x]
+    data = [
+        {
+            "type": "bar",
+            "name": name,
+            "x": stamps,
+            "y": list(values),
+            "marker": {"color": color},
+            "hovertemplate": "%{y:.0%}" if percent else "%{y:,.3~f}",
+        }
+        for name, color, values in series
+    ]
+    layout = _layout(label, height, barmode="stack", bargap=0.1, showlegend=len(series) > 1)
+    layout["xaxis"] = {**layout["xaxis"], "type": "date", "title": {"text": "time (UTC)"}}
+    if percent:
+        layout["yaxis"] = {**layout["yaxis"], "tickformat": ".0%", "range": [0, 1]}
     return _fragment(label, data, layout)
 
 

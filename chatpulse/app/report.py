@@ -824,7 +824,7 @@ def render_report(data: ReportData, *, interactive: bool | None = None) -> str:
     sections += _moderation_section(data)
     sections += render_stream_sections(data.analysis, interactive=live)
     if data.topics is not None:
-        sections += render_topic_sections(data.topics)
+        sections += render_topic_sections(data.topics, interactive=live)
     if data.clips:
         sections.append("<h2>Clips</h2>")
         sections.append(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from chatpulse.app.charts import stacked_figure
 from chatpulse.core.queries import load_queries
 
 __all__ = ["TopicsReport", "load_topics_report", "render_topic_sections"]
@@ -94,13 +95,32 @@ def _clock(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%H:%M")
 
 
-def _timeline_chart(report: TopicsReport) -> str:
-    """Stacked bars: per time bin, each topic's share of that bin's chat."""
+def _timeline_chart(report: TopicsReport, *, interactive: bool = False) -> str:
+    """Stacked bars: per time bin, each topic's share of that bin's chat (a Plotly figure when
+    ``interactive``, inline SVG otherwise)."""
     colors = {t["topic_id"]: _COLORS[i % len(_COLORS)] for i, t in enumerate(report.topics)}
     labels = {t["topic_id"]: str(t["label"]) for t in report.topics}
     bins: dict[datetime, dict[int, float]] = {}
     for r in report.timeline:
         bins.setdefault(r["bin"], {})[r["topic_id"]] = float(r["weight"])
+    if interactive:
+        stamps = sorted(bins)
+        totals = [sum(bins[b].values()) or 1.0 for b in stamps]
+        return stacked_figure(
+            stamps,
+            [
+                (
+                    labels[t["topic_id"]],
+                    colors[t["topic_id"]],
+                    [
+                        bins[b].get(t["topic_id"], 0.0) / n
+                        for b, n in zip(stamps, totals, strict=True)
+                    ],
+                )
+                for t in report.topics
+            ],
+            label=f"Topic timeline (share of chat per {_span(report.bin)}, UTC)",
+        )
     slots = max(1, math.ceil((report.end - report.start) / report.bin))
     height = 200
     pw, ph = _W - _LEFT - _RIGHT, height - _TOP - _BOTTOM
@@ -188,8 +208,10 @@ def _terms_table(report: TopicsReport) -> str:
     )
 
 
-def render_topic_sections(report: TopicsReport) -> list[str]:
-    """The report's HTML for the topics of the range and its distinctive terms."""
+def render_topic_sections(report: TopicsReport, *, interactive: bool = False) -> list[str]:
+    """The report's HTML for the topics of the range and its distinctive terms; the timeline is
+    a Plotly figure when ``interactive`` (plotly.js must be in the page:
+    :func:`chatpulse.app.charts.plotly_script`)."""
     name = html.escape(report.channel)
     out = ["<h2>Topics</h2>"]
     if not report.vectors:
@@ -209,7 +231,7 @@ def render_topic_sections(report: TopicsReport) -> list[str]:
             f"<p class='note'>Topics of #{name}: clusters of its 30-s window embeddings "
             f"({model}), named by their most distinctive terms; each window's share of a topic "
             "is the share of its messages nearest that topic.</p>",
-            _timeline_chart(report),
+            _timeline_chart(report, interactive=interactive),
             _topics_table(report),
         ]
     out.append("<h2>Distinctive terms</h2>")

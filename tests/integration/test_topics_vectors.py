@@ -234,15 +234,28 @@ def test_report_shows_the_stream_s_topic_timeline(vec_url: str) -> None:
         weight.setdefault(part_of(r["bin"]), Counter())[r["topic_id"]] += float(r["weight"])
     heaviest = {part: c.most_common(1)[0][0] for part, c in weight.items()}
     assert len(heaviest) == 4 and len(set(heaviest.values())) == 4, heaviest
-    page = render_report(data)
+    page = render_report(data, interactive=False)
     section = page.split("<h2>Topics</h2>", 1)[1].split("<h2>Distinctive terms</h2>", 1)[0]
     assert "No topics" not in section and "aria-label='topic timeline'" in section
     assert section.count("<rect ") == len([r for r in report.timeline if r["weight"] > 0])
     import html as _html
+    import json
+    import re
 
     for t in report.topics:
         assert _html.escape(str(t["label"])) in section
     assert "<script" not in page and "No distinctive terms" not in page
+    # With Plotly: the same shares as stacked columns, one trace per topic.
+    pytest.importorskip("plotly", reason="interactive charts need the report extra")
+    page = render_report(data, interactive=True)
+    section = page.split("<h2>Topics</h2>", 1)[1].split("<h2>Distinctive terms</h2>", 1)[0]
+    (raw,) = re.findall(r"data-chatpulse-figure='([^']*)'", section)
+    figure = json.loads(_html.unescape(raw))
+    assert figure["layout"]["barmode"] == "stack"
+    assert [trace["name"] for trace in figure["data"]] == [str(t["label"]) for t in report.topics]
+    for i in range(len(figure["data"][0]["x"])):
+        column = sum(trace["y"][i] for trace in figure["data"])
+        assert column == pytest.approx(1.0)
 
 
 def _ask(url: str, embedder: Embedder, question: str, **kw: Any) -> Any:
