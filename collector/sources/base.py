@@ -17,6 +17,7 @@ from typing import Protocol
 
 import tenacity
 
+from chatpulse.core.backoff import wait_seconds
 from collector.events import ChatEvent
 
 __all__ = ["ChatSource", "ReconnectPolicy", "SourceListener", "reconnect_wait"]
@@ -49,9 +50,7 @@ def reconnect_wait(policy: ReconnectPolicy, attempt: int) -> float:
     if attempt < 0:
         raise ValueError("attempt must be >= 0")
     wait = tenacity.wait_random_exponential(multiplier=policy.initial_s, max=policy.max_s)
-    state = tenacity.RetryCallState(tenacity.Retrying(), fn=None, args=(), kwargs={})
-    state.attempt_number = attempt + 1  # tenacity counts attempts from 1
-    return float(wait(state))
+    return wait_seconds(wait, attempt + 1)  # tenacity counts attempts from 1
 
 
 class SourceListener(Protocol):
