@@ -125,10 +125,11 @@ def _clean(text: str | None) -> str | None:
 
 
 async def _ensure_staging(conn: psycopg.AsyncConnection[Any]) -> None:
+    # The temp tables are created inside the batch's transaction, so a rollback drops them:
+    # the connection is marked as having them only after a commit (write_events).
     if not getattr(conn, "_chatpulse_staging", False):
         await conn.execute(_Q["create_staging_messages"])
         await conn.execute(_Q["create_staging_emotes"])
-        conn._chatpulse_staging = True  # type: ignore[attr-defined]
 
 
 async def write_events(
@@ -190,6 +191,7 @@ async def write_events(
                 delta[channel] = delta.get(channel, 0) + inserted
         for gap in gaps:
             await _write_gap(conn, gap, ids, collector_id, result, fill_counts or {}, delta)
+    conn._chatpulse_staging = True  # type: ignore[attr-defined]  # committed with the batch
     channels.commit(pending)
     if fill_counts is not None:
         for channel, change in delta.items():
@@ -320,7 +322,12 @@ async def _copy_new(
                 },
             )
             stored = {(k.channel_id, k.message_id, k.sent_at) for k in await cur.fetchall()}
-    fresh = [i for i, key in enumerate(keys) if key not in stored]
+    # In key order (sent_at first, as the staging path inserts): two writers copying
+    # overlapping keys wait for each other in the same order instead of deadlocking.
+    fresh = sorted(
+        (i for i, key in enumerate(keys) if key not in stored),
+        key=lambda i: (keys[i][2], keys[i][0], keys[i][1]),
+    )
     new_uses = [use for i in fresh for use in uses[i]]
     try:
         async with conn.transaction(), conn.cursor() as cur:  # a savepoint

@@ -109,3 +109,26 @@ async def test_a_message_a_concurrent_writer_stores_after_the_look_up_is_stored_
         ("m-1", "theirs", 0),
         ("m-2", "ours", 0),
     ]
+
+
+async def test_a_rolled_back_first_batch_leaves_staging_usable(db_url: str) -> None:
+    # The staging tables are created inside the first batch's transaction: when that batch
+    # rolls back they are gone, and the next batch on the connection must create them again.
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        await conn.execute("SET statement_timeout = '300ms'")
+        await conn.commit()
+        with psycopg.connect(db_url) as locker:
+            locker.execute("LOCK TABLE chat.channels IN ACCESS EXCLUSIVE MODE")
+            try:
+                await write_events(conn, [message(1)], ChannelRegistry())
+            except psycopg.errors.QueryCanceled:
+                pass
+            else:
+                raise AssertionError("the batch should have timed out behind the lock")
+            locker.rollback()
+        await conn.execute("RESET statement_timeout")
+        await conn.commit()
+        batch = [message(1, emotes=(KAPPA,)), message(1, emotes=(KAPPA,))]  # needs staging
+        result = await write_events(conn, batch, ChannelRegistry())
+    assert (result.written, result.duplicates) == (1, 1)
+    assert stored(db_url) == [("m-1", "Kappa hi", 1)]

@@ -161,8 +161,10 @@ def empty_db_url(admin_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def ts_empty_db_url() -> Iterator[str]:
-    """A fresh empty database on a TimescaleDB server; skips when there is none."""
+def ts_empty_db_url(admin_url: str) -> Iterator[str]:
+    """A fresh empty database on a TimescaleDB server; skips when there is none.  It takes
+    ``admin_url`` for the run's lock: on the default server (which may preload timescaledb) a
+    concurrent run's sweep must not drop this run's database."""
     admin = timescaledb_admin_url()
     if admin is None:
         pytest.skip(

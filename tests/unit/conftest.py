@@ -19,6 +19,8 @@ Each raises :class:`UnitTestIOError` naming what was tried.  Reading files stays
 package's data (lexicons, SQL, migrations) and the test data named in :mod:`tests.paths`.
 ``socket.socketpair`` stays allowed too (an asyncio event loop wakes itself through one).  Not
 watched: what a subprocess does (a unit test that starts one checks what it prints, no more).
+Hypothesis keeps no example database here (it would write ``.hypothesis/``): a failing property
+test shows its falsifying example rather than this guard's error.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("unit-no-io", database=None)
+settings.load_profile("unit-no-io")
 
 _WRITE_FLAGS = (
     os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC | getattr(os, "O_TMPFILE", 0)
