@@ -209,6 +209,8 @@ async def _analyze_channel(
     params = {"channel": channel, "since": since}
     await conn.execute(query("assign_segments"), {**params, **rules.params()})
     await conn.execute(query("summarize_audience"), params)
+    await conn.execute(query("clear_stream_segments"), params)
+    await conn.execute(query("fill_stream_segments"), params)
     await conn.execute(query("refresh_channel_chatters"), params)
     summary.channels.add(channel)
 

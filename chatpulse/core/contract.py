@@ -83,6 +83,7 @@ READER_RELATIONS = (
     "stream_chatters",
     "stream_shape",
     "stream_emotes",
+    "stream_segments",
     "channel_shape",
     "chatter_segments",
     "hype_forecasts",

@@ -1,8 +1,8 @@
 """The "Audience" dashboard: who chats across streams, who comes back, who is new (issue 15).
 
-Built on ``chat.streams``, ``chat.stream_chatters`` and ``chat.chatter_segments`` (migration
-0016, kept current by ``chatpulse analyze``), with the ``channel`` and ``stream`` variables of
-the Streams dashboard.
+Built on ``chat.streams``, ``chat.stream_chatters``, ``chat.chatter_segments`` (migration
+0016) and ``chat.stream_segments`` (migration 0024), kept current by ``chatpulse analyze``,
+with the ``channel`` and ``stream`` variables of the Streams dashboard.
 """
 
 # ruff: noqa: S608  (dashboard SQL texts assembled from constants; values reach them only
@@ -33,12 +33,12 @@ def audience() -> dict[str, Any]:
     shares = per_stream(
         "Segment shares per stream",
         f"""
-SELECT s.started_at AS "time", c.name || ' ' || sc.segment AS metric,
-       count(*)::float8 / nullif(s.chatters, 0) AS share
+SELECT s.started_at AS "time", c.name || ' ' || g.segment AS metric,
+       sum(g.chatters)::float8 / nullif(s.chatters, 0) AS share
 {STREAMS_FROM}
-JOIN chat.stream_chatters sc ON sc.stream_id = s.id
+JOIN chat.stream_segments g ON g.stream_id = s.id
 WHERE {IN_RANGE}
-GROUP BY s.started_at, c.name, sc.segment, s.chatters
+GROUP BY s.started_at, c.name, g.segment, s.chatters
 ORDER BY 1, 2
 """,
         unit="percentunit",

@@ -1,7 +1,8 @@
 """The "Compare channels" dashboard: channels side by side over their streams (issue 15).
 
-Built on ``chat.streams``, ``chat.channel_shape``, ``chat.stream_emotes`` and
-``chat.chatter_segments`` (migration 0016, kept current by ``chatpulse analyze``).
+Built on ``chat.streams``, ``chat.channel_shape``, ``chat.stream_emotes``,
+``chat.stream_chatters`` (migration 0016) and ``chat.stream_segments`` (migration 0024), kept
+current by ``chatpulse analyze``.
 """
 
 # ruff: noqa: S608  (dashboard SQL texts assembled from constants; values reach them only
@@ -32,8 +33,8 @@ _SEGMENTS = ("one-time", "casual", "regular", "power user", "spammer", "bot")
 def compare() -> dict[str, Any]:
     """The Compare channels dashboard: signatures side by side, audience overlap."""
     seg_columns = ",\n       ".join(
-        f"round((count(*) FILTER (WHERE sc.segment = '{seg}')::float8 / count(*))::numeric, 3) "
-        f'AS "{seg}"'
+        f"round((coalesce(sum(g.chatters) FILTER (WHERE g.segment = '{seg}'), 0)::float8 "
+        f'/ sum(g.chatters))::numeric, 3) AS "{seg}"'
         for seg in _SEGMENTS
     )
     signatures = plain_table(
@@ -43,7 +44,7 @@ WITH seg AS (
   SELECT c.name AS channel,
        {seg_columns}
   {STREAMS_FROM}
-  JOIN chat.stream_chatters sc ON sc.stream_id = s.id
+  JOIN chat.stream_segments g ON g.stream_id = s.id
   WHERE {IN_RANGE}
   GROUP BY 1
 )

@@ -274,6 +274,22 @@ SET chatters = c.chatters, new_chatters = c.new_chatters,
 FROM target t JOIN counts c USING (id) LEFT JOIN prev p USING (id)
 WHERE s.id = t.id;
 
+-- name: clear_stream_segments
+-- Forget the segment counts of a channel's streams from %(since)s before they are counted again.
+DELETE FROM chat.stream_segments
+WHERE stream_id IN (SELECT id FROM chat.streams
+                    WHERE channel_id = %(channel)s AND started_at >= %(since)s);
+
+-- name: fill_stream_segments
+-- The chatters per segment of a channel's streams from %(since)s (after assign_segments), read
+-- by the Audience and Compare channels panels instead of counting chatter rows.
+INSERT INTO chat.stream_segments (stream_id, channel_id, segment, chatters)
+SELECT sc.stream_id, %(channel)s, sc.segment, count(*)
+FROM chat.stream_chatters sc
+WHERE sc.stream_id IN (SELECT id FROM chat.streams
+                       WHERE channel_id = %(channel)s AND started_at >= %(since)s)
+GROUP BY sc.stream_id, sc.segment;
+
 -- name: refresh_mood
 -- One stream's mood and its tenths' mood again, as the scorer catches up.
 WITH scores AS (
