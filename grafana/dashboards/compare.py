@@ -74,26 +74,39 @@ ORDER BY c.name
         "message length, mood, emotes per message, share of first-time chatters and the "
         "segment shares (the features `chatpulse compare` uses).",
     )
+    # Each stream's chatters through the primary key (OFFSET 0 keeps the per-stream lookup: the
+    # planner otherwise scans every chatter row of the table for one day's stream); a channel
+    # against itself is its count, and only chatters in two or more channels are paired.
     overlap = plain_table(
         "Audience overlap",
         f"""
-WITH x AS (
+WITH x AS MATERIALIZED (
   SELECT DISTINCT c.name AS channel, sc.chatter
   {STREAMS_FROM}
-  JOIN chat.stream_chatters sc ON sc.stream_id = s.id
+  CROSS JOIN LATERAL (
+    SELECT chatter FROM chat.stream_chatters WHERE stream_id = s.id OFFSET 0
+  ) sc
   WHERE {IN_RANGE}
-), n AS (
+), n AS MATERIALIZED (
   SELECT channel, count(*) AS chatters FROM x GROUP BY 1
+), w AS MATERIALIZED (
+  SELECT chatter FROM x GROUP BY 1 HAVING count(*) > 1
+), pairs AS (
+  SELECT a.channel AS a, b.channel AS b, count(*) AS shared
+  FROM w
+  JOIN x a USING (chatter)
+  JOIN x b ON b.chatter = w.chatter AND b.channel > a.channel
+  GROUP BY 1, 2
+  UNION ALL
+  SELECT channel, channel, chatters FROM n
 )
-SELECT a.channel AS channel_a, b.channel AS channel_b, na.chatters AS chatters_a,
-       nb.chatters AS chatters_b, count(*) AS shared,
-       round((count(*)::float8 / (na.chatters + nb.chatters - count(*)))::numeric, 4) AS jaccard
-FROM x a
-JOIN x b ON b.chatter = a.chatter AND b.channel >= a.channel
-JOIN n na ON na.channel = a.channel
-JOIN n nb ON nb.channel = b.channel
-GROUP BY a.channel, b.channel, na.chatters, nb.chatters
-ORDER BY a.channel, b.channel
+SELECT p.a AS channel_a, p.b AS channel_b, na.chatters AS chatters_a, nb.chatters AS chatters_b,
+       p.shared,
+       round((p.shared::float8 / (na.chatters + nb.chatters - p.shared))::numeric, 4) AS jaccard
+FROM pairs p
+JOIN n na ON na.channel = p.a
+JOIN n nb ON nb.channel = p.b
+ORDER BY p.a, p.b
 """,
         description="Chatters two channels share in the range and their Jaccard index (shared "
         "/ either); a channel against itself shows its own audience.",

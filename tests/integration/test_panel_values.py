@@ -1,4 +1,4 @@
-"""Panels that read coarse aggregates give the numbers the raw rows give.
+"""Panels that read coarse aggregates or maintained tables give the numbers the raw rows give.
 
 "Unique chatters" is ``chat.unique_chatters()``: whole days, 6-hour blocks and hours from
 ``chatters_1d``/``chatters_6h``/``chatters_1h`` and the minutes at the range's ends from
@@ -8,7 +8,8 @@ channels, ten emotes with distinct weights) and then two and a half quieter days
 the aggregates refreshed, and each panel's SQL (from the committed dashboards, expanded as
 Grafana would) compared with the same figure computed from ``chat.messages``/``chat.emote_uses``
 over ranges that start and end on and off the hour and the day, on plain PostgreSQL and on
-TimescaleDB when present.
+TimescaleDB when present.  The Audience and Compare channels panels that read
+``chat.stream_segments`` and the Audience overlap are compared with ``chat.stream_chatters``.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import asyncio
 import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import psycopg
 import pytest
 
+from analytics.runner import analyze_pass
 from chatpulse.core.aggregates import refresh_pending, refresh_range
 from chatpulse.core.db import connect
 from chatpulse.core.migrate import run_migrations
@@ -235,3 +238,117 @@ def test_coarse_aggregate_panels_match_raw_rows_on_timescaledb(
     for timescaledb in (True, False):
         _check_chatters(ts_empty_db_url, timescaledb=timescaledb)
         _check_emotes(ts_empty_db_url, timescaledb=timescaledb)
+
+
+# The Audience and Compare channels panels that read chat.stream_segments (migration 0024) and
+# the Audience overlap: three streams per channel (two hours of silence between them), chatters
+# that write in one stream or several, in one channel or both, so segments, DISTINCT across
+# streams and cross-channel pairs all matter.
+AUDIENCE_START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+AUDIENCE_GAP = timedelta(minutes=30)
+
+
+def _fill_audience(url: str) -> None:
+    messages = []
+    for channel, name in ((1, "busy"), (2, "other")):
+        for stream in range(3):
+            t0 = AUDIENCE_START + timedelta(hours=3 * stream, minutes=channel)
+            # users 0-19 loyal to busy, 10-29 to other (10-19 in both); 100+ appear once
+            loyal = range(0, 20) if channel == 1 else range(10, 30)
+            users = [u for u in loyal if (u + stream) % 4] + [100 + 10 * stream + channel]
+            for k, user in enumerate(users):
+                for j in range(1 + user % 5):
+                    t = t0 + timedelta(seconds=20 * k + 3 * j)
+                    mid = f"{name}-{stream}-{user}-{j}"
+                    text = "same again" if user % 7 == 0 else f"message {j} from {user}"
+                    messages.append((t, channel, mid, f"u{user}", f"user{user}", text, "chat", 0))
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "INSERT INTO chat.channels (id, platform, name) OVERRIDING SYSTEM VALUE "
+            "VALUES (1, 'twitch', 'busy'), (2, 'twitch', 'other')"
+        )
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO chat.messages (sent_at, channel_id, message_id, user_id, user_login, "
+                "text, kind, emote_count) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                messages,
+            )
+
+    async def analyze() -> None:
+        async with await connect(url, autocommit=True) as conn:
+            await analyze_pass(conn, AUDIENCE_GAP)
+
+    asyncio.run(analyze())
+
+
+def _round(x: Decimal, places: int) -> Decimal:
+    """PostgreSQL's round(numeric, n): halves away from zero."""
+    return x.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def test_audience_and_compare_panels_match_chatter_rows(db_url: str) -> None:
+    _fill_audience(db_url)
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT c.name, s.id, s.started_at, s.ended_at, s.chatters, sc.chatter, sc.segment "
+            "FROM chat.stream_chatters sc JOIN chat.streams s ON s.id = sc.stream_id "
+            "JOIN chat.channels c ON c.id = s.channel_id"
+        ).fetchall()
+    assert len({(r[0], r[1]) for r in rows}) == 6  # three streams per channel
+    assert len({r[6] for r in rows}) >= 3  # several segments
+    spans = [
+        TimeRange(AUDIENCE_START - timedelta(hours=1), AUDIENCE_START + timedelta(hours=12)),
+        TimeRange(AUDIENCE_START + timedelta(hours=2), AUDIENCE_START + timedelta(hours=7)),
+        TimeRange(AUDIENCE_START + timedelta(hours=5), AUDIENCE_START + timedelta(hours=7)),
+    ]
+    overlap_raw = _panel_sql("compare", "Audience overlap")
+    signatures_raw = _panel_sql("compare", "Signatures")
+    shares_raw = _panel_sql("audience", "Segment shares per stream")
+    segments = ("one-time", "casual", "regular", "power user", "spammer", "bot")
+    cross = 0
+    for channels in (["busy"], ["busy", "other"]):
+        for span in spans:
+            inside = [
+                r for r in rows if r[0] in channels and r[3] >= span.start and r[2] <= span.end
+            ]
+            variables: dict[str, str | list[str]] = {"channel": channels}
+            # Audience overlap: distinct chatters per channel, pairs sharing at least one.
+            audiences: dict[str, set[str]] = defaultdict(set)
+            for r in inside:
+                audiences[r[0]].add(r[5])
+            want_overlap = []
+            for a in sorted(audiences):
+                for b in sorted(audiences):
+                    shared = len(audiences[a] & audiences[b])
+                    if b >= a and shared:
+                        na, nb = len(audiences[a]), len(audiences[b])
+                        jaccard = _round(Decimal(shared) / (na + nb - shared), 4)
+                        want_overlap.append((a, b, na, nb, shared, jaccard))
+                        cross += a != b
+            got = _run(db_url, expand(overlap_raw, span, variables, multi={"channel"}))
+            assert got == want_overlap, f"{channels} {span}"
+            # Signatures: each channel's segment shares over its chatter rows in range.
+            columns, got_rows = run_as_reader(
+                db_url, expand(signatures_raw, span, variables, multi={"channel"})
+            )
+            got_shares = {
+                row[0]: tuple(row[columns.index(seg)] for seg in segments) for row in got_rows
+            }
+            want_shares = {}
+            for name in audiences:
+                mine = [r for r in inside if r[0] == name]
+                want_shares[name] = tuple(
+                    _round(Decimal(sum(r[6] == seg for r in mine)) / len(mine), 3)
+                    for seg in segments
+                )
+            assert got_shares == want_shares, f"{channels} {span}"
+            # Segment shares per stream: chatters of each segment / the stream's chatters.
+            per: dict[tuple[datetime, str], int] = defaultdict(int)
+            totals = {}
+            for r in inside:
+                per[(r[2], f"{r[0]} {r[6]}")] += 1
+                totals[(r[2], f"{r[0]} {r[6]}")] = r[4]
+            want_series = sorted((k[0], k[1], n / totals[k]) for k, n in per.items())
+            got_series = _run(db_url, expand(shares_raw, span, variables, multi={"channel"}))
+            assert [(t, m, pytest.approx(v)) for t, m, v in want_series] == got_series
+    assert cross > 0  # the two channels share chatters in some range
