@@ -33,7 +33,6 @@ import argparse
 import asyncio
 import os
 import resource
-import statistics
 import sys
 import time
 import uuid
@@ -53,11 +52,10 @@ from bench.dashboards import (  # noqa: E402
     EMOTES,
     MODEL,
     _texts,
-    queries,
+    measure,
 )
 from chatpulse.core.db import connect  # noqa: E402
 from chatpulse.core.migrate import run_migrations  # noqa: E402
-from grafana.macros import TimeRange, expand, grafana_interval  # noqa: E402
 
 ADMIN = os.environ.get(
     "CHATPULSE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -193,35 +191,17 @@ def _hwm_mib(pid: int) -> float | None:
 
 def measure_panels(url: str, runs: int, end: datetime) -> list[tuple[str, str, float, float, int]]:
     """p50/p95 (ms) and rows of every SQL of the three dashboards at 24 h and 30 d."""
-    ranges = {"24h": timedelta(hours=24), "30d": timedelta(days=30)}
-    now = end - timedelta(minutes=7, seconds=13)
-    out = []
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute("SELECT max(id)::text FROM chat.streams").fetchone()
-        variables = {"channel": ["busy"], "stream": row[0] if row else "0", "model": MODEL}
-        for where, raw, min_interval, points in queries():
-            if where.split("/", 1)[0] not in BOARDS:
-                continue
-            for label, length in ranges.items():
-                span = TimeRange(now - length, now)
-                sql = expand(
-                    raw,
-                    span,
-                    variables,
-                    multi={"channel"},
-                    interval_ms=grafana_interval(
-                        span, max_data_points=points, min_interval=min_interval or "10s"
-                    ),
-                )
-                timings, rows = [], 0
-                for _ in range(runs + 1):  # the first run warms the cache and is dropped
-                    t = time.perf_counter()
-                    rows = len(conn.execute(sql).fetchall())  # type: ignore[arg-type]
-                    timings.append((time.perf_counter() - t) * 1000)
-                timings = sorted(timings[1:])
-                p95 = timings[min(len(timings) - 1, round(0.95 * (len(timings) - 1)))]
-                out.append((where, label, statistics.median(timings), p95, rows))
-    return out
+    return measure(
+        url,
+        runs,
+        timescaledb=False,
+        now=end - timedelta(minutes=7, seconds=13),
+        ranges={"24h": timedelta(hours=24), "30d": timedelta(days=30)},
+        variables={"channel": ["busy"], "stream": row[0] if row else "0", "model": MODEL},
+        boards=BOARDS,
+    )
 
 
 def _load_avg() -> str:
