@@ -193,14 +193,13 @@ def cluster_features(
 Conn = psycopg.AsyncConnection[Any]
 
 
-def _q(name: str) -> Any:
-    return load_queries("clusters")[name]
+_Q = load_queries("clusters")  # sql/queries/clusters.sql
 
 
 async def _features(conn: Conn, channel: int) -> list[ChatterFeatures]:
-    cur = await conn.execute(_q("stream_starts"), {"channel": channel})
+    cur = await conn.execute(_Q["stream_starts"], {"channel": channel})
     starts: list[datetime] = [r[0] for r in await cur.fetchall()]
-    cur = await conn.execute(_q("chatter_features"), {"channel": channel})
+    cur = await conn.execute(_Q["chatter_features"], {"channel": channel})
     out = []
     for (
         chatter,
@@ -238,12 +237,12 @@ async def cluster_channel(conn: Conn, channel: int) -> Clustering | None:
     rows = await _features(conn, channel)
     result = cluster_features(rows)
     async with conn.transaction():
-        await conn.execute(_q("delete_clusters"), {"channel": channel})
+        await conn.execute(_Q["delete_clusters"], {"channel": channel})
         if result is None:
             return None
         for c in result.clusters:
             await conn.execute(
-                _q("insert_cluster"),
+                _Q["insert_cluster"],
                 {
                     "channel": channel,
                     "cluster": c.number,
@@ -256,7 +255,7 @@ async def cluster_channel(conn: Conn, channel: int) -> Clustering | None:
             )
         async with conn.cursor() as cur:
             await cur.executemany(
-                _q("insert_member"),
+                _Q["insert_member"],
                 [
                     {
                         "channel": channel,
@@ -275,6 +274,6 @@ async def cluster_channels(
 ) -> dict[int, Clustering | None]:
     """Cluster the given channels (default: every channel with analyzed streams)."""
     if channels is None:
-        cur = await conn.execute(_q("channels"))
+        cur = await conn.execute(_Q["channels"])
         channels = [r[0] for r in await cur.fetchall()]
     return {ch: await cluster_channel(conn, ch) for ch in sorted(channels)}

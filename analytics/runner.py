@@ -38,7 +38,7 @@ from analytics.streams import Hint, Island, Stream, infer_streams, match_streams
 from chatpulse.core.hints import add_stream_hint
 from chatpulse.core.queries import load_queries
 
-query = load_queries("analytics").__getitem__  # the named queries of sql/queries/analytics.sql
+_Q = load_queries("analytics")  # sql/queries/analytics.sql
 
 __all__ = [
     "AnalyzeSummary",
@@ -87,7 +87,7 @@ Conn = psycopg.AsyncConnection[Any]
 
 
 async def _rows(conn: Conn, name: str, params: dict[str, Any] | None = None) -> list[Any]:
-    cur = await conn.execute(query(name), params or {})
+    cur = await conn.execute(_Q[name], params or {})
     return await cur.fetchall() if cur.description else []
 
 
@@ -116,8 +116,8 @@ async def _window(
 async def _fill(conn: Conn, channel: int, sid: int, lo: datetime, hi: datetime) -> None:
     """Refill one stream's rows and message figures from one read of its messages."""
     p = {"id": sid, "channel": channel, "lo": lo, "hi": hi}
-    await conn.execute(query("clear_stream_rows"), p)
-    await conn.execute(query("fill_stream"), p)
+    await conn.execute(_Q["clear_stream_rows"], p)
+    await conn.execute(_Q["fill_stream"], p)
 
 
 async def _place_window(
@@ -143,7 +143,7 @@ async def _place_window(
     keep = {i for i in ids if i is not None}
     gone = [o[0] for o in old if o[0] not in keep]
     if gone:
-        await conn.execute(query("delete_streams"), {"ids": gone})
+        await conn.execute(_Q["delete_streams"], {"ids": gone})
     placed: list[tuple[int, Stream]] = []
     for sid, stream in zip(ids, new, strict=True):
         values = {
@@ -156,7 +156,7 @@ async def _place_window(
             "messages": 0,
         }
         if sid is None:
-            cur = await conn.execute(query("insert_stream"), values)
+            cur = await conn.execute(_Q["insert_stream"], values)
             row = await cur.fetchone()
             assert row is not None
             sid = int(row[0])
@@ -164,7 +164,7 @@ async def _place_window(
         else:
             values["id"] = sid
             del values["channel"], values["messages"]
-            await conn.execute(query("update_stream"), values)
+            await conn.execute(_Q["update_stream"], values)
         placed.append((sid, stream))
     for sid, stream in placed:
         await _fill(conn, channel, sid, stream.started_at, stream.ended_at)
@@ -196,9 +196,7 @@ async def _analyze_channel(
         since = start if since is None else min(since, start)
     if since is None:
         return
-    cur = await conn.execute(
-        query("count_chatter_rows_since"), {"channel": channel, "since": since}
-    )
+    cur = await conn.execute(_Q["count_chatter_rows_since"], {"channel": channel, "since": since})
     row = await cur.fetchone()
     # The planner's figures are stale after a first pass filled these tables: without them it
     # joins a month of chatter rows by nested loops, and panels scan them all for one stream.
@@ -207,11 +205,11 @@ async def _analyze_channel(
             "ANALYZE chat.streams, chat.stream_chatters, chat.stream_shape, chat.stream_emotes"
         )
     params = {"channel": channel, "since": since}
-    await conn.execute(query("assign_segments"), {**params, **rules.params()})
-    await conn.execute(query("summarize_audience"), params)
-    await conn.execute(query("clear_stream_segments"), params)
-    await conn.execute(query("fill_stream_segments"), params)
-    await conn.execute(query("refresh_channel_chatters"), params)
+    await conn.execute(_Q["assign_segments"], {**params, **rules.params()})
+    await conn.execute(_Q["summarize_audience"], params)
+    await conn.execute(_Q["clear_stream_segments"], params)
+    await conn.execute(_Q["fill_stream_segments"], params)
+    await conn.execute(_Q["refresh_channel_chatters"], params)
     summary.channels.add(channel)
 
 
@@ -220,7 +218,7 @@ async def _refresh_mood(conn: Conn, summary: AnalyzeSummary) -> None:
         rows = await _rows(conn, "count_scored", {"channel": channel, "lo": lo, "hi": hi})
         if rows[0][0] != scored:
             p = {"id": sid, "channel": channel, "lo": lo, "hi": hi}
-            await conn.execute(query("refresh_mood"), p)
+            await conn.execute(_Q["refresh_mood"], p)
             summary.mood_refreshed += 1
 
 
@@ -249,7 +247,7 @@ async def analyze_pass(
             async with conn.transaction():
                 await _analyze_channel(conn, channel, ranges, gap, rules, summary)
         await _refresh_mood(conn, summary)
-        await conn.execute(query("save_state"), {"snap": snap})
+        await conn.execute(_Q["save_state"], {"snap": snap})
     finally:
         await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     summary.seconds = time.perf_counter() - started

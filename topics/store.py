@@ -28,7 +28,7 @@ from topics.text import class_tfidf, distinctive_terms, rrf, text_weight, tokens
 if TYPE_CHECKING:
     from topics.embed import Embedder
 
-query = load_queries("topics").__getitem__  # the named queries of sql/queries/topics.sql
+_Q = load_queries("topics")  # sql/queries/topics.sql
 
 __all__ = [
     "EmbedStats",
@@ -61,7 +61,7 @@ Conn = psycopg.AsyncConnection[Any]
 
 
 async def _one(conn: Conn, name: str, params: dict[str, Any] | None = None) -> Any:
-    cur = await conn.execute(query(name), params)
+    cur = await conn.execute(_Q[name], params)
     row = await cur.fetchone()
     return None if row is None else row[0]
 
@@ -127,7 +127,7 @@ async def _vectors_for(
             found[h] = v
     if not wanted:
         return found
-    cur = await conn.execute(query("text_vectors"), {"model": embedder.model, "hashes": wanted})
+    cur = await conn.execute(_Q["text_vectors"], {"model": embedder.model, "hashes": wanted})
     for h, text in await cur.fetchall():
         found[h] = parse_vector(text)
         cache.put(h, found[h])
@@ -137,7 +137,7 @@ async def _vectors_for(
         stats.embedded_texts += len(missing)
         async with conn.cursor() as cur2:
             await cur2.executemany(
-                query("insert_text_embedding"),
+                _Q["insert_text_embedding"],
                 [
                     {"model": embedder.model, "hash": h, "vec": vector_literal(v)}
                     for h, v in zip(missing, vectors, strict=True)
@@ -169,7 +169,7 @@ async def embed_pass(
     now = now or datetime.now(UTC)
     after = await _one(conn, "embed_state", {"model": embedder.model})
     await conn.commit()
-    cur = await conn.execute(query("new_windows"), {"after": after, "limit": batch})
+    cur = await conn.execute(_Q["new_windows"], {"after": after, "limit": batch})
     touched = await cur.fetchall()
     if not touched:
         return stats
@@ -178,7 +178,7 @@ async def embed_pass(
     watermark = min(open_min) - 1 if open_min else max(hi for *_, hi in touched)
     if closed:
         cur = await conn.execute(
-            query("window_texts"),
+            _Q["window_texts"],
             {"channels": [c for c, _ in closed], "starts": [w for _, w in closed]},
         )
         per_window: dict[tuple[int, datetime], list[tuple[str, int]]] = defaultdict(list)
@@ -204,9 +204,9 @@ async def embed_pass(
                 }
             )
         async with conn.cursor() as cur2:
-            await cur2.executemany(query("upsert_window"), rows)
+            await cur2.executemany(_Q["upsert_window"], rows)
         stats.windows = len(rows)
-    await conn.execute(query("save_embed_state"), {"model": embedder.model, "seq": watermark})
+    await conn.execute(_Q["save_embed_state"], {"model": embedder.model, "seq": watermark})
     await conn.commit()
     stats.seconds = loop.time() - started
     if not closed and watermark <= after:
@@ -347,11 +347,11 @@ async def semantic_search(
         for ef in sorted({min(EF_MAX, max(40, 2 * k)), EF_MAX}):
             async with conn.transaction():
                 await conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
-                cur = await conn.execute(query("ask_semantic_index"), {**params, "ef": ef})
+                cur = await conn.execute(_Q["ask_semantic_index"], {**params, "ef": ef})
                 rows = [(c, w, float(s)) for c, w, s in await cur.fetchall()]
             if len(rows) == k:
                 return rows
-    cur = await conn.execute(query("ask_semantic_exact"), params)
+    cur = await conn.execute(_Q["ask_semantic_exact"], params)
     return [(c, w, float(s)) for c, w, s in await cur.fetchall()]
 
 
@@ -382,7 +382,7 @@ async def ask(
         raise NoVectorsError(NO_VECTORS)
     channel_ids: list[int] | None = None
     if channels:
-        cur = await conn.execute(query("channel_ids"), {"names": [c.lower() for c in channels]})
+        cur = await conn.execute(_Q["channel_ids"], {"names": [c.lower() for c in channels]})
         channel_ids = [r[0] for r in await cur.fetchall()]
         if not channel_ids:
             return []
@@ -400,7 +400,7 @@ async def ask(
     )
     marks.append(clock())
     cur = await conn.execute(
-        query("ask_fulltext"),
+        _Q["ask_fulltext"],
         {
             "q": question,
             "k": k,
@@ -425,7 +425,7 @@ async def ask(
     context: dict[int, tuple[Any, ...]] = {}
     if keys:
         cur = await conn.execute(
-            query("moment_messages"),
+            _Q["moment_messages"],
             {
                 **batch,
                 "question": question,
@@ -436,7 +436,7 @@ async def ask(
         )
         for ord_, text, n in await cur.fetchall():
             said[ord_].append({"text": text, "count": n})
-        cur = await conn.execute(query("moment_context"), batch)
+        cur = await conn.execute(_Q["moment_context"], batch)
         context = {row[0]: row[1:] for row in await cur.fetchall()}
     moments = []
     for i, (score, (channel_id, start)) in enumerate(fused, start=1):
@@ -472,7 +472,7 @@ async def ask(
 async def _range(
     conn: Conn, channel_id: int, start: datetime | None, end: datetime | None
 ) -> tuple[datetime, datetime] | None:
-    cur = await conn.execute(query("channel_range"), {"channel_id": channel_id})
+    cur = await conn.execute(_Q["channel_range"], {"channel_id": channel_id})
     row = await cur.fetchone()
     if row is None or row[0] is None:
         return None
@@ -483,7 +483,7 @@ async def _window_texts(
     conn: Conn, channel_id: int, start: datetime, end: datetime
 ) -> dict[datetime, list[tuple[str, str, int]]]:
     cur = await conn.execute(
-        query("range_texts"), {"channel_id": channel_id, "start": start, "end": end}
+        _Q["range_texts"], {"channel_id": channel_id, "start": start, "end": end}
     )
     out: dict[datetime, list[tuple[str, str, int]]] = defaultdict(list)
     for w, h, text, n in await cur.fetchall():
@@ -493,7 +493,7 @@ async def _window_texts(
 
 async def _emotes(conn: Conn, channel_id: int, start: datetime, end: datetime) -> frozenset[str]:
     cur = await conn.execute(
-        query("emote_names"), {"channel_id": channel_id, "start": start, "end": end}
+        _Q["emote_names"], {"channel_id": channel_id, "start": start, "end": end}
     )
     return frozenset(r[0] for r in await cur.fetchall())
 
@@ -547,11 +547,11 @@ async def compute_terms(
             )
     async with conn.transaction():
         await conn.execute(
-            query("delete_terms"),
+            _Q["delete_terms"],
             {"channel_id": channel_id, "start": start, "end": end + WINDOW},
         )
         async with conn.cursor() as cur:
-            await cur.executemany(query("insert_term"), rows)
+            await cur.executemany(_Q["insert_term"], rows)
     return len(rows)
 
 
@@ -652,23 +652,23 @@ async def compute_topics(
         return None
     start, end = span
     params = {"channel_id": channel_id, "start": start, "end": end, "model": model}
-    cur = await conn.execute(query("range_window_vectors"), params)
+    cur = await conn.execute(_Q["range_window_vectors"], params)
     window_vectors = {w: parse_vector(v) for w, v in await cur.fetchall()}
     if not window_vectors:
         return None
     windows = await _window_texts(conn, channel_id, start, end + WINDOW)
     hashes = sorted({h for items in windows.values() for h, _, _ in items})
-    cur = await conn.execute(query("text_vectors"), {"model": model, "hashes": hashes})
+    cur = await conn.execute(_Q["text_vectors"], {"model": model, "hashes": hashes})
     text_vectors = {h: parse_vector(v) for h, v in await cur.fetchall()}
     emotes = await _emotes(conn, channel_id, start, end)
     result = await asyncio.to_thread(
         cluster_topics, window_vectors, windows, text_vectors, emotes, k
     )
     async with conn.transaction():
-        await conn.execute(query("delete_topics"), {"channel_id": channel_id})
+        await conn.execute(_Q["delete_topics"], {"channel_id": channel_id})
         async with conn.cursor() as cur2:
             await cur2.executemany(
-                query("insert_topic"),
+                _Q["insert_topic"],
                 [
                     {
                         "channel_id": channel_id,
@@ -685,7 +685,7 @@ async def compute_topics(
                 ],
             )
             await cur2.executemany(
-                query("insert_window_topic"),
+                _Q["insert_window_topic"],
                 [
                     {"channel_id": channel_id, "start": w, "topic_id": c, "share": s}
                     for w, shares in result.window_topics.items()

@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, LiteralString
+from typing import Any
 
 from psycopg.rows import dict_row
 
@@ -60,9 +60,7 @@ _EMOTIONS = (
 )
 
 
-def _q(name: str) -> LiteralString:
-    """A named query of ``sql/queries/report.sql``."""
-    return load_queries("report")[name]
+_Q = load_queries("report")  # sql/queries/report.sql
 
 
 #: Chat silent for longer than this ends a stream (see the module docstring).
@@ -115,7 +113,7 @@ async def load_report(
         if await backend_of(conn) != "timescaledb":
             await refresh_pending(conn)
         conn.row_factory = dict_row
-        cur = await conn.execute(_q("channel_range"), {"name": channel})
+        cur = await conn.execute(_Q["channel_range"], {"name": channel})
         row: Any = await cur.fetchone()
         if row is None:
             raise ConfigError(f"--channel: no channel named {channel!r} in this database")
@@ -131,18 +129,18 @@ async def load_report(
             result = await conn.execute(query, args)
             return list(await result.fetchall())
 
-        data.activity = await rows(_q("activity"))
-        data.sentiment = await rows(_q("sentiment"))
-        data.top_emotes = await rows(_q("top_emotes"))
-        data.bursts = await rows(_q("bursts"))
-        data.hype = await rows(_q("hype"))
-        data.clips = await rows(_q("clips"))
-        totals = await rows(_q("totals"))
+        data.activity = await rows(_Q["activity"])
+        data.sentiment = await rows(_Q["sentiment"])
+        data.top_emotes = await rows(_Q["top_emotes"])
+        data.bursts = await rows(_Q["bursts"])
+        data.hype = await rows(_Q["hype"])
+        data.clips = await rows(_Q["clips"])
+        totals = await rows(_Q["totals"])
         data.totals = totals[0] if totals else {}
         data.streams = await _streams(conn, args)
-        moderation = await rows(_q("moderation"))
+        moderation = await rows(_Q["moderation"])
         data.moderation = moderation[0] if moderation else {}
-        data.moderators = await rows(_q("moderators"))
+        data.moderators = await rows(_Q["moderators"])
         data.analysis = await load_stream_analysis(conn, row["id"], start, end)
         data.topics = await load_topics_report(conn, channel, row["id"], start, end)
     return data
@@ -150,7 +148,7 @@ async def load_report(
 
 async def _streams(conn: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     """The streams that ``[s, e)`` touches, each with its start (see the module docstring)."""
-    cur = await conn.execute(_q("stream_firsts"), {**args, "silence": STREAM_SILENCE})
+    cur = await conn.execute(_Q["stream_firsts"], {**args, "silence": STREAM_SILENCE})
     firsts = [r["bucket"] for r in await cur.fetchall()]
     earlier = [f for f in firsts if f <= args["s"]]
     firsts = earlier[-1:] + [f for f in firsts if f > args["s"]]
@@ -158,14 +156,14 @@ async def _streams(conn: Any, args: dict[str, Any]) -> list[dict[str, Any]]:
     for i, first in enumerate(firsts):
         until = firsts[i + 1] if i + 1 < len(firsts) else args["e"]
         span = {"c": args["c"], "a": first, "b": until}
-        cur = await conn.execute(_q("recorded_start"), span)
+        cur = await conn.execute(_Q["recorded_start"], span)
         row = await cur.fetchone()
         if row is not None:
             start, start_from = next(iter(row.values())), "recorded by the replay"
         else:
-            cur = await conn.execute(_q("first_message"), span)
+            cur = await conn.execute(_Q["first_message"], span)
             first_message = (await cur.fetchone())["m"] or first
-            cur = await conn.execute(_q("vod_start"), {"c": args["c"], "m": first_message})
+            cur = await conn.execute(_Q["vod_start"], {"c": args["c"], "m": first_message})
             vod = await cur.fetchone()
             if vod is not None:
                 start, start_from = vod["start_at"], "start of its VOD"

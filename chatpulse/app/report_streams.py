@@ -34,9 +34,7 @@ class StreamAnalysis:
     usual: dict[str, Any] = field(default_factory=dict)
 
 
-def _q(name: str) -> LiteralString:
-    """A named query of ``sql/queries/report.sql``."""
-    return load_queries("report")[name]
+_Q = load_queries("report")  # sql/queries/report.sql
 
 
 async def load_stream_analysis(
@@ -50,14 +48,14 @@ async def load_stream_analysis(
         cur = await conn.execute(sql, args)
         return list(await cur.fetchall())
 
-    found = await rows(_q("analyzed_stream"), {"c": channel_id, "s": start, "e": end})
+    found = await rows(_Q["analyzed_stream"], {"c": channel_id, "s": start, "e": end})
     if not found:
         return out
     out.stream = found[0]
     sid = {"id": out.stream["id"], "c": channel_id}
-    out.shape = await rows(_q("stream_shape"), sid)
-    out.segments = await rows(_q("stream_segments"), sid)
-    usual = await rows(_q("usual_stream"), sid)
+    out.shape = await rows(_Q["stream_shape"], sid)
+    out.segments = await rows(_Q["stream_segments"], sid)
+    usual = await rows(_Q["usual_stream"], sid)
     out.usual = usual[0] if usual and usual[0]["streams"] else {}
     return out
 
