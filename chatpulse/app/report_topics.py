@@ -40,6 +40,8 @@ _COLORS = (
     "#316395",
 )
 
+_Q = load_queries("report_topics")  # sql/queries/report_topics.sql
+
 
 @dataclass(slots=True)
 class TopicsReport:
@@ -71,14 +73,13 @@ async def load_topics_report(
     conn: Any, channel: str, channel_id: int, start: datetime, end: datetime
 ) -> TopicsReport:
     """Read the section's rows; ``conn`` returns dict rows."""
-    queries = load_queries("report_topics")
     out = TopicsReport(channel, start, end)
     out.bin = bin_size(start, end, TIMELINE_BINS)
     out.term_bin = bin_size(start, end, TERM_BINS)
     args: dict[str, Any] = {"c": channel_id, "s": start, "e": end}
 
     async def rows(name: str, extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        cur = await conn.execute(queries[name], {**args, **(extra or {})})
+        cur = await conn.execute(_Q[name], {**args, **(extra or {})})
         return list(await cur.fetchall())
 
     out.vectors = bool((await rows("vectors_available"))[0]["vectors"])
