@@ -11,7 +11,6 @@ through staging tables and ``INSERT … ON CONFLICT DO NOTHING`` (docs/architect
 
 from __future__ import annotations
 
-import functools
 import json
 from collections import Counter as _Count
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ from chatpulse.core.queries import load_queries
 from collector.events import ChatEvent, ChatMessage, ControlEvent, ModerationEvent
 from collector.forgotten import load_forgotten
 from collector.writer.channels import ChannelRegistry
+from collector.writer.rows import MessageRows, clean, format_messages
 
 __all__ = [
     "GAP_CLOSE",
@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 _Q = load_queries("collector")  # sql/queries/collector.sql
+#: Bytes of COPY text sent per write (a batch of 5,000 messages is about 2 MB).
+_COPY_BLOCK = 1 << 20
 
 GAP_OPEN: Final = "gap_open"
 GAP_CLOSE: Final = "gap_close"
@@ -97,31 +99,6 @@ class _InsertedRow:
 class _BackfillRow:
     rows_added: int
     uses_backfilled: int
-
-
-@functools.lru_cache(maxsize=4096)
-def _badges_json_cached(items: tuple[tuple[str, str], ...]) -> str:
-    return json.dumps(dict(items))
-
-
-def _badges_json(badges: dict[str, str]) -> str:
-    # A channel has a few dozen badge combinations; serialise each once.
-    return _badges_json_cached(tuple(badges.items())) if badges else "{}"
-
-
-@functools.lru_cache(maxsize=4096)
-def _extra_json_cached(items: tuple[tuple[str, str], ...]) -> str | None:
-    return _clean(json.dumps(dict(items), ensure_ascii=False))
-
-
-def _extra_json(extra: dict[str, str]) -> str | None:
-    # Most lines' extra is a colour and a flag or two: a few thousand combinations at most.
-    return _extra_json_cached(tuple(extra.items())) if extra else None
-
-
-def _clean(text: str | None) -> str | None:
-    # PostgreSQL text cannot hold NUL; one such character must not poison a batch.
-    return text.replace("\x00", "\ufffd") if text and "\x00" in text else text
 
 
 async def _ensure_staging(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -211,56 +188,18 @@ async def _write_messages(
     received_default: datetime,
     result: BatchResult,
 ) -> None:
-    rows: list[tuple[Any, ...]] = []
-    uses: list[list[tuple[Any, ...]]] = []  # each message's emote-use rows
+    rows = format_messages(messages, ids, received_default)
+    staged = result.staged
     for m in messages:
-        channel_id = ids[(m.platform, m.channel)]
-        result.staged[(m.channel, m.source)] += 1
-        emote_count = 0
-        message_uses: list[tuple[Any, ...]] = []
-        for emote in m.emotes:
-            emote_count += emote.count
-            message_uses.append(
-                (
-                    m.sent_at,
-                    channel_id,
-                    m.message_id,
-                    emote.emote_id,
-                    _clean(emote.emote_name),
-                    emote.provider,
-                    emote.count,
-                    m.user_id,
-                )
-            )
-        uses.append(message_uses)
-        rows.append(
-            (
-                m.sent_at,
-                channel_id,
-                _clean(m.message_id),
-                _clean(m.user_id),
-                _clean(m.user_login),
-                _clean(m.user_name),
-                _clean(m.text),
-                m.kind,
-                _badges_json(m.badges),
-                m.is_mod,
-                m.is_subscriber,
-                m.is_first,
-                m.bits,
-                _clean(m.reply_parent_id),
-                emote_count,
-                _extra_json(m.extra),
-                m.received_at or received_default,
-                m.source,
-            )
-        )
-        if result.min_sent_at is None or m.sent_at < result.min_sent_at:
-            result.min_sent_at = m.sent_at
-        if result.max_sent_at is None or m.sent_at > result.max_sent_at:
-            result.max_sent_at = m.sent_at
-    if not await _copy_new(conn, messages, rows, uses, result):
-        await _insert_staged(conn, rows, uses, names, result)
+        staged[(m.channel, m.source)] += 1
+    sent = [m.sent_at for m in messages]
+    low, high = min(sent), max(sent)
+    if result.min_sent_at is None or low < result.min_sent_at:
+        result.min_sent_at = low
+    if result.max_sent_at is None or high > result.max_sent_at:
+        result.max_sent_at = high
+    if not await _copy_new(conn, messages, rows, result):
+        await _insert_staged(conn, rows, names, result)
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,11 +214,26 @@ class _MessageKey:
     sent_at: datetime
 
 
+async def _copy_text(cur: psycopg.AsyncCursor[Any], statement: str, lines: list[str]) -> None:
+    """``COPY … FROM STDIN`` of rows already in COPY text format (:mod:`collector.writer.rows`),
+    sent in blocks of about a megabyte."""
+    async with cur.copy(statement) as copy:
+        block: list[str] = []
+        size = 0
+        for line in lines:
+            block.append(line)
+            size += len(line)
+            if size >= _COPY_BLOCK:
+                await copy.write("".join(block).encode())
+                block, size = [], 0
+        if block:
+            await copy.write("".join(block).encode())
+
+
 async def _copy_new(
     conn: psycopg.AsyncConnection[Any],
     messages: Sequence[ChatMessage],
-    rows: list[tuple[Any, ...]],
-    uses: list[list[tuple[Any, ...]]],
+    rows: MessageRows,
     result: BatchResult,
 ) -> bool:
     """Write the batch at the schema's own speed: look up which of its messages are stored
@@ -291,7 +245,7 @@ async def _copy_new(
     ``ON CONFLICT DO NOTHING`` settles both.  Either way every message is stored once
     (docs/architecture.md, "Exactly once into the database").
     """
-    keys = [(r[1], r[2], r[0]) for r in rows]  # the unique key: channel_id, message_id, sent_at
+    keys = rows.keys  # the unique key: channel_id, message_id, sent_at
     if len(set(keys)) != len(keys):
         return False
     # Chat comes in time order: when a channel holds nothing sent at or after the batch's first
@@ -328,24 +282,20 @@ async def _copy_new(
         (i for i, key in enumerate(keys) if key not in stored),
         key=lambda i: (keys[i][2], keys[i][0], keys[i][1]),
     )
-    new_uses = [use for i in fresh for use in uses[i]]
+    new_uses = [rows.uses[i] for i in fresh if rows.uses[i]]
     try:
         async with conn.transaction(), conn.cursor() as cur:  # a savepoint
             if fresh:
-                async with cur.copy(_Q["copy_messages"]) as copy:
-                    for i in fresh:
-                        await copy.write_row(rows[i])
+                await _copy_text(cur, _Q["copy_messages"], [rows.messages[i] for i in fresh])
             if new_uses:
-                async with cur.copy(_Q["copy_emote_uses"]) as copy:
-                    for use in new_uses:
-                        await copy.write_row(use)
+                await _copy_text(cur, _Q["copy_emote_uses"], new_uses)
     except psycopg.errors.UniqueViolation:
         return False
     for i in fresh:
         result.inserted[(messages[i].channel, messages[i].source)] += 1
-    result.emote_uses_inserted += len(new_uses)
+    result.emote_uses_inserted += sum(len(messages[i].emotes) for i in fresh)
     if stored:
-        old_uses = [use for i, key in enumerate(keys) if key in stored for use in uses[i]]
+        old_uses = [rows.uses[i] for i, key in enumerate(keys) if key in stored and rows.uses[i]]
         if old_uses:
             await _backfill_uses(conn, old_uses, result)
     return True
@@ -353,30 +303,26 @@ async def _copy_new(
 
 async def _insert_staged(
     conn: psycopg.AsyncConnection[Any],
-    rows: list[tuple[Any, ...]],
-    uses: list[list[tuple[Any, ...]]],
+    rows: MessageRows,
     names: dict[int, str],
     result: BatchResult,
 ) -> None:
     """Write the batch through the staging tables: ``COPY`` there, then
     ``INSERT … ON CONFLICT DO NOTHING`` (a key twice in the batch, a concurrent writer)."""
-    async with conn.cursor() as cur, cur.copy(_Q["copy_staging_messages"]) as copy:
-        for row in rows:
-            await copy.write_row(row)
+    async with conn.cursor() as cur:
+        await _copy_text(cur, _Q["copy_staging_messages"], rows.messages)
     async with conn.cursor(row_factory=class_row(_InsertedRow)) as icur:
         await icur.execute(_Q["insert_messages"])
         inserted_here = 0
         for inserted in await icur.fetchall():
             result.inserted[(names[inserted.channel_id], inserted.source)] += inserted.inserted
             inserted_here += inserted.inserted
-    emote_rows = [use for message_uses in uses for use in message_uses]
+    emote_rows = [u for u in rows.uses if u]
     if not emote_rows:
         return
-    if inserted_here == len(rows):  # every message is new: its uses are too
+    if inserted_here == len(rows.messages):  # every message is new: its uses are too
         async with conn.cursor() as cur:
-            async with cur.copy(_Q["copy_staging_emotes"]) as copy:
-                for emote_row in emote_rows:
-                    await copy.write_row(emote_row)
+            await _copy_text(cur, _Q["copy_staging_emotes"], emote_rows)
             await cur.execute(_Q["insert_emote_uses"])
             result.emote_uses_inserted += max(cur.rowcount, 0)
         return
@@ -384,13 +330,12 @@ async def _insert_staged(
 
 
 async def _backfill_uses(
-    conn: psycopg.AsyncConnection[Any], emote_rows: list[tuple[Any, ...]], result: BatchResult
+    conn: psycopg.AsyncConnection[Any], emote_rows: list[str], result: BatchResult
 ) -> None:
     """Add the uses of messages stored before that they do not count yet (see
-    backfill_emote_uses in sql/queries/collector.sql)."""
-    async with conn.cursor() as cur, cur.copy(_Q["copy_staging_emotes"]) as copy:
-        for emote_row in emote_rows:
-            await copy.write_row(emote_row)
+    backfill_emote_uses in sql/queries/collector.sql); ``emote_rows`` are COPY text rows."""
+    async with conn.cursor() as cur:
+        await _copy_text(cur, _Q["copy_staging_emotes"], emote_rows)
     async with conn.cursor(row_factory=class_row(_BackfillRow)) as bcur:
         await bcur.execute(_Q["backfill_emote_uses"])
         added = await bcur.fetchone()
@@ -421,7 +366,7 @@ async def _write_moderation(
                     "event_key": e.event_key,
                     "received_at": received_default,
                     "source": e.source,
-                    "extra": _clean(json.dumps(e.extra, ensure_ascii=False)) if e.extra else None,
+                    "extra": clean(json.dumps(e.extra, ensure_ascii=False)) if e.extra else None,
                 },
             )
             if cur.rowcount > 0:

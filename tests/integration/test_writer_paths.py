@@ -10,6 +10,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
 
 from collector.events import ChatMessage, EmoteUse
 from collector.writer import ChannelRegistry, write_events
@@ -132,3 +133,67 @@ async def test_a_rolled_back_first_batch_leaves_staging_usable(db_url: str) -> N
         result = await write_events(conn, batch, ChannelRegistry())
     assert (result.written, result.duplicates) == (1, 1)
     assert stored(db_url) == [("m-1", "Kappa hi", 1)]
+
+
+AWKWARD = 'tab\there, new\nline, cr\rhere, back\\slash \\N \\. nul\x00 é 😂 "quoted"'
+
+
+def _every_column(db_url: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT m.sent_at, m.message_id, m.user_id, m.user_login, m.user_name, m.text,"
+            " m.kind, m.badges, m.is_mod, m.is_subscriber, m.is_first, m.bits,"
+            " m.reply_parent_id, m.emote_count, m.extra, m.received_at, m.source,"
+            " e.emote_id, e.emote_name, e.provider, e.count, e.user_id"
+            " FROM chat.messages m LEFT JOIN chat.emote_uses e USING (channel_id, message_id,"
+            " sent_at) ORDER BY m.message_id, e.emote_id"
+        ).fetchall()
+    return [tuple(r) for r in rows]
+
+
+@pytest.mark.parametrize("twice", [False, True], ids=["copied", "staged"])
+async def test_every_value_is_stored_as_it_came_through_either_path(
+    db_url: str, twice: bool
+) -> None:
+    # The writer formats COPY text itself (collector/writer/rows.py): tabs, newlines, carriage
+    # returns, backslashes (one before "N" or "." too), quotes in JSON and non-ASCII text come
+    # back as they went; NUL, which PostgreSQL text cannot hold, comes back as U+FFFD.
+    received = T0 + timedelta(minutes=5)
+    odd = ChatMessage(
+        platform="twitch",
+        channel="nymn",
+        message_id="id\\with\ttab",
+        sent_at=T0 + timedelta(microseconds=123),
+        text=AWKWARD,
+        user_id="u\\1",
+        user_login="login\n",
+        user_name="Näme\r",
+        kind="action",
+        badges={"sub\\scriber": '3"6', "vip": "1"},
+        is_mod=True,
+        is_subscriber=True,
+        is_first=True,
+        bits=100,
+        reply_parent_id="parent\tid",
+        emotes=(EmoteUse("e\\1", "Kap\tpa", "twitch", 2), EmoteUse("😂", "😂", "emoji")),
+        received_at=received,
+        source="replay",
+        extra={"color": "#FF0000", "system-msg": 'a\\sb "c"\ttab\nnl é'},
+    )
+    plain = ChatMessage("twitch", "nymn", "plain", T0, "hi", source="live")
+    batch = [odd, plain, odd] if twice else [odd, plain]
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        result = await write_events(conn, batch, ChannelRegistry(), now=lambda: received)
+    assert result.written == 2
+    nul_free = AWKWARD.replace("\x00", "\ufffd")
+    odd_row = (
+        odd.sent_at, "id\\with\ttab", "u\\1", "login\n", "Näme\r", nul_free, "action",
+        {"sub\\scriber": '3"6', "vip": "1"}, True, True, True, 100, "parent\tid", 3,
+        {"color": "#FF0000", "system-msg": 'a\\sb "c"\ttab\nnl é'}, received, "replay",
+    )  # fmt: skip
+    assert _every_column(db_url) == [
+        (*odd_row, "e\\1", "Kap\tpa", "twitch", 2, "u\\1"),
+        (*odd_row, "😂", "😂", "emoji", 1, "u\\1"),
+        (T0, "plain", None, None, None, "hi", "chat", {}, False, False, False, 0, None, 0, None,
+         received, "live", None, None, None, None, None),
+    ]  # fmt: skip
