@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -278,6 +279,7 @@ async def replay_files(
                     summary.per_file.append(report)
                     await _feed_file(
                         item,
+                        _parse_workers(settings),
                         platform,
                         settings.max_message_chars or None,
                         pipeline,
@@ -374,8 +376,14 @@ def _drop_known(
     return kept
 
 
+def _parse_workers(settings: Settings) -> int:
+    """Parse processes per large line-format file (``replay_parse_workers``; 0: per core)."""
+    return settings.replay_parse_workers or max(1, min(4, os.cpu_count() or 1))
+
+
 async def _feed_file(
     item: ReplayFile,
+    workers: int,
     platform: str | None,
     max_message_chars: int | None,
     pipeline: Pipeline,
@@ -386,8 +394,9 @@ async def _feed_file(
     record: Counter[_CommentKey] | None = None,
     skip: Counter[_CommentKey] | None = None,
 ) -> None:
-    """Parse ``item.path`` in a worker process (parsing is the costliest step, and the writer
-    and PostgreSQL can use the other core meanwhile) and feed its batches to the pipeline.
+    """Parse ``item.path`` in worker processes (parsing is the costliest step; the writer and
+    PostgreSQL use the other cores meanwhile) and feed their batches to the pipeline.  A large
+    IRC or JSONL file is parsed by ``workers`` processes, one per span of its lines.
 
     ``record`` collects the comments of a TwitchDownloader JSON that a TXT takes its start
     from; ``skip`` drops the TXT lines that are those comments (each one once).
@@ -400,6 +409,7 @@ async def _feed_file(
         platform=platform,
         start=item.start,
         max_message_chars=max_message_chars,
+        workers=workers,
     )
     async with contextlib.aclosing(parsed):
         async for got in parsed:

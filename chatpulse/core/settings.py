@@ -203,6 +203,12 @@ class Settings(BaseSettings):
         le=8,
         description="Database connections the writer uses at once (batches overlap; 1: strictly serial).",
     )
+    replay_parse_workers: int = Field(
+        default=0,
+        ge=0,
+        le=16,
+        description="Replay: parse processes per IRC or JSONL file of 8 MiB or more (0: one per CPU core, at most 4).",
+    )
     spool_max_bytes: int = Field(
         default=1 << 30, ge=1 << 20, description="Spool size limit while the database is down."
     )

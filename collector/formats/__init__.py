@@ -51,27 +51,31 @@ from collector.formats.common import (
 )
 from collector.formats.detect import detect_format, is_empty, td_txt_timestamps
 from collector.formats.read import (
+    SPAN_FORMATS,
     read_events,
     reason_category,
     td_txt_needs_start,
     td_txt_untimed,
 )
-from collector.formats.stream import ChatLog
+from collector.formats.stream import ChatLog, Span, split_log
 from collector.formats.td_json import TdJsonHead, td_json_head
 from collector.formats.writer import write_jsonl
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "FORMATS",
+    "SPAN_FORMATS",
     "ChatLog",
     "FormatError",
     "MissingInputError",
     "Progress",
+    "Span",
     "TdJsonHead",
     "detect_format",
     "is_empty",
     "read_events",
     "reason_category",
+    "split_log",
     "td_json_head",
     "td_txt_needs_start",
     "td_txt_timestamps",

@@ -19,12 +19,12 @@ from collector.formats.stream import _text_lines
 
 
 def _read_irc(
-    chunks: Iterator[bytes], name: str, channel: str | None, platform: str
+    chunks: Iterator[bytes], name: str, channel: str | None, platform: str, first_line: int = 1
 ) -> Iterator[ChatEvent]:
     # Imported here so that the other formats work even where the IRC parser is not installed.
     from collector.irc import parse_event
 
-    for number, line in _text_lines(chunks, name):
+    for number, line in _text_lines(chunks, name, first_line):
         if isinstance(line, Malformed):
             yield line
             continue

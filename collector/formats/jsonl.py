@@ -29,9 +29,13 @@ from collector.formats.stream import _text_lines
 
 
 def _read_jsonl(
-    chunks: Iterator[bytes], name: str, channel: str | None, platform: str | None
+    chunks: Iterator[bytes],
+    name: str,
+    channel: str | None,
+    platform: str | None,
+    first_line: int = 1,
 ) -> Iterator[ChatEvent]:
-    for number, line in _text_lines(chunks, name):
+    for number, line in _text_lines(chunks, name, first_line):
         if isinstance(line, Malformed):
             yield line
             continue

@@ -26,7 +26,7 @@ from collector.formats.detect import detect_format, td_txt_timestamps
 from collector.formats.gql import read_gql
 from collector.formats.irc import _read_irc
 from collector.formats.jsonl import _read_jsonl
-from collector.formats.stream import ChatLog, _log_name, _read_chunks
+from collector.formats.stream import ChatLog, Span, _log_name, _read_chunks, lines_before
 from collector.formats.td_json import _read_td_json
 from collector.formats.td_txt import _read_td_txt
 from collector.formats.writer import write_jsonl
@@ -34,6 +34,9 @@ from collector.formats.writer import write_jsonl
 # --------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------
+
+#: Formats of one event per line, whose files can be read in parts (``read_events(span=…)``).
+SPAN_FORMATS = ("irc", "jsonl")
 
 
 def read_events(
@@ -48,6 +51,7 @@ def read_events(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     max_message_chars: int | None = None,
     on_clock: Callable[[str], None] | None = None,
+    span: Span | None = None,
 ) -> Iterator[ChatEvent]:
     """Stream the events of one chat log file, in file order.
 
@@ -74,6 +78,10 @@ def read_events(
     yields the same ids.  Bad lines or items come back as :class:`Malformed` (``source_name`` is
     the log's name, the reason names the line or item number) and reading goes on.
     ``on_progress(bytes_read, total_bytes)`` is called after each chunk and once at the end.
+
+    ``span`` (a plain file's path and a line format, :data:`SPAN_FORMATS`) reads only the lines
+    of that part of the file (:func:`~collector.formats.stream.split_log` cuts them), numbered
+    as in the whole file; progress then counts the span's bytes, of the span's length.
 
     Argument errors (unknown ``fmt``, missing ``channel``, naive or missing ``start``) raise
     :class:`FormatError` here, before any event is read; an unreadable file raises
@@ -103,15 +111,20 @@ def read_events(
             raise FormatError(td_txt_needs_start(label))
         if stamps == "none":
             raise FormatError(td_txt_untimed(label))
-    chunks = _read_chunks(log, chunk_size, on_progress, label)
+    first_line = 1
+    if span is not None:
+        if fmt not in SPAN_FORMATS or not isinstance(log, Path):
+            raise ValueError(f"a span is read from a file of a line format {SPAN_FORMATS}")
+        first_line = lines_before(log, span[0]) + 1
+    chunks = _read_chunks(log, chunk_size, on_progress, label, span)
     events: Iterator[ChatEvent]
     if fmt == "irc":
-        events = _read_irc(chunks, label, chan, platform or "twitch")
+        events = _read_irc(chunks, label, chan, platform or "twitch", first_line)
     elif fmt == "twitchdownloader-txt":
         assert chan is not None
         events = _read_td_txt(chunks, label, chan, platform or "twitch", start)
     elif fmt == "jsonl":
-        events = _read_jsonl(chunks, label, chan, platform)
+        events = _read_jsonl(chunks, label, chan, platform, first_line)
     elif fmt == "twitchdownloader":
         events = _read_td_json(chunks, label, chan, platform or "twitch", start, on_clock)
     elif fmt == "twitch-gql":

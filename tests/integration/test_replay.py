@@ -212,3 +212,32 @@ def test_replay_missing_file_is_a_clear_error(db_url: str, tmp_path: Path) -> No
 
     with pytest.raises(ConfigError, match="no such file"):
         replay(settings_for(db_url, tmp_path), db_url, [tmp_path / "nope.log"])
+
+
+def test_a_file_parsed_in_spans_stores_every_line_once_and_numbers_bad_lines_as_in_the_file(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import collector.parse_worker
+
+    # Any file is cut into spans (three parse processes), so the cuts fall between these lines.
+    monkeypatch.setattr(collector.parse_worker, "SPLIT_BYTES", 1)
+    good = nymn_irc_log(tmp_path).read_text().splitlines()
+    lines = [*good[:300], "PRIVMSG", *good[300:600], "", "@a=b :x!x@x PRIVMSG #nymn", *good[600:]]
+    spread = tmp_path / "spread.log"
+    spread.write_text("\n".join(lines) + "\n")
+    settings = settings_for(db_url, tmp_path, replay_parse_workers=3)
+    seen: list[tuple[int, int]] = []
+    summary = replay(
+        settings, db_url, [spread], progress=lambda _f, done, total, _n: seen.append((done, total))
+    )
+    assert (summary.messages, summary.inserted, summary.moderation) == (798, 798, 2)
+    assert summary.malformed == 2
+    assert seen[-1] == (spread.stat().st_size, spread.stat().st_size)
+    dead = settings.data_dir / "dead-letters" / "replay.jsonl"
+    reasons = sorted(
+        json.loads(line)["reason"].split(":")[0] for line in dead.read_text().splitlines()
+    )
+    assert reasons == ["line 301", "line 603"]
+    assert count(db_url, "SELECT count(*) FROM chat.messages") == 798
+    again = replay(settings, db_url, [spread])
+    assert (again.inserted, again.duplicates) == (0, 798)
