@@ -157,9 +157,13 @@ _TAG_ITEM = re.compile(r"([^=;]+)=?([^;]*)")
 
 def _parse_tags(raw: str) -> dict[str, str]:
     if "\\" not in raw and ";;" not in raw and ";=" not in raw and not raw.startswith(("=", ";")):
-        # Fast path for the common line (no escapes, no empty items or keys): one pass of
-        # C-level splits.  Same result as the general loop below.
-        return dict(_TAG_ITEM.findall(raw))
+        # Fast path for the common line (no escapes, no empty items or keys): C-level splits.
+        # Same result as the general loop below; a bare ``key`` (no ``=``) makes an item of
+        # one part, which dict() refuses, and the regular expression takes that line.
+        try:
+            return dict([item.split("=", 1) for item in raw.split(";")])
+        except ValueError:
+            return dict(_TAG_ITEM.findall(raw))
     tags = {}
     for item in raw.split(";"):
         if not item:
@@ -372,10 +376,6 @@ class EmoteRanges:
     dropped: int = 0
 
 
-def _word_char(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
-
-
 def _lines_up(text: str, start: int, end: int) -> bool:
     """Whether ``text[start:end+1]`` can be an emote code: inside the text, no space or control
     character, and not cutting a word (emote codes are letters, digits and ``_``; a code may
@@ -386,9 +386,17 @@ def _lines_up(text: str, start: int, end: int) -> bool:
     # U+0020 is the one character that is both printable and a space.
     if " " in code or not code.isprintable():
         return False
-    if start > 0 and _word_char(text[start - 1]) and _word_char(code[0]):
-        return False
-    return not (end + 1 < len(text) and _word_char(text[end + 1]) and _word_char(code[-1]))
+    # A word character (letter, digit, ``_``) on both sides of either edge cuts a word; tested
+    # inline, as this runs for every emote range of every message.
+    if start > 0:
+        before, first = text[start - 1], code[0]
+        if (before.isalnum() or before == "_") and (first.isalnum() or first == "_"):
+            return False
+    if end + 1 < len(text):
+        after, last = text[end + 1], code[-1]
+        if (after.isalnum() or after == "_") and (last.isalnum() or last == "_"):
+            return False
+    return True
 
 
 def _common_shift(text: str, ranges: list[tuple[str, int, int]]) -> int | None:
@@ -427,6 +435,8 @@ def parse_emote_ranges(tag: str, text: str) -> EmoteRanges:
     Ranges that are malformed or reversed are dropped, never fatal.  One use per emote id with
     its count, in order of first appearance in the text.
     """
+    if not tag:
+        return _NO_EMOTES
     n = len(text)
     ranges: list[tuple[str, int, int]] = []
     dropped = 0
@@ -485,6 +495,9 @@ def parse_emote_ranges(tag: str, text: str) -> EmoteRanges:
         uses.append((first, EmoteUse(emote_id, name, "twitch", count)))
     uses.sort(key=lambda item: item[0])
     return EmoteRanges(tuple(use for _, use in uses), clamped, realigned, dropped)
+
+
+_NO_EMOTES = EmoteRanges(())
 
 
 def parse_emotes(tag: str, text: str) -> tuple[EmoteUse, ...]:
