@@ -248,18 +248,26 @@ async def _copy_new(
     keys = rows.keys  # the unique key: channel_id, message_id, sent_at
     if len(set(keys)) != len(keys):
         return False
-    # Chat comes in time order: when a channel holds nothing sent at or after the batch's first
-    # message, none of the batch's messages can be stored, and only the channels that do are
-    # looked up message by message (one index probe per channel for the common case).
-    since: dict[int, datetime] = {}
+    # A stored message with one of the batch's keys was sent at its time: when a channel holds
+    # nothing sent between the batch's first and last message, none of the batch's messages can
+    # be stored, and only the channels that do are looked up message by message (one index
+    # probe per channel for the common case: chat appended in time order, or a replay's spans
+    # of a file written side by side, each into a time range of its own).
+    spans: dict[int, tuple[datetime, datetime]] = {}
     for channel_id, _, sent_at in keys:
-        first = since.get(channel_id)
-        if first is None or sent_at < first:
-            since[channel_id] = sent_at
+        span = spans.get(channel_id)
+        if span is None:
+            spans[channel_id] = (sent_at, sent_at)
+        elif sent_at < span[0]:
+            spans[channel_id] = (sent_at, span[1])
+        elif sent_at > span[1]:
+            spans[channel_id] = (span[0], sent_at)
     overlapping: set[int] = set()
     async with conn.cursor(row_factory=class_row(_Overlap)) as cur:
-        for channel_id, first in since.items():
-            await cur.execute(_Q["channel_overlaps"], {"channel_id": channel_id, "since": first})
+        for channel_id, (first, last) in spans.items():
+            await cur.execute(
+                _Q["channel_overlaps"], {"channel_id": channel_id, "since": first, "until": last}
+            )
             row = await cur.fetchone()
             if row is not None and row.overlaps:
                 overlapping.add(channel_id)

@@ -218,11 +218,12 @@ WHERE m.channel_id = %(c)s AND m.message_id = t.message_id AND m.sent_at = t.sen
 RETURNING m.sent_at;
 
 -- name: channel_overlaps
--- Does chat.messages hold any message of the channel sent at or after the given time?
--- Asked with constants, one channel at a time: the planner then sees how few rows lie after
--- the time (an index probe for chat that is appended); a correlated form got a seq scan.
+-- Does chat.messages hold any message of the channel sent within [since, until]?
+-- Asked with constants, one channel at a time: the planner then sees how few rows lie in
+-- the range (an index probe for chat that is appended); a correlated form got a seq scan.
 SELECT EXISTS (SELECT 1 FROM chat.messages
-               WHERE channel_id = %(channel_id)s AND sent_at >= %(since)s) AS overlaps;
+               WHERE channel_id = %(channel_id)s AND sent_at >= %(since)s
+                 AND sent_at <= %(until)s) AS overlaps;
 
 -- name: stored_messages
 -- Which of a batch's message keys (three parallel arrays) chat.messages holds already.
