@@ -11,7 +11,9 @@ through staging tables and ``INSERT … ON CONFLICT DO NOTHING`` (docs/architect
 
 from __future__ import annotations
 
+import heapq
 import json
+import operator
 from collections import Counter as _Count
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -230,6 +232,21 @@ async def _copy_text(cur: psycopg.AsyncCursor[Any], statement: str, lines: list[
             await copy.write("".join(block).encode())
 
 
+def _ranges(times: list[datetime], most: int = 4) -> list[tuple[datetime, datetime]]:
+    """The time ranges ``times`` cover: sorted, cut at their ``most - 1`` widest gaps."""
+    times.sort()
+    gaps = list(map(operator.sub, times[1:], times[:-1]))
+    widest = heapq.nlargest(most - 1, range(len(gaps)), key=gaps.__getitem__)
+    cuts = sorted(i for i in widest if gaps[i])
+    ranges = []
+    start = 0
+    for cut in cuts:
+        ranges.append((times[start], times[cut]))
+        start = cut + 1
+    ranges.append((times[start], times[-1]))
+    return ranges
+
+
 async def _copy_new(
     conn: psycopg.AsyncConnection[Any],
     messages: Sequence[ChatMessage],
@@ -249,29 +266,27 @@ async def _copy_new(
     if len(set(keys)) != len(keys):
         return False
     # A stored message with one of the batch's keys was sent at its time: when a channel holds
-    # nothing sent between the batch's first and last message, none of the batch's messages can
-    # be stored, and only the channels that do are looked up message by message (one index
-    # probe per channel for the common case: chat appended in time order, or a replay's spans
-    # of a file written side by side, each into a time range of its own).
-    spans: dict[int, tuple[datetime, datetime]] = {}
+    # nothing sent within the time ranges the batch covers, none of the batch's messages can be
+    # stored, and only the messages in ranges that hold something are looked up one by one
+    # (a few index probes per channel for the common case: chat appended in time order, or a
+    # replay's spans of one file, parsed side by side, whose messages meet in one batch).
+    times: dict[int, list[datetime]] = {}
     for channel_id, _, sent_at in keys:
-        span = spans.get(channel_id)
-        if span is None:
-            spans[channel_id] = (sent_at, sent_at)
-        elif sent_at < span[0]:
-            spans[channel_id] = (sent_at, span[1])
-        elif sent_at > span[1]:
-            spans[channel_id] = (span[0], sent_at)
-    overlapping: set[int] = set()
+        times.setdefault(channel_id, []).append(sent_at)
+    overlapping: dict[int, list[tuple[datetime, datetime]]] = {}
     async with conn.cursor(row_factory=class_row(_Overlap)) as cur:
-        for channel_id, (first, last) in spans.items():
-            await cur.execute(
-                _Q["channel_overlaps"], {"channel_id": channel_id, "since": first, "until": last}
-            )
-            row = await cur.fetchone()
-            if row is not None and row.overlaps:
-                overlapping.add(channel_id)
-    maybe = [k for k in keys if k[0] in overlapping]
+        for channel_id, channel_times in times.items():
+            for first, last in _ranges(channel_times):
+                await cur.execute(
+                    _Q["channel_overlaps"],
+                    {"channel_id": channel_id, "since": first, "until": last},
+                )
+                row = await cur.fetchone()
+                if row is not None and row.overlaps:
+                    overlapping.setdefault(channel_id, []).append((first, last))
+    maybe = [
+        k for k in keys if k[0] in overlapping and any(a <= k[2] <= b for a, b in overlapping[k[0]])
+    ]
     stored: set[tuple[int, str, datetime]] = set()
     if maybe:
         async with conn.cursor(row_factory=class_row(_MessageKey)) as cur:
