@@ -16,6 +16,7 @@ The parts, one job each:
 
 * :mod:`collector.writer.classify`: which errors mean "down" (spool) and which "bad data";
 * :mod:`collector.writer.channels`: the channel registry (login to ``chat.channels.id``);
+* :mod:`collector.writer.rows`: messages as ``COPY`` text rows (pure);
 * :mod:`collector.writer.batch`: one batch in one transaction (the SQL is in
   ``sql/queries/collector.sql``);
 * :mod:`collector.writer.lanes`: the :class:`Writer` task, its two lanes, the spool and the
