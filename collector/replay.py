@@ -109,6 +109,8 @@ class ReplaySummary:
     duplicates: int = 0
     moderation: int = 0
     malformed: int = 0
+    #: Events the database would not store (dead-lettered by the writer, the rest kept).
+    rejected: int = 0
     seconds: float = 0.0
     channels: set[str] = field(default_factory=set)
     #: Emote uses (sum of counts) added to messages that were already stored.
@@ -302,6 +304,7 @@ async def replay_files(
     summary.duplicates = totals.messages - totals.written
     summary.moderation = sum(totals.moderation_inserted.values())
     summary.malformed = pipeline.malformed
+    summary.rejected = totals.dead_lettered
     summary.emote_uses_backfilled = totals.emote_uses_backfilled
     summary.emote_warnings = list(pipeline.emote_warnings)
     summary.seconds = time.perf_counter() - started

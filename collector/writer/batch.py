@@ -27,7 +27,7 @@ from chatpulse.core.queries import load_queries
 from collector.events import ChatEvent, ChatMessage, ControlEvent, ModerationEvent
 from collector.forgotten import load_forgotten
 from collector.writer.channels import ChannelRegistry
-from collector.writer.rows import MessageRows, clean, format_messages
+from collector.writer.rows import MessageRows, clean, encode_rows, format_messages
 
 __all__ = [
     "GAP_CLOSE",
@@ -226,10 +226,10 @@ async def _copy_text(cur: psycopg.AsyncCursor[Any], statement: str, lines: list[
             block.append(line)
             size += len(line)
             if size >= _COPY_BLOCK:
-                await copy.write("".join(block).encode())
+                await copy.write(encode_rows("".join(block)))
                 block, size = [], 0
         if block:
-            await copy.write("".join(block).encode())
+            await copy.write(encode_rows("".join(block)))
 
 
 def _ranges(times: list[datetime], most: int = 4) -> list[tuple[datetime, datetime]]:

@@ -193,7 +193,9 @@ class Writer:
                 await self._drop_connection(lane)
                 self._set_db(False)
                 raise DatabaseUnavailable(str(exc)) from exc
-            if not isinstance(exc, psycopg.Error):
+            # A value the database rejects, or one with no UTF-8 form (a lone surrogate in a
+            # field that is not COPY text): find the event and dead-letter it, keep the rest.
+            if not isinstance(exc, psycopg.Error | UnicodeEncodeError):
                 raise
             return await self._isolate(events, exc, lane)
         self._set_db(True)
@@ -202,15 +204,20 @@ class Writer:
         return result
 
     async def _isolate(
-        self, events: Sequence[ChatEvent], exc: psycopg.Error, lane: int = 0
+        self, events: Sequence[ChatEvent], exc: psycopg.Error | UnicodeEncodeError, lane: int = 0
     ) -> BatchResult:
         if len(events) == 1:
             event = events[0]
-            reason = f"rejected by the database: {exc.sqlstate} {str(exc).strip()[:300]}"
+            if isinstance(exc, UnicodeEncodeError):
+                reason = f"not storable as UTF-8 text: {str(exc).strip()[:300]}"
+            else:
+                reason = f"rejected by the database: {exc.sqlstate} {str(exc).strip()[:300]}"
             log.error("event rejected by the database; dead-lettered", extra={"reason": reason})
             self._dead.write(Malformed(_event_raw(event), reason, "writer"))
             self._metrics.malformed.labels("writer").inc()
-            return BatchResult(dead_lettered=1)
+            result = BatchResult(dead_lettered=1)
+            self.totals.merge(result)
+            return result
         half = len(events) // 2
         result = await self._write_one(events[:half], lane)
         result.merge(await self._write_one(events[half:], lane))
@@ -256,7 +263,7 @@ class Writer:
             except SpoolFullError:
                 if await self._drain(lane):
                     try:
-                        self._account(events, await self._write(events, lane))
+                        await self._write(events, lane)  # accounted by _write_one
                         return True
                     except DatabaseUnavailable:
                         pass

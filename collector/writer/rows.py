@@ -16,21 +16,40 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
 from collector.events import ChatMessage
 
-__all__ = ["MessageRows", "clean", "format_messages"]
+__all__ = ["MessageRows", "clean", "encode_rows", "format_messages"]
 
 _NULL = "\\N"
 # Characters COPY's text format escapes, and NUL, which PostgreSQL text cannot hold at all.
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": "\ufffd"})
 
 
+# A lone surrogate (a JSON source's ``"\\ud800"`` escape) is not Unicode text: it has no UTF-8
+# form, and PostgreSQL could not store one anyway.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def clean(text: str | None) -> str | None:
-    """``text`` with NUL replaced by U+FFFD (one such character must not poison a batch)."""
-    return text.replace("\x00", "\ufffd") if text and "\x00" in text else text
+    """``text`` with NUL and lone surrogates replaced by U+FFFD (one such character must not
+    poison a batch)."""
+    if not text:
+        return text
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    return _SURROGATE.sub("\ufffd", text) if not text.isascii() else text
+
+
+def encode_rows(text: str) -> bytes:
+    """COPY rows as UTF-8, each lone surrogate replaced by U+FFFD (the rare slow path)."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text).encode()
 
 
 def _text(value: str | None) -> str:

@@ -281,3 +281,15 @@ def test_bad_start_names_the_option(db_url: str, tmp_path: Path, value: str) -> 
     assert done.returncode == 2
     lines = _stderr_lines(done.stderr)
     assert len(lines) == 1 and lines[0].startswith("chatpulse: --start"), done.stderr
+
+
+def test_a_file_whose_every_event_the_database_rejects_exits_1(db_url: str, tmp_path: Path) -> None:
+    # A channel name holding a lone surrogate (a JSON "\udc00" escape) has no UTF-8 form.
+    jl = tmp_path / "bad.jsonl"
+    at = "2025-01-01T00:00:00Z"
+    jl.write_text(json.dumps({"channel": "c\udc00", "sent_at": at, "text": "x"}) + "\n")
+    done = run_cli("replay", str(jl), env=_env(db_url, tmp_path))
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "1 event(s) rejected by the database" in done.stderr
+    assert [d["source"] for d in _dead_letters(tmp_path)] == ["writer"]
+    assert _rows(db_url) == []

@@ -207,6 +207,30 @@ def test_nul_characters_do_not_poison_a_batch(db_url: str, tmp_path: Path) -> No
     assert count(db_url, "SELECT text FROM chat.messages") == "bad\ufffdbyte"
 
 
+def test_lone_surrogates_keep_the_message_and_an_unstorable_channel_is_dead_lettered(
+    db_url: str, tmp_path: Path
+) -> None:
+    # json.dumps writes a lone surrogate as the escape "\\ud800", as any JSON source may.
+    def line(channel: str, second: int, text: str) -> str:
+        at = f"2025-01-01T00:00:{second:02d}Z"
+        return json.dumps({"channel": channel, "sent_at": at, "user_name": "a", "text": text})
+
+    jl = tmp_path / "surrogates.jsonl"
+    jl.write_text(
+        "\n".join([line("c", 0, "half \ud83d pair"), line("c\udc00", 1, "x"), line("c", 2, "ok")])
+        + "\n"
+    )
+    settings = settings_for(db_url, tmp_path)
+    summary = replay(settings, db_url, [jl])
+    assert (summary.messages, summary.inserted, summary.rejected) == (3, 2, 1)
+    with psycopg.connect(db_url) as conn:
+        texts = [r[0] for r in conn.execute("SELECT text FROM chat.messages ORDER BY sent_at")]
+    assert texts == ["half \ufffd pair", "ok"]
+    kept = [json.loads(x) for x in summary.dead_letters.read_text().splitlines()]
+    assert [k["source"] for k in kept] == ["writer"]
+    assert "UTF-8" in kept[0]["reason"]
+
+
 def test_replay_missing_file_is_a_clear_error(db_url: str, tmp_path: Path) -> None:
     from chatpulse.core.errors import ConfigError
 

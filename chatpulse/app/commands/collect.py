@@ -198,6 +198,12 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
         f"{summary.moderation} moderation events, {summary.malformed} malformed; "
         f"{summary.seconds:.1f} s, {summary.rate:,.0f} messages/s"
     )
+    if summary.rejected:
+        print(
+            f"chatpulse: replay: {summary.rejected} event(s) rejected by the database "
+            f"(kept in {summary.dead_letters})",
+            file=sys.stderr,
+        )
     _print_emote_lines(summary.emote_uses_backfilled, summary.emote_warnings)
     for note in summary.clocks:
         print(note)
@@ -209,7 +215,8 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
             f"were malformed (kept in {summary.dead_letters})",
             file=sys.stderr,
         )
-    return 1 if failed else 0
+    stored_nothing = summary.rejected and not (summary.inserted or summary.duplicates)
+    return 1 if failed or stored_nothing else 0
 
 
 def _print_emote_lines(backfilled: int, warnings: list[str]) -> None:
