@@ -7,12 +7,13 @@ expectation after a deliberate change.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from scorer.backends import lexicon
-from scorer.backends.lexicon import LexiconBackend, loading, model, tokens, toxicity
+from scorer.backends.lexicon import LexiconBackend, loading, model, text, tokens, toxicity
 from tests import lexicon_frozen
 
 
@@ -95,3 +96,55 @@ def test_phrase_toxicity_still_found(text: str, toxic: bool) -> None:
     lexicon.clear_caches()
     score = LexiconBackend(cache_size=0).score([text])[0]
     assert score.toxicity is not None and (score.toxicity > 0) is toxic, score.toxicity
+
+
+def _fields(reading: tokens._Token) -> tuple[object, ...]:
+    units = tuple(
+        tuple(getattr(unit, f.name) for f in dataclasses.fields(unit)) for unit in reading.units
+    )
+    tox = tuple(getattr(reading.tox, f.name) for f in dataclasses.fields(reading.tox))
+    return units, reading.flags, tox
+
+
+def test_unnamed_words_share_a_reading_that_differs_from_their_own_only_by_name(
+    texts: list[str],
+) -> None:
+    # A plain word that no table, rule or phrase names gets one shared reading (tokens._token);
+    # its own reading, built the long way, differs only in names no rule compares with.
+    lex = loading._lexicon()
+    lexicon.clear_caches()
+    words = sorted({t for text in texts for t in text.split() if t.isascii() and t.isalpha()})
+    shared = [w for w in words if tokens._token(lex, w).units[0].key == tokens._UNNAMED]
+    assert len(shared) > 3000
+    for word in shared:
+        own = tokens._plain_token(lex, word, word.lower())
+        (unit,) = own.units
+        assert unit.key not in lex.pre.named and own.tox.c1 not in lex.pre.named, word
+        unit.key = own.tox.c1 = tokens._UNNAMED  # (a fresh reading: nothing else holds it)
+        unit.elongated = False  # (read for sentiment items and phrases only)
+        assert _fields(own) == _fields(tokens._token(lex, word)), word
+
+
+def test_punctuated_words_read_as_the_bare_word(texts: list[str]) -> None:
+    lex = loading._lexicon()
+    lexicon.clear_caches()
+    punctuated = sorted(
+        {t for text in texts for t in text.split() if t.isascii() and not t.isalnum()}
+    )
+    aliased = 0
+    for token in punctuated:
+        reading = tokens._token(lex, token)
+        if tokens._punctuated_token(lex, token) is not None:
+            aliased += 1
+            word = token.strip(text._PUNCT)
+            assert reading is tokens._TOKENS[word], token
+            own = tokens._ascii_token(lex, token)  # built the long way, as the bare word's
+            assert _fields(own) == _fields(tokens._plain_token(lex, word, word.lower())), token
+    assert aliased > 1000
+
+
+def test_a_capitalised_word_has_no_emote_seam() -> None:
+    # tokens._token reads "Hello" without tokens._affix: every suffix holds a capital, which the
+    # lower-case tail of such a word lacks (prefixes need a capital right after them).
+    lex = loading._lexicon()
+    assert not any(suffix.islower() for _, table in lex.suffixes for suffix in table)

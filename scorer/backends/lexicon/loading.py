@@ -11,6 +11,7 @@ import functools
 import hashlib
 import importlib.metadata
 import re
+import string
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 
@@ -21,6 +22,8 @@ from scorer.backends.lexicon.model import (
     _EMOTION_INDEX,
     _PHRASE,
     _PHRASE_NEXT,
+    _RULE_WORDS,
+    _TARGETS,
     ENGINE_VERSION,
     _Entry,
     _Lexicon,
@@ -211,7 +214,7 @@ def _lexicon() -> _Lexicon:
         tox_phrases=tox_phrases,
         tox_phrase_starts=frozenset(tox_phrases),
         version=version,
-        pre=_build_prechecks(phrases, tox_phrases, substrings, allowed),
+        pre=_build_prechecks(phrases, tox_phrases, substrings, allowed, exact, lower, terms),
     )
 
 
@@ -291,6 +294,9 @@ def _build_prechecks(
     tox_phrases: Mapping[str, list[tuple[tuple[str, ...], float, str]]],
     substrings: Sequence[tuple[str, float, str]],
     allowed: Sequence[str],
+    exact: Mapping[str, _Entry],
+    lower: Mapping[str, _Entry],
+    terms: Mapping[str, list[_Term]],
 ) -> _Prechecks:
     heads: set[str] = set()
     nexts: set[str] = set()
@@ -310,16 +316,27 @@ def _build_prechecks(
     ):
         for key in keys:
             key_flags[key] = key_flags.get(key, 0) | flag
+    needles = "|".join(
+        re.escape(needle) for needle in sorted({n for n, _, _ in substrings} | set(allowed))
+    )
+    # Every lower-case word read by name somewhere: a table entry (exact ones in any case), a word
+    # of a phrase or a toxicity phrase at any position, a term (and its plural, see
+    # toxicity._term_hits_c1), a rule word, a clap, a second-person target, and every single
+    # letter (three in a row may spell a term).
+    named = {code.lower() for code in exact} | set(lower) | set(key_flags)
+    named.update(word for phrase in phrases for word in phrase)
+    named.update(word for entries in tox_phrases.values() for p, _, _ in entries for word in p)
+    named.update(terms)
+    named.update(term + "s" for term in terms)
+    named.update(_RULE_WORDS | _TARGETS | _CLAP_KEYS)
+    named.update(string.ascii_lowercase)
     return _Prechecks(
         frozenset(heads),
         frozenset(nexts),
         phrase_nexts,
-        re.compile(
-            "|".join(
-                re.escape(needle) for needle in sorted({n for n, _, _ in substrings} | set(allowed))
-            )
-            or "(?!)"
-        ),
+        re.compile(needles or "(?!)"),
         key_flags,
         frozenset(tox_phrases),
+        frozenset(named),
+        re.compile(r"(.)\1|" + needles if needles else r"(.)\1"),
     )

@@ -111,6 +111,14 @@ _LOVE = _EMOTION_INDEX["love"]
 # A clap: approval, or sarcasm right after praise (see sentiment._sarcastic_claps).
 _CLAP_KEYS = frozenset({"clap", "\U0001f44f"})
 
+# Words whose presence changes how neighbours are read (VADER's rules look for them by name).
+_RULE_WORDS = frozenset(
+    {"no", "least", "so", "this", "never", "without", "doubt", "or", "nor", "at", "very", "but"}
+)
+
+# Second person: what makes an insult aimed (see toxicity._toxicity).
+_TARGETS = frozenset({"you", "u", "ur", "your", "youre", "yourself", "ure", "ya"})
+
 
 @dataclass(slots=True, eq=False)
 class _Token:
@@ -175,6 +183,11 @@ class _Prechecks:
     substrings: re.Pattern[str]  # any substring term or allowed substring
     key_flags: dict[str, int]  # unit key -> _PHRASE | _PHRASE_NEXT | _CLAP (one lookup per unit)
     tox_starts: frozenset[str]  # first words of every toxicity phrase
+    # For the shared reading of an unnamed plain word (see tokens._token): a superset of the
+    # lower-case words that some table, rule or phrase reads by name, and a search that finds a
+    # doubled letter (possible elongation) or any substring term or allowed substring.
+    named: frozenset[str]
+    marked: re.Pattern[str]
 
 
 _NO_EMOTIONS: tuple[float, ...] = (0.0,) * len(ESTIMATED_EMOTIONS)

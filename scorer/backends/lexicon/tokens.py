@@ -21,33 +21,35 @@ from scorer.backends.lexicon.model import (
     _LOVE,
     _LOWER_WORD,
     _NO_ENTRY,
+    _RULE_WORDS,
     _SARCASM,
     _SPECIAL,
     _UPPER_WORD,
     _VALUED,
     _Entry,
     _Lexicon,
+    _Prechecks,
     _Token,
     _ToxToken,
     _Unit,
 )
 from scorer.backends.lexicon.text import (
     _DOUBLE,
+    _FOLD_ASCII,
     _IGNORABLE,
     _PUNCT,
+    _RUN2,
+    _RUN3,
     _TRIPLE,
     _collapse,
     _collapse_to_two,
+    _first_group,
+    _first_group_twice,
 )
 from scorer.backends.lexicon.toxicity import _TOX_READINGS, _read_tox, _tox_token
 
 _LAUGH = re.compile(r"^(?:(?:[hj][aeiou]){2,}[hj]?|a?(?:ha){2,}h?|(?:lo)+l|(?:ke)+k)$")
 _LAUGH_FIRST = frozenset("hjalk")  # every match of _LAUGH starts with one of these
-
-# Words whose presence changes how neighbours are read (VADER's rules look for them by name).
-_RULE_WORDS = frozenset(
-    {"no", "least", "so", "this", "never", "without", "doubt", "or", "nor", "at", "very", "but"}
-)
 
 # Laughter written as words (the laughter regex reduces hahaha/lololol/kekeke to these keys).
 _LAUGH_WORDS = frozenset(
@@ -266,41 +268,128 @@ def _token(lex: _Lexicon, token: str) -> _Token:
     ``lex`` is the process's lexicon (:func:`_lexicon`).  The caller has looked in ``_TOKENS``
     already (``_TOKENS.get(token) or _token(lex, token)``).
     """
-    units: tuple[_Unit, ...]
-    if token.isascii() and token.isalpha():
-        # Most new tokens are plain words: no mention, URL or punctuation to look at, and one
-        # lower-case form for both readings (what _tox_token and _word do, without the checks).
-        low = token.lower()
-        tox = _TOX_READINGS.get(low) or _read_tox(lex, low, (low,))
-        word = _bare_word(lex, token, low, token.isupper())
-        units = (word,)
-        flags = tox.flags | word.flags | lex.pre.key_flags.get(word.key, 0)
-        found = _Token(units, flags, tox)
-        if len(_TOKENS) >= model._TOKEN_CACHE_SIZE:
-            _TOKENS.clear()
-        _TOKENS[token] = found
-        return found
-    if token[0] == "@" and len(token) > 1 and token.isascii():
-        return _mention_token(lex)  # every mention reads alike: one shared reading, not cached
-    tox = _tox_token(lex, token)
-    flags = tox.flags
-    if token.isascii():  # (what _units does, without the call)
-        unit = _word(lex, token)
-        if unit is None:
-            units = ()
+    if token.isascii():
+        if token.isalpha():
+            low = token.lower()
+            pre = lex.pre
+            if (
+                low not in pre.named
+                and (token[1:].islower() or token.isupper())
+                and not (low[0] in _LAUGH_FIRST and _LAUGH.match(low))
+                and (pre.marked.search(low) is None or _unnamed_doubled(pre, low))
+            ):
+                # Most new tokens: a word nothing reads by name (see _UNNAMED).
+                found = _UNNAMED_UPPER if token.isupper() else _UNNAMED_LOWER
+            else:
+                found = _plain_token(lex, token, low)
+        elif token[0] == "@" and len(token) > 1:
+            return _mention_token(lex)  # every mention reads alike: one shared reading, not cached
         else:
-            units = (unit,)
-            flags |= unit.flags | lex.pre.key_flags.get(unit.key, 0)  # (as in _make_token)
+            found = _punctuated_token(lex, token) or _ascii_token(lex, token)
     else:
+        tox = _tox_token(lex, token)
         units = _units(lex, token)
+        flags = tox.flags
         key_flags = lex.pre.key_flags
         for unit in units:
             flags |= unit.flags | key_flags.get(unit.key, 0)
-    found = _Token(units, flags, tox)
+        found = _Token(units, flags, tox)
     if len(_TOKENS) >= model._TOKEN_CACHE_SIZE:
         _TOKENS.clear()
     _TOKENS[token] = found
     return found
+
+
+def _unnamed_doubled(pre: _Prechecks, low: str) -> bool:
+    """Whether a word of letters with a doubled letter or a substring (``low``, its lower case,
+    otherwise checked as _token does) reads as unnamed: its collapsed forms, which _bare_word and
+    toxicity._term_hits_c1 look up, are not named and hold no substring term."""
+    if low[0] == low[1]:
+        return False  # "Aaron": the capital's run is not the lower case's
+    one = _RUN2.sub(_first_group, low)  # (_collapse)
+    two = _RUN3.sub(_first_group_twice, low)  # (_collapse_to_two)
+    named = pre.named
+    needle = pre.substrings.search
+    return one not in named and two not in named and needle(one) is None and needle(two) is None
+
+
+def _plain_token(lex: _Lexicon, token: str, low: str) -> _Token:
+    """The reading of an ASCII-letters token (``low`` its lower case), not from the caches."""
+    # One lower-case form for both readings (what _tox_token and _word do, without the checks).
+    tox = _TOX_READINGS.get(low) or _read_tox(lex, low, (low,))
+    word = _bare_word(lex, token, low, token.isupper())
+    return _Token((word,), tox.flags | word.flags | lex.pre.key_flags.get(word.key, 0), tox)
+
+
+def _punctuated_token(lex: _Lexicon, token: str) -> _Token | None:
+    """The reading of ``word,`` / ``"word`` / ``word?!``: the one of ``word``; None for others.
+
+    An ASCII token that is letters with punctuation around, not an emoticon or URL, and whose
+    punctuation folds away in the toxicity reading (no ``@``/``$`` read as a letter): ``_word``
+    reads its letters as the bare word, ``_tox_token`` folds it to the word's lower case, so its
+    reading equals the bare word's, shared (and cached under both texts).
+    """
+    stripped = token.strip(_PUNCT)
+    if (
+        not stripped.isalpha()
+        or "://" in token
+        or token.startswith("www.")
+        or token in lex.exact
+        or token.lower() in lex.lower
+    ):
+        return None
+    if token.translate(_FOLD_ASCII) != stripped.lower():  # (_fold_word: no "1" in the token)
+        return None
+    return _TOKENS.get(stripped) or _token(lex, stripped)
+
+
+def _ascii_token(lex: _Lexicon, token: str) -> _Token:
+    """The reading of any other ASCII token (what _units does for one, without the call)."""
+    tox = _tox_token(lex, token)
+    unit = _word(lex, token)
+    if unit is None:
+        return _Token((), tox.flags, tox)
+    return _Token((unit,), tox.flags | unit.flags | lex.pre.key_flags.get(unit.key, 0), tox)
+
+
+# Most new tokens are words that no table, rule or phrase names: names, ordinary words.  Every rule
+# and phrase compares a key (and a toxicity reading's letters) only with words it names, all of them
+# in Prechecks.named, so two such words read alike whatever their letters: they share one of the two
+# readings below (in capitals or not) instead of building three objects each.  What _token checks
+# before it shares one, for a token of ASCII letters: its lower case is not named; no capital after
+# the first letter unless all are (no emote seam, see _affix); not laughter; and no doubled letter
+# (no elongation reading, see _bare_word) nor substring term (see toxicity._term_hits_c1) -- or its
+# collapsed forms pass the same checks (_unnamed_doubled).  The shared key is whitespace, which no
+# token, phrase or term holds, and not empty: the toxicity phrase pass skips tokens without letters.
+_UNNAMED = " "
+
+
+def _unnamed(upper: bool) -> _Token:
+    flags = _UPPER_WORD if upper else _LOWER_WORD
+    unit = _Unit(
+        key=_UNNAMED,
+        valence=None,
+        emotions=(),
+        sarcasm=False,
+        booster=0.0,
+        negator=False,
+        word=True,
+        upper=upper,
+        emphasis=False,
+        elongated=False,  # (read for sentiment items and phrase words only)
+        special=False,
+        value=None,
+        evidence=(),
+        laugh=False,
+        banter=False,
+        flags=flags,
+    )
+    tox = _ToxToken(hits=(), c1=_UNNAMED, single="", target=False, flags=0)
+    return _Token((unit,), flags, tox)
+
+
+_UNNAMED_UPPER = _unnamed(True)
+_UNNAMED_LOWER = _unnamed(False)
 
 
 # The one reading of an ASCII @mention token, by id of the lexicon it was made for.

@@ -12,6 +12,7 @@ from scorer.backends.lexicon import model
 from scorer.backends.lexicon.model import (
     _SINGLE,
     _TARGETED,
+    _TARGETS,
     _TOX_HEAD,
     _TOX_NEXT,
     _TOX_START,
@@ -48,9 +49,6 @@ def _tox_flags(
     if target:
         flags |= _TARGETED
     return flags
-
-
-_TARGETS = frozenset({"you", "u", "ur", "your", "youre", "yourself", "ure", "ya"})
 
 
 def _term_hits(lex: _Lexicon, form: str) -> list[tuple[float, str]]:
