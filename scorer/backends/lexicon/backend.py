@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import gc
+import math
 from collections.abc import Mapping, Sequence
 
 from scorer.backends.base import BackendError, Score
+from scorer.backends.lexicon import model
 from scorer.backends.lexicon.loading import _lexicon
 from scorer.backends.lexicon.model import (
     _BANTERING,
@@ -51,9 +53,13 @@ from scorer.backends.lexicon.toxicity import (
     _toxicity,
 )
 
+# Scores by (sentiment, emotion intensities, toxicity): immutable, so messages share them.
+_SCORES: dict[tuple[float, tuple[float, ...], float], Score] = {}
+
 
 def clear_caches() -> None:
-    """Forget every cached token reading (benchmarks use it to measure never-seen text)."""
+    """Forget every cached token reading and score (benchmarks use it to measure never-seen text)."""
+    _SCORES.clear()
     _TOKENS.clear()
     _KNOWN_UNITS.clear()
     _TOX_READINGS.clear()
@@ -164,9 +170,14 @@ class LexiconBackend:
                 read.append(token)
                 units += token.units
                 flags |= token.flags
-        if flags & _PHRASE_PAIR == _PHRASE_PAIR:
-            units = _merge_phrases(lex, units)
-            for unit in units:  # a phrase may be a booster ("kind of") or sarcasm ("yeah right")
+        if (
+            flags & _PHRASE_PAIR == _PHRASE_PAIR
+            and (merged := _merge_phrases(lex, units)) is not units
+        ):
+            # A phrase may be a booster ("kind of") or sarcasm ("yeah right"); the other units'
+            # bits are in the token flags already.
+            units = merged
+            for unit in units:
                 if unit.special:
                     flags |= _SPECIAL
                 if unit.sarcasm:
@@ -182,11 +193,9 @@ class LexiconBackend:
         toxicity = 0.0
         if flags & (_TOXIC | _TOX_HEAD | _SINGLE):
             toxic = [token.tox for token in read]
-            if (
-                flags & _TOXIC
-                or flags & _TOX_PAIR == _TOX_PAIR
-                or (flags & _SINGLE and _spelled_out(toxic))
-            ):
+            if flags & _SINGLE and not _spelled_out(toxic):
+                flags &= ~_SINGLE  # single letters, but no three in a row: nothing to join
+            if flags & (_TOXIC | _SINGLE) or flags & _TOX_PAIR == _TOX_PAIR:
                 toxicity = _toxicity(
                     lex,
                     toxic,
@@ -195,13 +204,25 @@ class LexiconBackend:
                     cheer=compound > NEUTRAL_BAND,
                     flags=flags,
                 )
-        fields = _SENTIMENT_FIELDS.get(compound)
-        if fields is None:
-            fields = _sentiment_fields(compound)
-        # Positional, in Score's field order: keywords cost a frozen dataclass a third more.
-        return Score(
-            compound,  # sentiment
-            *fields,  # label, p_negative, p_neutral, p_positive
-            _NO_EMOTION_MAP if emotions is _NO_EMOTIONS else _emotion_map(emotions),  # emotions
-            toxicity,  # toxicity
-        )
+        # Messages share scores (every neutral one, one emote): a Score costs a frozen
+        # dataclass's __init__, about ten dict lookups.  A sentiment of -0.0 (rare) equals 0.0 as
+        # a key but is written "-0.0": it gets a Score of its own.
+        key = (compound, emotions, toxicity)
+        shared = compound != 0.0 or math.copysign(1.0, compound) > 0
+        score = _SCORES.get(key) if shared else None
+        if score is None:
+            fields = _SENTIMENT_FIELDS.get(compound)
+            if fields is None:
+                fields = _sentiment_fields(compound)
+            # Positional, in Score's field order: keywords cost a frozen dataclass a third more.
+            score = Score(
+                compound,  # sentiment
+                *fields,  # label, p_negative, p_neutral, p_positive
+                _NO_EMOTION_MAP if emotions is _NO_EMOTIONS else _emotion_map(emotions),
+                toxicity,  # toxicity
+            )
+            if shared:
+                if len(_SCORES) >= model._TOKEN_CACHE_SIZE:
+                    _SCORES.clear()
+                _SCORES[key] = score
+        return score

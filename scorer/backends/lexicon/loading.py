@@ -17,6 +17,7 @@ from importlib import resources
 
 from scorer.backends.base import BackendError
 from scorer.backends.lexicon.model import (
+    _BUT,
     _CLAP,
     _CLAP_KEYS,
     _EMOTION_INDEX,
@@ -313,6 +314,7 @@ def _build_prechecks(
         ({p[0] for p in phrases}, _PHRASE),
         (phrase_nexts, _PHRASE_NEXT),
         (_CLAP_KEYS, _CLAP),
+        ({"but"}, _BUT),
     ):
         for key in keys:
             key_flags[key] = key_flags.get(key, 0) | flag

@@ -101,6 +101,7 @@ _TARGETED = 4096  # second person or an @mention (see _ToxToken.target)
 _UPPER_WORD = 8192  # a word (see _Unit.word) in capitals
 _LOWER_WORD = 16384  # a word not in capitals
 _VALUED = 32768  # a sentiment item (a unit with a valence): without one, the sentiment is 0.0
+_BUT = 65536  # a unit keyed "but" (VADER's contrast rule)
 
 # VADER's allcap_differential (some words in capitals, not all) is both bits together.
 _CAPS_MIX = _UPPER_WORD | _LOWER_WORD
@@ -181,7 +182,7 @@ class _Prechecks:
     tox_nexts: frozenset[str]
     phrase_nexts: frozenset[str]
     substrings: re.Pattern[str]  # any substring term or allowed substring
-    key_flags: dict[str, int]  # unit key -> _PHRASE | _PHRASE_NEXT | _CLAP (one lookup per unit)
+    key_flags: dict[str, int]  # unit key -> _PHRASE, _PHRASE_NEXT, _CLAP, _BUT (one lookup a unit)
     tox_starts: frozenset[str]  # first words of every toxicity phrase
     # For the shared reading of an unnamed plain word (see tokens._token): a superset of the
     # lower-case words that some table, rule or phrase reads by name, and a search that finds a

@@ -10,6 +10,7 @@ from types import MappingProxyType
 from scorer.backends.base import EMOTIONS, Label
 from scorer.backends.lexicon import model
 from scorer.backends.lexicon.model import (
+    _BUT,
     _C_INCR,
     _CAPS_MIX,
     _CLAP_KEYS,
@@ -134,10 +135,9 @@ def _analyse(units: list[_Unit], flags: int, text: str) -> tuple[float, tuple[fl
     )
     if not flags & (_SPECIAL | _SARCASM) and not cap_diff and not mocking:
         # Fast path: no neighbour rule can fire, so each item counts as its own value.
-        for unit in units:
+        for unit in [unit for unit in units if unit.valence is not None]:
             value = unit.value
-            if value is None:
-                continue
+            assert value is not None  # (a valence gives a value)
             key = unit.key
             repeat = seen[key] = seen.get(key, 0) + 1
             total += value / repeat
@@ -147,7 +147,7 @@ def _analyse(units: list[_Unit], flags: int, text: str) -> tuple[float, tuple[fl
                     evidence[index] += amount / repeat
     else:
         total, any_emotion = _analyse_rules(
-            units, cap_diff, bool(flags & _SARCASM), mocking, seen, evidence
+            units, cap_diff, bool(flags & _SARCASM), mocking, bool(flags & _BUT), seen, evidence
         )
     if total:
         emphasis = _punctuation_emphasis(text)
@@ -156,7 +156,7 @@ def _analyse(units: list[_Unit], flags: int, text: str) -> tuple[float, tuple[fl
     compound = max(-_MAX_COMPOUND, min(_MAX_COMPOUND, compound))
     if not any_emotion:
         return compound, _NO_EMOTIONS
-    return compound, tuple(1.0 - math.exp(-evidence[i]) for i in _ESTIMATED_INDEX)
+    return compound, tuple([1.0 - math.exp(-evidence[i]) for i in _ESTIMATED_INDEX])
 
 
 def _analyse_rules(
@@ -164,6 +164,7 @@ def _analyse_rules(
     cap_diff: bool,
     sarcasm: bool,
     mocking: bool,
+    but: bool,
     seen: dict[str, int],
     evidence: list[float],
 ) -> tuple[float, bool]:
@@ -171,19 +172,16 @@ def _analyse_rules(
 
     ``mocking``: the message laughs and holds a put-down; it is mockery when the put-down is
     still one after negation ("SO BAD OMEGALUL", not "not bad LUL"), and then its laughter
-    counts as contempt (``_MOCK_SCALE``), without joy.
+    counts as contempt (``_MOCK_SCALE``), without joy.  ``but``: a unit may be a "but".
     """
-    # One walk over the items: each sentiment item with its value after the neighbour rules.
+    # Each sentiment item with its value after the neighbour rules (the other units only count
+    # as neighbours, and as a 0.0 in the sum, below).
     items: list[tuple[_Unit, float]] = []
-    before_but = -1  # how many sentiment items precede the first "but"
-    plain = False  # a non-sentiment item is there (its 0.0 joins the sum, as in VADER)
-    for i, unit in enumerate(units):
+    for i in [i for i, unit in enumerate(units) if unit.valence is not None]:
+        unit = units[i]
         value = unit.valence
-        if value is None:
-            plain = True
-            if before_but < 0 and unit.key == "but":
-                before_but = len(items)
-        elif (
+        assert value is not None
+        if (
             unit.key == "no"
             or (i > 0 and units[i - 1].special)
             or (i > 1 and units[i - 2].special)
@@ -198,6 +196,13 @@ def _analyse_rules(
             if unit.elongated:
                 value = _elongate(value) or 0.0
             items.append((unit, value))
+    before_but = -1  # how many sentiment items precede the first "but"
+    if but:
+        for i, unit in enumerate(units):
+            if unit.key == "but" and unit.valence is None:
+                before_but = sum(1 for before in units[:i] if before.valence is not None)
+                break
+    plain = len(items) < len(units)  # a non-sentiment item is there (its 0.0 joins the sum)
     if mocking:
         mocking = any(v <= _MOCK_JUDGEMENT and not u.laugh for u, v in items)
     sentiments: list[float] = []

@@ -464,38 +464,44 @@ def _units(lex: _Lexicon, token: str) -> tuple[_Unit, ...]:
 
 
 def _merge_phrases(lex: _Lexicon, units: list[_Unit]) -> list[_Unit]:
-    out: list[_Unit] = []
+    """The units with each phrase's words merged into one unit, longest first, left to right;
+    ``units`` itself when no phrase is there (most messages whose flags allow one)."""
     keys = [unit.key for unit in units]
-    i, n = 0, len(units)
-    while i < n:
-        unit = units[i]
-        if unit.key in lex.phrase_starts:
-            for size in (3, 2):
-                if i + size <= n:
-                    key = tuple(keys[i : i + size])
-                    entry = lex.phrases.get(key)
-                    if entry is not None:
-                        parts = units[i : i + size]
-                        upper = all(u.upper for u in parts)
-                        merged = _unit(
-                            " ".join(key),
-                            entry,
-                            word=True,
-                            upper=upper,
-                            from_lower=True,
-                            elongated=False,
-                        )
-                        if any(u.elongated for u in parts):
-                            merged = _with_elongation(merged)
-                        out.append(merged)
-                        i += size
-                        break
-            else:
-                out.append(unit)
-                i += 1
+    starts = lex.phrase_starts
+    phrases = lex.phrases
+    n = len(units)
+    out: list[_Unit] | None = None
+    done = 0  # units[:done] are in out (or merged into its last unit)
+    for i, first in enumerate(keys):
+        if i < done or first not in starts:
             continue
-        out.append(unit)
-        i += 1
+        for size in (3, 2):
+            if i + size > n:
+                continue
+            key = tuple(keys[i : i + size])
+            entry = phrases.get(key)
+            if entry is None:
+                continue
+            parts = units[i : i + size]
+            merged = _unit(
+                " ".join(key),
+                entry,
+                word=True,
+                upper=all(u.upper for u in parts),
+                from_lower=True,
+                elongated=False,
+            )
+            if any(u.elongated for u in parts):
+                merged = _with_elongation(merged)
+            if out is None:
+                out = []
+            out += units[done:i]
+            out.append(merged)
+            done = i + size
+            break
+    if out is None:
+        return units
+    out += units[done:]
     return out
 
 

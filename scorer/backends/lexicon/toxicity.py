@@ -225,18 +225,18 @@ def _toxicity(
         flags != -1 or not lex.tox_phrase_starts.isdisjoint([info.c1 for info in merged])
     ):
         # Phrases run over the tokens that have letters (emoji and punctuation are skipped).
-        positions = [k for k, info in enumerate(merged) if info.c1]
-        words = [merged[k].c1 for k in positions]
+        words = [info.c1 for info in merged if info.c1]
+        positions: list[int] = []  # the token index of each word, once a phrase matches
         phrases = lex.tox_phrases
-        for at, c1 in enumerate(words):
-            entries = phrases.get(c1)
-            if entries is None:
-                continue
-            k = positions[at]
-            for phrase, severity, kind in entries:
+        starts = lex.tox_phrase_starts
+        for at in [at for at, c1 in enumerate(words) if c1 in starts]:
+            for phrase, severity, kind in phrases[words[at]]:
                 size = len(phrase)
                 if tuple(words[at : at + size]) != phrase:
                     continue
+                if not positions:
+                    positions = [k for k, info in enumerate(merged) if info.c1]
+                k = positions[at]
                 where = positions[at : at + size]
                 if kind == "allow":
                     cleared.update(where)
@@ -247,10 +247,12 @@ def _toxicity(
                     remaining *= 1.0 - severity * (_QUOTED if quoted_here else 1.0)
                 break
     mentioned = False  # an @mention close by
-    targeted = bool(flags & _TARGETED)
-    for position, info in enumerate(merged):
-        if not info.hits or position in cleared:
+    # Where the second-person words and @mentions stand (none unless the flags say so).
+    targets = [k for k, info in enumerate(merged) if info.target] if flags & _TARGETED else []
+    for position in [position for position, info in enumerate(merged) if info.hits]:
+        if position in cleared:
             continue
+        info = merged[position]
         in_quote = inside[position]
         near: bool | None = None  # "you/u/ur..." close by
         for severity, kind in info.hits:
@@ -261,12 +263,14 @@ def _toxicity(
             elif kind in ("threat", "harassment"):
                 weight = severity
             else:
-                if near is None and not targeted:
+                if near is None and not targets:
                     near = mentioned = False  # no "you" and no @mention in the message
                 elif near is None:
-                    window = merged[max(0, position - 4) : position + 3]
-                    near = any(w.target and w.c1 for w in window if w is not info)
-                    mentioned = any(w.target and not w.c1 for w in window)
+                    # The window: four tokens before and two after (this one's other
+                    # occurrences, the same reading, aside).
+                    close = [merged[k] for k in targets if position - 4 <= k < position + 3]
+                    near = any(w.c1 for w in close if w is not info)
+                    mentioned = any(not w.c1 for w in close)
                 if banter and kind == "insult" and severity < _BANTER_MAX:
                     weight = severity * _BANTER
                 elif kind == "profanity" and not near and position in exclaimed:
