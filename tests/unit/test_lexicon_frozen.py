@@ -98,31 +98,54 @@ def test_phrase_toxicity_still_found(text: str, toxic: bool) -> None:
     assert score.toxicity is not None and (score.toxicity > 0) is toxic, score.toxicity
 
 
-def _fields(reading: tokens._Token) -> tuple[object, ...]:
-    units = tuple(
-        tuple(getattr(unit, f.name) for f in dataclasses.fields(unit)) for unit in reading.units
-    )
-    tox = tuple(getattr(reading.tox, f.name) for f in dataclasses.fields(reading.tox))
-    return units, reading.flags, tox
+def _fields(reading: tokens._Token, **unnamed: object) -> tuple[object, ...]:
+    """A reading by value; ``unnamed`` replaces fields of its (single) unit and toxicity reading."""
+
+    def values(item: object) -> tuple[object, ...]:
+        fields = {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}  # type: ignore[arg-type]
+        return tuple({**fields, **{k: v for k, v in unnamed.items() if k in fields}}.values())
+
+    return tuple(values(unit) for unit in reading.units), reading.flags, values(reading.tox)
 
 
 def test_unnamed_words_share_a_reading_that_differs_from_their_own_only_by_name(
     texts: list[str],
 ) -> None:
     # A plain word that no table, rule or phrase names gets one shared reading (tokens._token);
-    # its own reading, built the long way, differs only in names no rule compares with.
+    # its own reading, built the long way, differs only in names no rule compares with (and in
+    # elongation, which only sentiment items and phrase words read).
     lex = loading._lexicon()
     lexicon.clear_caches()
     words = sorted({t for text in texts for t in text.split() if t.isascii() and t.isalpha()})
     shared = [w for w in words if tokens._token(lex, w).units[0].key == tokens._UNNAMED]
     assert len(shared) > 3000
     for word in shared:
-        own = tokens._plain_token(lex, word, word.lower())
-        (unit,) = own.units
-        assert unit.key not in lex.pre.named and own.tox.c1 not in lex.pre.named, word
-        unit.key = own.tox.c1 = tokens._UNNAMED  # (a fresh reading: nothing else holds it)
-        unit.elongated = False  # (read for sentiment items and phrases only)
-        assert _fields(own) == _fields(tokens._token(lex, word)), word
+        low = word.lower()
+        hits, c1 = toxicity._term_hits_c1(lex, low)  # (the toxicity reading, without shortcut)
+        unit = tokens._bare_word(lex, word, low, word.isupper())
+        own = tokens._Token((unit,), 0, toxicity._ToxToken(tuple(hits), c1, "", False))
+        assert own.units[0].key not in lex.pre.named and own.tox.c1 not in lex.pre.named, word
+        assert not own.tox.hits, word
+        own.flags = own.units[0].flags  # (no toxicity flag: c1 is not named, no hit)
+        name = {"key": tokens._UNNAMED, "c1": tokens._UNNAMED, "elongated": False}
+        assert _fields(own, **name) == _fields(tokens._token(lex, word)), word
+
+
+def test_unnamed_letters_share_a_toxicity_reading(texts: list[str]) -> None:
+    # toxicity._read_tox shares one reading for letters no toxicity rule names; the long way
+    # finds no hit and no flag for them, and letters that no rule compares with a name.
+    lex = loading._lexicon()
+    shared = 0
+    for form in sorted({text._fold_word(t)[0] for line in texts for t in line.split()}):
+        reading = toxicity._read_tox(lex, form, (form,))
+        if reading not in (toxicity._UNNAMED_TOX, toxicity._NO_LETTERS):
+            continue
+        shared += 1
+        hits, c1 = toxicity._term_hits_c1(lex, form)
+        assert not hits and c1 == form and len(form) != 1, form
+        assert toxicity._tox_flags(lex.pre, (), c1, "", c1 in model._TARGETS) == 0, form
+        assert c1 not in lex.pre.tox_named and (c1 == "") == (reading is toxicity._NO_LETTERS)
+    assert shared > 3000
 
 
 def test_punctuated_words_read_as_the_bare_word(texts: list[str]) -> None:

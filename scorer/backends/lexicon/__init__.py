@@ -3,10 +3,13 @@
 No model download, no GPU.  Token readings are cached (plain dicts of up to 65,536 tokens, emptied
 when full; :func:`clear_caches` empties them), as are whole messages per backend instance;
 ``bench/score.py`` prints messages per second cold (every text distinct, every cache cleared),
-warm and cached, each beside plain VADER on the same texts.  A new token costs about 5-10 us (its
-sentiment and toxicity readings, with the flags that say which passes it may need), a message of
-known tokens about 15-30 us: one walk over its tokens, and the sentiment, phrase and toxicity
-passes run only when the tokens' flags say they could change the result (exact prechecks).
+warm and cached, each beside plain VADER on the same texts.  Most new tokens cost a set lookup and
+a regex search: a plain word that no table, rule or phrase names shares one reading with every
+other such word, and ``word,`` reads as ``word`` (see ``tokens._token``); other new tokens cost
+about 10-25 us (their sentiment and toxicity readings, with the flags that say which passes they
+may need).  A message of known tokens costs about 10-30 us: one walk over its tokens, and the
+sentiment, phrase and toxicity passes run only when the tokens' flags say they could change the
+result (exact prechecks); messages with equal scores share one ``Score``.
 What it fills in a ``chat.message_scores`` row:
 
 * ``sentiment``: VADER's compound score (Hutto & Gilbert 2014, "VADER: A Parsimonious Rule-based

@@ -325,13 +325,14 @@ def _build_prechecks(
     # of a phrase or a toxicity phrase at any position, a term (and its plural, see
     # toxicity._term_hits_c1), a rule word, a clap, a second-person target, and every single
     # letter (three in a row may spell a term).
-    named = {code.lower() for code in exact} | set(lower) | set(key_flags)
+    tox_named = {word for entries in tox_phrases.values() for p, _, _ in entries for word in p}
+    tox_named.update(terms)
+    tox_named.update(term + "s" for term in terms)
+    tox_named.update(_TARGETS)
+    tox_named.update(string.ascii_lowercase)
+    named = {code.lower() for code in exact} | set(lower) | set(key_flags) | tox_named
     named.update(word for phrase in phrases for word in phrase)
-    named.update(word for entries in tox_phrases.values() for p, _, _ in entries for word in p)
-    named.update(terms)
-    named.update(term + "s" for term in terms)
-    named.update(_RULE_WORDS | _TARGETS | _CLAP_KEYS)
-    named.update(string.ascii_lowercase)
+    named.update(_RULE_WORDS | _CLAP_KEYS)
     return _Prechecks(
         frozenset(heads),
         frozenset(nexts),
@@ -341,4 +342,5 @@ def _build_prechecks(
         frozenset(tox_phrases),
         frozenset(named),
         re.compile(r"(.)\1|" + needles if needles else r"(.)\1"),
+        frozenset(tox_named),
     )

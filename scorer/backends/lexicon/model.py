@@ -112,6 +112,12 @@ _LOVE = _EMOTION_INDEX["love"]
 # A clap: approval, or sarcasm right after praise (see sentiment._sarcastic_claps).
 _CLAP_KEYS = frozenset({"clap", "\U0001f44f"})
 
+# The key of a word that no table, rule or phrase reads by name, and the letters of a toxicity
+# reading that no toxicity rule reads by name (see tokens._UNNAMED_UPPER, toxicity._UNNAMED_TOX):
+# whitespace, so never the key or letters of a token, a phrase or a toxicity phrase word, and not
+# empty: the toxicity phrase pass skips tokens without letters.
+_UNNAMED = " "
+
 # Words whose presence changes how neighbours are read (VADER's rules look for them by name).
 _RULE_WORDS = frozenset(
     {"no", "least", "so", "this", "never", "without", "doubt", "or", "nor", "at", "very", "but"}
@@ -189,6 +195,9 @@ class _Prechecks:
     # doubled letter (possible elongation) or any substring term or allowed substring.
     named: frozenset[str]
     marked: re.Pattern[str]
+    # The part of ``named`` the toxicity rules read (see toxicity._read_tox): terms and their
+    # plurals, toxicity phrase words, second-person targets, single letters.
+    tox_named: frozenset[str]
 
 
 _NO_EMOTIONS: tuple[float, ...] = (0.0,) * len(ESTIMATED_EMOTIONS)

@@ -24,6 +24,7 @@ from scorer.backends.lexicon.model import (
     _RULE_WORDS,
     _SARCASM,
     _SPECIAL,
+    _UNNAMED,
     _UPPER_WORD,
     _VALUED,
     _Entry,
@@ -46,7 +47,7 @@ from scorer.backends.lexicon.text import (
     _first_group,
     _first_group_twice,
 )
-from scorer.backends.lexicon.toxicity import _TOX_READINGS, _read_tox, _tox_token
+from scorer.backends.lexicon.toxicity import _TOX_READINGS, _UNNAMED_TOX, _read_tox, _tox_token
 
 _LAUGH = re.compile(r"^(?:(?:[hj][aeiou]){2,}[hj]?|a?(?:ha){2,}h?|(?:lo)+l|(?:ke)+k)$")
 _LAUGH_FIRST = frozenset("hjalk")  # every match of _LAUGH starts with one of these
@@ -359,11 +360,7 @@ def _ascii_token(lex: _Lexicon, token: str) -> _Token:
 # before it shares one, for a token of ASCII letters: its lower case is not named; no capital after
 # the first letter unless all are (no emote seam, see _affix); not laughter; and no doubled letter
 # (no elongation reading, see _bare_word) nor substring term (see toxicity._term_hits_c1) -- or its
-# collapsed forms pass the same checks (_unnamed_doubled).  The shared key is whitespace, which no
-# token, phrase or term holds, and not empty: the toxicity phrase pass skips tokens without letters.
-_UNNAMED = " "
-
-
+# collapsed forms pass the same checks (_unnamed_doubled).  Its key is model._UNNAMED.
 def _unnamed(upper: bool) -> _Token:
     flags = _UPPER_WORD if upper else _LOWER_WORD
     unit = _Unit(
@@ -384,8 +381,7 @@ def _unnamed(upper: bool) -> _Token:
         banter=False,
         flags=flags,
     )
-    tox = _ToxToken(hits=(), c1=_UNNAMED, single="", target=False, flags=0)
-    return _Token((unit,), flags, tox)
+    return _Token((unit,), flags, _UNNAMED_TOX)
 
 
 _UNNAMED_UPPER = _unnamed(True)

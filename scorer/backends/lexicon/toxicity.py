@@ -17,6 +17,7 @@ from scorer.backends.lexicon.model import (
     _TOX_NEXT,
     _TOX_START,
     _TOXIC,
+    _UNNAMED,
     _Lexicon,
     _Prechecks,
     _ToxToken,
@@ -110,9 +111,21 @@ def _tox_token(lex: _Lexicon, token: str) -> _ToxToken:
     return _read_tox(lex, key, forms)
 
 
+# The shared toxicity readings of letters that no toxicity rule names and of no letters at all.
+_UNNAMED_TOX = _ToxToken((), _UNNAMED, "", False, 0)
+_NO_LETTERS = _ToxToken((), "", "", False, 0)
+
+
 def _read_tox(lex: _Lexicon, key: str | tuple[str, ...], forms: tuple[str, ...]) -> _ToxToken:
     """The toxicity reading of folded ``forms`` not in the cache yet, cached under ``key``."""
-    hits, c1 = _term_hits_c1(lex, forms[0])
+    form = forms[0]
+    pre = lex.pre
+    if len(forms) == 1 and form not in pre.tox_named and pre.marked.search(form) is None:
+        # Not a term, a toxicity phrase word, a target or a single letter, no doubled letter (the
+        # collapsed form is the form) nor substring term: no hit, no flag, and the rules compare
+        # the letters with names only, so any such letters read alike (see model._UNNAMED).
+        return _UNNAMED_TOX if form else _NO_LETTERS
+    hits, c1 = _term_hits_c1(lex, form)
     for form in forms[1:]:
         hits += _term_hits(lex, form)
     unique = tuple(dict.fromkeys(hits)) if hits else ()  # (each hit once, first seen first)
