@@ -171,3 +171,13 @@ def test_a_capitalised_word_has_no_emote_seam() -> None:
     # lower-case tail of such a word lacks (prefixes need a capital right after them).
     lex = loading._lexicon()
     assert not any(suffix.islower() for _, table in lex.suffixes for suffix in table)
+
+
+def test_messages_with_equal_scores_share_one_score_until_the_caches_are_cleared() -> None:
+    lexicon.clear_caches()
+    backend = LexiconBackend(cache_size=0)  # (no message cache: two texts, two readings)
+    first, second, other = backend.score(["hello there", "where is the bus", "great play"])
+    assert first is second and first.sentiment == 0.0 and other.sentiment > 0.0
+    lexicon.clear_caches()
+    (again,) = backend.score(["hello there"])
+    assert again == first and again is not first

@@ -40,12 +40,10 @@ from scorer.backends.lexicon.text import (
     _IGNORABLE,
     _PUNCT,
     _RUN2,
-    _RUN3,
     _TRIPLE,
     _collapse,
     _collapse_to_two,
     _first_group,
-    _first_group_twice,
 )
 from scorer.backends.lexicon.toxicity import _TOX_READINGS, _UNNAMED_TOX, _read_tox, _tox_token
 
@@ -307,8 +305,8 @@ def _unnamed_doubled(pre: _Prechecks, low: str) -> bool:
     toxicity._term_hits_c1 look up, are not named and hold no substring term."""
     if low[0] == low[1]:
         return False  # "Aaron": the capital's run is not the lower case's
-    one = _RUN2.sub(_first_group, low)  # (_collapse)
-    two = _RUN3.sub(_first_group_twice, low)  # (_collapse_to_two)
+    one = _RUN2.sub(_first_group, low)  # (_collapse: a doubled letter or a substring is there)
+    two = _collapse_to_two(low)
     named = pre.named
     needle = pre.substrings.search
     return one not in named and two not in named and needle(one) is None and needle(two) is None
