@@ -117,7 +117,8 @@ _NO_LETTERS = _ToxToken((), "", "", False, 0)
 
 
 def _read_tox(lex: _Lexicon, key: str | tuple[str, ...], forms: tuple[str, ...]) -> _ToxToken:
-    """The toxicity reading of folded ``forms`` not in the cache yet, cached under ``key``."""
+    """The toxicity reading of folded ``forms`` not in the cache yet, cached under ``key`` (the
+    two shared readings below are returned uncached: the checks that find them are cheap)."""
     form = forms[0]
     pre = lex.pre
     if len(forms) == 1 and form not in pre.tox_named and pre.marked.search(form) is None:
@@ -126,8 +127,8 @@ def _read_tox(lex: _Lexicon, key: str | tuple[str, ...], forms: tuple[str, ...])
         # the letters with names only, so any such letters read alike (see model._UNNAMED).
         return _UNNAMED_TOX if form else _NO_LETTERS
     hits, c1 = _term_hits_c1(lex, form)
-    for form in forms[1:]:
-        hits += _term_hits(lex, form)
+    for other in forms[1:]:
+        hits += _term_hits(lex, other)
     unique = tuple(dict.fromkeys(hits)) if hits else ()  # (each hit once, first seen first)
     single = forms[0] if len(forms[0]) == 1 else ""
     target = c1 in _TARGETS
