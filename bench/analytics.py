@@ -4,10 +4,12 @@ generated month of a busy channel.
 Run from the repository root::
 
     .venv/bin/python bench/analytics.py [--messages 10000000] [--streams 30] [--runs 15]
-        [--no-scores] [--keep]
+        [--no-scores] [--keep] [--database NAME]
 
 Needs a PostgreSQL (``CHATPULSE_TEST_DATABASE_URL``, default the local one; a scratch database
-is created and dropped).  The data is generated in the database with set-based INSERTs (no
+is created and dropped).  ``--keep`` keeps it and ``--database NAME`` measures again on a kept
+one (same ``--messages`` and ``--streams``): the analysis tables are emptied and the added hour
+deleted first, so two versions of the code can be measured on the same rows.  The data is generated in the database with set-based INSERTs (no
 Python per row): ``--streams`` streams of 4 hours, one a day, ``--messages`` in all, texts drawn
 from the real #nymn sample plus a copypasta (1 %), a population of 20,000 chatters whose
 activity follows a power law (a loyal core returns every stream) plus a few thousand first-time
@@ -47,8 +49,6 @@ import psycopg  # noqa: E402
 
 from analytics.runner import analyze_pass  # noqa: E402
 from bench.dashboards import (  # noqa: E402
-    _EMOTES_SQL,
-    _SCORES_SQL,
     EMOTES,
     MODEL,
     _texts,
@@ -68,22 +68,56 @@ PASTA = "this is the copypasta everyone posts when the streamer dies again"
 
 # One stream's messages: 95 % from a population of 20,000 chatters with a power law (user 0
 # writes the most; the core comes back each stream), 5 % from first-time chatters of this
-# stream only (a raid), 1 % copypasta.
-_STREAM_SQL = """
-INSERT INTO chat.messages (sent_at, channel_id, message_id, user_id, user_login, user_name,
-                           text, emote_count, source)
-SELECT t, %(channel)s, %(tag)s || '-' || i, u::text, 'user' || u, 'User' || u,
-       CASE WHEN random() < 0.01 THEN %(pasta)s
-            ELSE (%(texts)s::text[])[1 + floor(random() * %(ntexts)s)::int] END,
-       CASE WHEN random() < 0.4 THEN 1 + floor(random() * 3)::int ELSE 0 END,
-       'replay'
-FROM generate_series(1, %(n)s) AS i,
-     LATERAL (SELECT %(start)s::timestamptz + random() * %(span)s::interval + i * INTERVAL '0 s' AS t,
-                     CASE WHEN random() < 0.05
-                          THEN 1000000 * (%(stream)s + 1) + floor(random() * 4000)::int
-                          ELSE floor(20000 * power(random(), 3))::int END + i * 0 AS u
-              OFFSET 0) g
+# stream only (a raid), 1 % copypasta; with their emote rows and (unless --no-scores) scores.
+# One statement per stream: the rows are drawn once, sorted by time (live chat arrives in time
+# order, so the time indexes grow at their right edge) and inserted into the three tables from
+# the same drawn set (data-modifying CTEs), with every index and trigger of the schema in place.
+_DRAW_SQL = """
+WITH g AS MATERIALIZED (
+    SELECT i, %(start)s::timestamptz + random() * %(span)s::interval AS t,
+           CASE WHEN random() < 0.05
+                THEN 1000000 * (%(stream)s + 1) + floor(random() * 4000)::int
+                ELSE floor(20000 * power(random(), 3))::int END AS u,
+           CASE WHEN random() < 0.01 THEN %(pasta)s
+                ELSE (%(texts)s::text[])[1 + floor(random() * %(ntexts)s)::int] END AS text,
+           CASE WHEN random() < 0.4 THEN 1 + floor(random() * 3)::int ELSE 0 END AS emote_count
+    FROM generate_series(1, %(n)s) AS i
+), m AS (
+    INSERT INTO chat.messages (sent_at, channel_id, message_id, user_id, user_login, user_name,
+                               text, emote_count, source)
+    SELECT t, %(channel)s, %(tag)s || '-' || lpad(i::text, 9, '0'), u::text, 'user' || u,
+           'User' || u, text, emote_count, 'replay'
+    FROM g ORDER BY t
+    RETURNING sent_at, channel_id, message_id, user_id, emote_count
+), e AS (
+    INSERT INTO chat.emote_uses (sent_at, channel_id, message_id, emote_id, emote_name, provider,
+                                 count, user_id)
+    SELECT m.sent_at, m.channel_id, m.message_id, x.name, x.name, x.provider, m.emote_count,
+           m.user_id
+    FROM m CROSS JOIN LATERAL (
+        SELECT (%(names)s::text[])[k] AS name, (%(providers)s::text[])[k] AS provider
+        FROM (SELECT 1 + floor(power(random(), 2) * %(nemotes)s)::int + (m.emote_count * 0) AS k) r
+    ) x
+    WHERE m.emote_count > 0
+    ORDER BY m.sent_at
+    RETURNING 1
+){scores}
+SELECT (SELECT count(*) FROM m), (SELECT count(*) FROM e)
 """
+
+_SCORES_CTE = """, s AS (
+    INSERT INTO chat.message_scores (sent_at, channel_id, message_id, model, sentiment, label,
+      p_negative, p_neutral, p_positive, anger, anticipation, disgust, fear, joy, love, optimism,
+      pessimism, sadness, surprise, trust, toxicity)
+    SELECT m.sent_at, m.channel_id, m.message_id, %(model)s, x.s,
+           CASE WHEN x.s > 0.05 THEN 'positive' WHEN x.s < -0.05 THEN 'negative' ELSE 'neutral' END,
+           0.2, 0.5, 0.3, random() * 0.3, random() * 0.3, random() * 0.2, random() * 0.2,
+           random() * 0.6, random() * 0.3, random() * 0.4, random() * 0.2, random() * 0.3,
+           random() * 0.3, random() * 0.2, power(random(), 6)
+    FROM m, LATERAL (SELECT (random() * 2 - 1) * random() + length(m.message_id) * 0 AS s
+                     OFFSET 0) x
+    ORDER BY m.sent_at
+)"""
 
 
 def _url(name: str) -> str:
@@ -92,10 +126,9 @@ def _url(name: str) -> str:
 
 def _load(conn: psycopg.Connection[Any], p: dict[str, Any], scores: bool) -> None:
     with conn.transaction():
-        conn.execute(_STREAM_SQL, p)
-        conn.execute(_EMOTES_SQL, p)
-        if scores:
-            conn.execute(_SCORES_SQL, p)
+        # The sort of one stream's drawn rows stays in memory.
+        conn.execute("SET LOCAL work_mem = '256MB'")
+        conn.execute(_DRAW_SQL.replace("{scores}", _SCORES_CTE if scores else ""), p)
 
 
 def _params(
@@ -156,12 +189,28 @@ def generate(url: str, messages: int, streams: int, *, scores: bool) -> int:
     return channel
 
 
+def reset(url: str, streams: int) -> int:
+    """Bring a kept database back to its generated state: no analysis, no added hour; the
+    busy channel's id."""
+    cut = START + timedelta(days=streams - 1, hours=HOURS)
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT id FROM chat.channels WHERE name = 'busy'").fetchone()
+        assert row is not None, "not a database of this bench"
+        # The analysis tables: chat.streams and every table that references it.
+        conn.execute("TRUNCATE chat.streams, chat.channel_chatters, chat.analytics_state CASCADE")
+        for table in ("emote_uses", "message_scores", "messages"):
+            conn.execute(f"DELETE FROM chat.{table} WHERE sent_at >= %s", (cut,))
+        conn.execute("VACUUM ANALYZE")
+        return int(row[0])
+
+
 def add_hour(url: str, channel: int, streams: int, n: int, *, scores: bool) -> None:
     """One more hour of chat right after the last stream's end (it continues that stream)."""
     start = START + timedelta(days=streams - 1, hours=HOURS)
     with psycopg.connect(url, autocommit=True) as conn:
         p = _params(channel, _texts(), streams - 1, start, timedelta(hours=1), n)
         p["tag"] = "new"
+        conn.execute("SELECT setseed(0.15)")  # the same hour on a kept database each time
         _load(conn, p, scores)
 
 
@@ -215,23 +264,32 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--no-scores", action="store_true", help="generate no message scores")
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument(
+        "--database", help="measure on this kept database (made with --keep, same sizes)"
+    )
     args = parser.parse_args()
-    name = f"chatpulse_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
+    name = args.database or f"chatpulse_bench_{uuid.uuid4().hex[:8]}"
+    if not args.database:
+        with psycopg.connect(ADMIN, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
     url = _url(name)
     scores = not args.no_scores
+    keep = args.keep or bool(args.database)
     try:
         print(f"load average before: {_load_avg()}", flush=True)
-        asyncio.run(run_migrations(url, timescaledb="off"))
-        t = time.perf_counter()
-        channel = generate(url, args.messages, args.streams, scores=scores)
         per = args.messages // args.streams
         total = per * args.streams
-        print(
-            f"generated {total:,} messages in {args.streams} streams "
-            f"({time.perf_counter() - t:.0f} s, scores: {'yes' if scores else 'no'})"
-        )
+        t = time.perf_counter()
+        if args.database:
+            channel = reset(url, args.streams)
+            print(f"reused {name} ({time.perf_counter() - t:.0f} s to reset)")
+        else:
+            asyncio.run(run_migrations(url, timescaledb="off"))
+            channel = generate(url, args.messages, args.streams, scores=scores)
+            print(
+                f"generated {total:,} messages in {args.streams} streams "
+                f"({time.perf_counter() - t:.0f} s, scores: {'yes' if scores else 'no'})"
+            )
         full, what, full_hwm = asyncio.run(_pass(url))
         print(f"full analysis      {full:8.2f} s  ({what})  target < 120 s at 10 M", flush=True)
         new = per // HOURS
@@ -278,7 +336,7 @@ def main() -> int:
             )
         print(f"load average after: {_load_avg()}")
     finally:
-        if args.keep:
+        if keep:
             print(f"kept {url}")
         else:
             with psycopg.connect(ADMIN, autocommit=True) as conn:
