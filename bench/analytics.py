@@ -113,7 +113,9 @@ _SCORES_CTE = """, s AS (
            CASE WHEN x.s > 0.05 THEN 'positive' WHEN x.s < -0.05 THEN 'negative' ELSE 'neutral' END,
            0.2, 0.5, 0.3, random() * 0.3, random() * 0.3, random() * 0.2, random() * 0.2,
            random() * 0.6, random() * 0.3, random() * 0.4, random() * 0.2, random() * 0.3,
-           random() * 0.3, random() * 0.2, power(random(), 6)
+           random() * 0.3, random() * 0.2,
+           -- a real below 1.4e-45 is out of range (one draw in 30 million)
+           greatest(power(random(), 6), 1e-30::float8)
     FROM m, LATERAL (SELECT (random() * 2 - 1) * random() + length(m.message_id) * 0 AS s
                      OFFSET 0) x
     ORDER BY m.sent_at

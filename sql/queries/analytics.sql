@@ -87,15 +87,28 @@ VALUES (%(channel)s, %(started_at)s, %(ended_at)s, %(found_by)s, %(title)s, %(ca
         %(messages)s, 0)
 RETURNING id;
 
+-- name: create_new_chatters
+-- This transaction's new chatter rows (fill_stream) until assign_segments writes them with their
+-- segments: each row is written to chat.stream_chatters once, not inserted and then updated
+-- (a first pass over a month of a busy channel: 720,000 rows written twice, WAL and all).
+CREATE TEMP TABLE IF NOT EXISTS new_chatters (LIKE chat.stream_chatters INCLUDING DEFAULTS)
+ON COMMIT DROP;
+
+-- name: analyze_new_chatters
+-- The planner's figures of this transaction's new chatter rows (a temporary table has none).
+ANALYZE pg_temp.new_chatters;
+
 -- name: clear_stream_rows
--- Forget one stream's chatter, tenth and emote rows before they are filled again.
+-- Forget one stream's chatter, tenth and emote rows before they are filled again (also the new
+-- chatter rows of this transaction: a stream that two changed windows reach is filled twice).
 WITH c AS (DELETE FROM chat.stream_chatters WHERE stream_id = %(id)s),
+     n AS (DELETE FROM pg_temp.new_chatters WHERE stream_id = %(id)s),
      e AS (DELETE FROM chat.stream_emotes WHERE stream_id = %(id)s)
 DELETE FROM chat.stream_shape WHERE stream_id = %(id)s;
 
 -- name: fill_stream
 -- One stream from one read of its messages (analytics/runner.py): its chatter rows
--- (stream_chatters, segments come later from assign_segments), tenths (stream_shape), emote
+-- (into pg_temp.new_chatters; assign_segments writes them to stream_chatters), tenths (stream_shape), emote
 -- counts (stream_emotes) and the message figures of chat.streams (chatter counts come later
 -- from summarize_audience).  A message is a duplicate when it repeats the chatter's own text in
 -- this stream (every copy after the first) or is a copy of a text of at least 12 characters
@@ -139,7 +152,7 @@ WITH m AS MATERIALIZED (
     ) x
     GROUP BY chatter
 ), chatters AS (
-    INSERT INTO chat.stream_chatters (stream_id, channel_id, started_at, chatter, login, messages,
+    INSERT INTO pg_temp.new_chatters (stream_id, channel_id, started_at, chatter, login, messages,
                                       duplicates, emote_uses, chars, first_at, last_at, gaps,
                                       gap_mean_s, gap_cv)
     SELECT %(id)s, %(channel)s, %(lo)s, b.chatter, b.login, b.messages, d.n, b.emote_uses,
@@ -209,32 +222,44 @@ WHERE s.id = %(id)s;
 -- The segment of each chatter as of each stream (history up to and including it), for the
 -- chatter rows of streams that began at or after %(since)s; rules in the README ("Audience").
 -- The history before %(since)s is read as one total per chatter (``before``), so an update
--- after a new hour sorts only the newest stream's rows.
+-- after a new hour sorts only the newest stream's rows.  The rows fill_stream wrote in this
+-- transaction (pg_temp.new_chatters) are inserted with their segment; stored rows of later
+-- streams are updated where their segment changed.
 WITH ord AS (
     SELECT id, row_number() OVER (ORDER BY started_at) AS n
     FROM chat.streams WHERE channel_id = %(channel)s
+), targets AS MATERIALIZED (
+    SELECT id FROM chat.streams WHERE channel_id = %(channel)s AND started_at >= %(since)s
 ), recent AS MATERIALIZED (
     -- by stream id: the primary key's prefix, not a scan of the channel's rows
     SELECT sc.stream_id, sc.chatter, sc.login, sc.messages, sc.duplicates, sc.gaps, sc.gap_cv,
-           o.n
+           o.n, false AS new
     FROM chat.stream_chatters sc JOIN ord o ON o.id = sc.stream_id
-    WHERE sc.stream_id IN (SELECT id FROM chat.streams
-                           WHERE channel_id = %(channel)s AND started_at >= %(since)s)
+    WHERE sc.stream_id IN (SELECT id FROM targets)
+    UNION ALL
+    SELECT sc.stream_id, sc.chatter, sc.login, sc.messages, sc.duplicates, sc.gaps, sc.gap_cv,
+           o.n, true
+    FROM pg_temp.new_chatters sc JOIN ord o ON o.id = sc.stream_id
+    WHERE sc.stream_id IN (SELECT id FROM targets)
 ), before AS (
     SELECT sc.chatter, min(o.n) AS first_n, count(*) AS streams, sum(sc.messages) AS messages
     FROM chat.stream_chatters sc JOIN ord o ON o.id = sc.stream_id
     WHERE sc.channel_id = %(channel)s AND sc.started_at < %(since)s
       AND sc.chatter IN (SELECT chatter FROM recent)
+      -- a first pass has no history: no probe per chatter
+      AND EXISTS (SELECT FROM chat.streams
+                  WHERE channel_id = %(channel)s AND started_at < %(since)s)
     GROUP BY 1
 ), cum AS (
-    SELECT r.stream_id, r.chatter, r.login, r.messages, r.duplicates, r.gaps, r.gap_cv,
+    SELECT r.stream_id, r.chatter, r.login, r.messages, r.duplicates, r.gaps, r.gap_cv, r.new,
            r.n - coalesce(b.first_n, min(r.n) OVER w) + 1 AS since_first,
            coalesce(b.streams, 0) + count(*) OVER w AS streams_so_far,
            coalesce(b.messages, 0) + sum(r.messages) OVER w AS messages_so_far
     FROM recent r LEFT JOIN before b USING (chatter)
-    WINDOW w AS (PARTITION BY r.chatter ORDER BY r.n ROWS UNBOUNDED PRECEDING)
+    -- byte order: the sort of a month of rows, without the C library's comparison
+    WINDOW w AS (PARTITION BY r.chatter COLLATE "C" ORDER BY r.n ROWS UNBOUNDED PRECEDING)
 ), judged AS MATERIALIZED (
-    SELECT stream_id, chatter, streams_so_far = 1 AS first_time,
+    SELECT stream_id, chatter, new, streams_so_far = 1 AS first_time,
            CASE
                WHEN lower(login) = ANY(%(bots)s::text[])
                     OR (gaps >= %(bot_min_gaps)s AND gap_cv < %(bot_max_cv)s) THEN 'bot'
@@ -247,13 +272,21 @@ WITH ord AS (
                ELSE 'casual'
            END AS segment
     FROM cum
+), added AS (
+    INSERT INTO chat.stream_chatters (stream_id, channel_id, started_at, chatter, login, messages,
+                                      duplicates, emote_uses, chars, first_at, last_at, gaps,
+                                      gap_mean_s, gap_cv, first_time, segment)
+    SELECT n.stream_id, n.channel_id, n.started_at, n.chatter, n.login, n.messages, n.duplicates,
+           n.emote_uses, n.chars, n.first_at, n.last_at, n.gaps, n.gap_mean_s, n.gap_cv,
+           j.first_time, j.segment
+    FROM judged j JOIN pg_temp.new_chatters n USING (stream_id, chatter)
+    WHERE j.new
 )
 UPDATE chat.stream_chatters t
 SET segment = j.segment, first_time = j.first_time
 FROM judged j
-WHERE t.stream_id = j.stream_id AND t.chatter = j.chatter
-  AND t.stream_id IN (SELECT id FROM chat.streams
-                      WHERE channel_id = %(channel)s AND started_at >= %(since)s)
+WHERE NOT j.new AND t.stream_id = j.stream_id AND t.chatter = j.chatter
+  AND t.stream_id IN (SELECT id FROM targets)
   AND (t.segment, t.first_time) IS DISTINCT FROM (j.segment, j.first_time);
 
 -- name: summarize_audience
