@@ -241,14 +241,19 @@ WITH ord AS (
            o.n, true
     FROM pg_temp.new_chatters sc JOIN ord o ON o.id = sc.stream_id
     WHERE sc.stream_id IN (SELECT id FROM targets)
-), before AS (
-    SELECT sc.chatter, min(o.n) AS first_n, count(*) AS streams, sum(sc.messages) AS messages
-    FROM chat.stream_chatters sc JOIN ord o ON o.id = sc.stream_id
+), history AS MATERIALIZED (
+    -- each current chatter's earlier rows from stream_chatters_chatter_idx alone (a separate
+    -- step: joined to ord inside, the planner probed the primary key once per stream and chatter)
+    SELECT sc.chatter, sc.stream_id, sc.messages
+    FROM chat.stream_chatters sc
     WHERE sc.channel_id = %(channel)s AND sc.started_at < %(since)s
       AND sc.chatter IN (SELECT chatter FROM recent)
       -- a first pass has no history: no probe per chatter
       AND EXISTS (SELECT FROM chat.streams
                   WHERE channel_id = %(channel)s AND started_at < %(since)s)
+), before AS (
+    SELECT h.chatter, min(o.n) AS first_n, count(*) AS streams, sum(h.messages) AS messages
+    FROM history h JOIN ord o ON o.id = h.stream_id
     GROUP BY 1
 ), cum AS (
     SELECT r.stream_id, r.chatter, r.login, r.messages, r.duplicates, r.gaps, r.gap_cv, r.new,
