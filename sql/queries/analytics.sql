@@ -286,6 +286,9 @@ WITH ord AS (
            j.first_time, j.segment
     FROM judged j JOIN pg_temp.new_chatters n USING (stream_id, chatter)
     WHERE j.new
+    -- each stream's rows together, as when each stream wrote its own: a panel that reads one
+    -- stream's chatters reads a few pages, not rows spread over a month of them
+    ORDER BY n.stream_id, n.chatter
 )
 UPDATE chat.stream_chatters t
 SET segment = j.segment, first_time = j.first_time
