@@ -12,8 +12,9 @@ wait in a temporary table); then, once per channel, the segments and audience fi
 streams from the earliest one touched (``assign_segments`` reads the history before it as one
 total per chatter and writes the waiting chatter rows once, with their segments).  Each changed
 channel is one transaction.  A pass with nothing new writes nothing; running it again changes
-nothing.  After a pass that wrote many chatter rows (a first pass), ``chat.stream_chatters`` is
-vacuumed, so the next pass reads the history from its index alone.
+nothing.  After a pass that wrote chatter rows, ``chat.stream_chatters`` is vacuumed (only the
+pages changed since the last vacuum are visited), so the next pass reads the history from its
+index alone.
 
 **Mood** follows the scorer, which runs behind: streams not fully scored that ended within a
 day of their channel's latest stream are re-checked each pass.
