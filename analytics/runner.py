@@ -12,9 +12,9 @@ wait in a temporary table); then, once per channel, the segments and audience fi
 streams from the earliest one touched (``assign_segments`` reads the history before it as one
 total per chatter and writes the waiting chatter rows once, with their segments).  Each changed
 channel is one transaction.  A pass with nothing new writes nothing; running it again changes
-nothing.  After a pass that wrote chatter rows, ``chat.stream_chatters`` is vacuumed (only the
-pages changed since the last vacuum are visited), so the next pass reads the history from its
-index alone.
+nothing.  After a pass that rewrote a large share of a channel's chatter rows (more than 10,000
+and a fifth of them: a first pass, or a replay of old chat), ``chat.stream_chatters`` is
+vacuumed, so the next pass reads the history from its index alone.
 
 **Mood** follows the scorer, which runs behind: streams not fully scored that ended within a
 day of their channel's latest stream are re-checked each pass.
@@ -69,7 +69,8 @@ class AnalyzeSummary:
     streams_created: int = 0
     streams_deleted: int = 0
     mood_refreshed: int = 0
-    #: Chatter rows of the channels whose tables this pass analyzed again (a large share).
+    #: Chatter rows rewritten in channels where they were a large share of the channel's (the
+    #: tables are analyzed then, and vacuumed after the pass); 0 for an ordinary update.
     chatter_rows_written: int = 0
     seconds: float = 0.0
     channels: set[int] = field(default_factory=set)
