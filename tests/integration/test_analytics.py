@@ -283,6 +283,54 @@ def _constructed(url: str) -> dict[str, Any]:
     return {"channel": cid[0], "messages": len(msgs)}
 
 
+def test_islands_are_the_runs_a_message_by_message_reading_finds(db_url: str) -> None:
+    """The islands query bins messages one gap wide; its runs are the ones found by comparing
+    each message with the one before, also for silences of exactly the gap, one microsecond
+    more, across and inside bin edges, and for several gap lengths."""
+    import random
+
+    from analytics.runner import _Q
+
+    rng = random.Random(15)
+    gap = timedelta(minutes=30)
+    step = [
+        timedelta(seconds=1),
+        timedelta(minutes=29, seconds=59),
+        gap,  # exactly the gap: not a break
+        gap + timedelta(microseconds=1),  # a break
+        timedelta(hours=3),
+        timedelta(microseconds=1),
+    ]
+    times = [T0 + timedelta(minutes=17, microseconds=3)]
+    for _ in range(3000):
+        times.append(times[-1] + rng.choice(step))
+    with psycopg.connect(db_url) as conn:
+        cid = conn.execute(
+            "INSERT INTO chat.channels (name) VALUES ('islands') RETURNING id"
+        ).fetchone()
+        assert cid is not None
+        with conn.cursor().copy(
+            "COPY chat.messages (sent_at, channel_id, message_id, user_login, text) FROM STDIN"
+        ) as copy:
+            for i, at in enumerate(times):
+                copy.write_row((at, cid[0], f"i{i}", "someone", "hi"))
+    for g in (gap, timedelta(minutes=29, seconds=59), timedelta(seconds=1), timedelta(hours=2)):
+        expected: list[tuple[datetime, datetime, int]] = []
+        for at in times:
+            if expected and at - expected[-1][1] <= g:
+                first, _, n = expected[-1]
+                expected[-1] = (first, at, n + 1)
+            else:
+                expected.append((at, at, 1))
+        with psycopg.connect(db_url) as conn:
+            found = conn.execute(
+                _Q["islands"],
+                {"channel": cid[0], "lo": times[0], "hi": times[-1], "gap": g},
+            ).fetchall()
+        assert [tuple(r) for r in found] == expected, g
+        assert len(expected) > 100, g
+
+
 def _segments(url: str, stream_no: int) -> dict[str, str]:
     return dict(
         rows(
