@@ -130,8 +130,13 @@ DELETE FROM chat.stream_shape WHERE stream_id = %(id)s;
 -- cost a microsecond a row; numeric rounded at 16 digits, which cannot reach the next integer
 -- for streams shorter than years); chatters are sorted for their gaps in the "C" collation
 -- (byte order: the database's C.UTF-8 compares through the C library, with no abbreviated
--- keys) and everything else is hashed; each distinct text gets an integer id once, so
--- duplicates are counted per (chatter, id), not per text.
+-- keys), grouped per chatter in that order (no hash of every chatter), and everything else is
+-- hashed; each distinct text gets an integer id once, so duplicates are counted per (chatter,
+-- id), not per text; the chatters of each tenth are counted from a bit per tenth kept per
+-- chatter (not a group per chatter and tenth); tenths and calendar minutes (the peak) are
+-- counted in one read; the gaps between a chatter's messages are seconds in float8 (numeric's
+-- avg and stddev cost more than the rest of the chatter figures).  A stream of 416,000 messages:
+-- about 3.9 -> 3.0 s of CPU.
 WITH m AS MATERIALIZED (
     SELECT chat.chatter_key(user_id, user_login, user_name) AS chatter, user_login, sent_at,
            emote_count, length(text) AS len, text,
@@ -152,36 +157,53 @@ WITH m AS MATERIALIZED (
     SELECT p.chatter, sum(CASE WHEN t.k >= 3 AND p.long THEN p.c ELSE p.c - 1 END) AS n
     FROM per_text p JOIN texts t USING (nid) GROUP BY 1
 ), per_chatter AS (
-    SELECT chatter, max(user_login) AS login, count(*) AS messages, sum(emote_count) AS emote_uses,
-           sum(len) AS chars, min(sent_at) AS first_at, max(sent_at) AS last_at,
-           count(g) AS gaps, avg(g) AS gap_mean, stddev_pop(g) AS gap_sd
+    -- grouped in the order the window sorted the rows (byte order): no hash of every chatter;
+    -- tenths is a bit per tenth of the stream the chatter wrote in (chatters per tenth)
+    SELECT chatter COLLATE "C" AS chatter, max(user_login) AS login, count(*) AS messages,
+           sum(emote_count) AS emote_uses, sum(len) AS chars, min(sent_at) AS first_at,
+           max(sent_at) AS last_at, count(g) AS gaps, avg(g) AS gap_mean, stddev_pop(g) AS gap_sd,
+           bit_or(1 << decile) AS tenths
     FROM (
-        SELECT chatter, user_login, emote_count, len, sent_at,
-               extract(epoch FROM sent_at - lag(sent_at) OVER (PARTITION BY chatter COLLATE "C" ORDER BY sent_at)) AS g
+        SELECT chatter, user_login, emote_count, len, sent_at, decile,
+               date_part('epoch', sent_at - lag(sent_at) OVER (PARTITION BY chatter COLLATE "C" ORDER BY sent_at)) AS g
         FROM m WHERE chatter IS NOT NULL
     ) x
-    GROUP BY chatter
+    GROUP BY chatter COLLATE "C"
 ), chatters AS (
     INSERT INTO pg_temp.new_chatters (stream_id, channel_id, started_at, chatter, login, messages,
                                       duplicates, emote_uses, chars, first_at, last_at, gaps,
                                       gap_mean_s, gap_cv)
     SELECT %(id)s, %(channel)s, %(lo)s, b.chatter, b.login, b.messages, d.n, b.emote_uses,
            b.chars, b.first_at, b.last_at, b.gaps, b.gap_mean, b.gap_sd / nullif(b.gap_mean, 0)
-    FROM per_chatter b JOIN dups d USING (chatter)
-), totals AS (
-    SELECT count(*) AS messages, avg(len) AS avg_length,
-           coalesce(sum(emote_count), 0) AS emote_uses
+    FROM per_chatter b JOIN dups d ON d.chatter = b.chatter
+), counts AS (
+    -- one read of the rows for two groupings: by tenth, and by calendar minute (the peak)
+    SELECT grouping(decile) AS by_minute, decile, count(*) AS messages,
+           sum(emote_count) AS emote_uses, count(len) AS lengths, sum(len) AS chars
     FROM m
+    GROUP BY GROUPING SETS ((decile), (date_bin('1 minute', sent_at, TIMESTAMPTZ '2000-01-03')))
+), per_tenth AS (
+    SELECT decile, messages, emote_uses, lengths, chars FROM counts WHERE by_minute = 0
+), totals AS (
+    SELECT coalesce(sum(messages), 0)::bigint AS messages,
+           sum(chars)::numeric / nullif(sum(lengths), 0)::numeric AS avg_length,
+           coalesce(sum(emote_uses), 0)::bigint AS emote_uses
+    FROM per_tenth
 ), peak AS (
-    SELECT coalesce(max(n), 0) AS peak
-    FROM (SELECT count(*) AS n FROM m GROUP BY date_trunc('minute', sent_at)) x
-), per_decile AS (
-    SELECT decile, chatter, count(*) AS messages, sum(emote_count) AS emote_uses
-    FROM m GROUP BY decile, chatter
+    SELECT coalesce(max(messages), 0) AS peak FROM counts WHERE by_minute = 1
+), tenth_chatters AS (
+    SELECT t.d::int - 1 AS d, t.chatters
+    FROM (SELECT ARRAY[count(*) FILTER (WHERE tenths & 1 <> 0), count(*) FILTER (WHERE tenths & 2 <> 0),
+                       count(*) FILTER (WHERE tenths & 4 <> 0), count(*) FILTER (WHERE tenths & 8 <> 0),
+                       count(*) FILTER (WHERE tenths & 16 <> 0), count(*) FILTER (WHERE tenths & 32 <> 0),
+                       count(*) FILTER (WHERE tenths & 64 <> 0), count(*) FILTER (WHERE tenths & 128 <> 0),
+                       count(*) FILTER (WHERE tenths & 256 <> 0), count(*) FILTER (WHERE tenths & 512 <> 0)] AS a
+          FROM per_chatter) x,
+         unnest(x.a) WITH ORDINALITY AS t (chatters, d)
 ), tenths AS (
-    SELECT decile, sum(messages)::bigint AS messages, count(chatter) AS chatters,
-           sum(emote_uses)::bigint AS emote_uses
-    FROM per_decile GROUP BY decile
+    SELECT p.decile, p.messages::bigint AS messages, coalesce(c.chatters, 0) AS chatters,
+           p.emote_uses::bigint AS emote_uses
+    FROM per_tenth p LEFT JOIN tenth_chatters c ON c.d = p.decile
 ), scores AS (
     SELECT least(9, 10 * round(date_part('epoch', sent_at - %(lo)s::timestamptz) * 1000000::float8)::bigint
                     / greatest(round(date_part('epoch', %(hi)s::timestamptz - %(lo)s::timestamptz) * 1000000::float8)::bigint, 1))::smallint AS decile,

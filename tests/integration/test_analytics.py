@@ -141,6 +141,24 @@ def test_one_stream_on_the_real_sample_with_exact_counts(db_url: str, tmp_path: 
     assert [d for d, _, _ in shape] == list(range(10))
     assert sum(m for _, m, _ in shape) == messages
     assert abs(sum(s for _, _, s in shape) - 1.0) < 1e-4
+
+    # Each tenth's messages, chatters and emote uses, counted here message by message.
+    def us(d: timedelta) -> int:
+        return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+
+    tenths: dict[int, tuple[int, set[str], int]] = {d: (0, set(), 0) for d in range(10)}
+    for at, chatter, emotes in rows(
+        db_url,
+        "SELECT sent_at, chat.chatter_key(user_id, user_login, user_name), emote_count"
+        " FROM chat.messages",
+    ):
+        d = min(9, 10 * us(at - start) // max(us(end - start), 1))
+        n, who, e = tenths[d]
+        tenths[d] = (n + 1, who | ({chatter} if chatter else set()), e + emotes)
+    assert rows(
+        db_url, "SELECT decile, messages, chatters, emote_uses FROM chat.stream_shape ORDER BY 1"
+    ) == [(d, n, len(who), e) for d, (n, who, e) in sorted(tenths.items())]
+    assert len({len(who) for _, who, _ in tenths.values()}) > 1
     # Every chatter in exactly one segment; the usual stream is this one.
     assert rows(db_url, "SELECT count(*), count(DISTINCT chatter) FROM chat.stream_chatters") == [
         (chatters, chatters)
