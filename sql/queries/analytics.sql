@@ -258,7 +258,7 @@ WHERE s.id = %(id)s;
 -- transaction (pg_temp.new_chatters) are inserted with their segment; stored rows of later
 -- streams are updated where their segment changed.
 WITH ord AS (
-    SELECT id, row_number() OVER (ORDER BY started_at) AS n
+    SELECT id, started_at, row_number() OVER (ORDER BY started_at) AS n
     FROM chat.streams WHERE channel_id = %(channel)s
 ), targets AS MATERIALIZED (
     SELECT id FROM chat.streams WHERE channel_id = %(channel)s AND started_at >= %(since)s
@@ -273,26 +273,26 @@ WITH ord AS (
            o.n, true
     FROM pg_temp.new_chatters sc JOIN ord o ON o.id = sc.stream_id
     WHERE sc.stream_id IN (SELECT id FROM targets)
-), history AS MATERIALIZED (
-    -- each current chatter's earlier rows from stream_chatters_chatter_idx alone (a separate
-    -- step: joined to ord inside, the planner probed the primary key once per stream and chatter)
-    SELECT sc.chatter, sc.stream_id, sc.messages
-    FROM chat.stream_chatters sc
-    WHERE sc.channel_id = %(channel)s AND sc.started_at < %(since)s
-      AND sc.chatter IN (SELECT chatter FROM recent)
-      -- a first pass has no history: no probe per chatter
-      AND EXISTS (SELECT FROM chat.streams
+), before AS MATERIALIZED (
+    -- each current chatter's history before %(since)s: one aggregate per chatter over its
+    -- entries in stream_chatters_chatter_idx alone (no hash of a month of rows); the first
+    -- stream is the earliest start (its ordinal is looked up in ord once per chatter, below)
+    SELECT c.chatter, h.first_at, h.streams, h.messages
+    FROM (SELECT DISTINCT chatter FROM recent) c
+    CROSS JOIN LATERAL (
+        SELECT min(sc.started_at) AS first_at, count(*) AS streams, sum(sc.messages) AS messages
+        FROM chat.stream_chatters sc
+        WHERE sc.channel_id = %(channel)s AND sc.chatter = c.chatter AND sc.started_at < %(since)s
+    ) h
+    -- a first pass has no history: no probe per chatter
+    WHERE h.streams > 0 AND EXISTS (SELECT FROM chat.streams
                   WHERE channel_id = %(channel)s AND started_at < %(since)s)
-), before AS (
-    SELECT h.chatter, min(o.n) AS first_n, count(*) AS streams, sum(h.messages) AS messages
-    FROM history h JOIN ord o ON o.id = h.stream_id
-    GROUP BY 1
 ), cum AS (
     SELECT r.stream_id, r.chatter, r.login, r.messages, r.duplicates, r.gaps, r.gap_cv, r.new,
-           r.n - coalesce(b.first_n, min(r.n) OVER w) + 1 AS since_first,
+           r.n - coalesce(f.n, min(r.n) OVER w) + 1 AS since_first,
            coalesce(b.streams, 0) + count(*) OVER w AS streams_so_far,
            coalesce(b.messages, 0) + sum(r.messages) OVER w AS messages_so_far
-    FROM recent r LEFT JOIN before b USING (chatter)
+    FROM recent r LEFT JOIN before b USING (chatter) LEFT JOIN ord f ON f.started_at = b.first_at
     -- byte order: the sort of a month of rows, without the C library's comparison
     WINDOW w AS (PARTITION BY r.chatter COLLATE "C" ORDER BY r.n ROWS UNBOUNDED PRECEDING)
 ), judged AS MATERIALIZED (

@@ -20,11 +20,16 @@ from typing import Any
 import psycopg
 
 from analytics.runner import analyze_pass
+from analytics.segments import SegmentRules
 from chatpulse.core.db import connect
 
 GAP = timedelta(minutes=30)
 T0 = datetime(2024, 5, 1, 18, 0, tzinfo=UTC)
 PASTA = "this copypasta only counts once three chatters post it"
+#: A share at which whether a chatter is regular depends on their first stream: "returner"
+#: writes in streams 1 and 3, then 4 (3 of 4 streams since the first: casual, not regular; an
+#: update that took stream 3 for the first would count 3 of 2).
+RULES = SegmentRules(regular_share=0.8)
 
 Row = tuple[datetime, str, str, int]  # sent_at, login, text, emotes
 
@@ -75,7 +80,7 @@ def _write(url: str, channel: int, rows: list[Row], tag: str) -> None:
 def _analyze(url: str) -> None:
     async def go() -> None:
         async with await connect(url, autocommit=True) as conn:
-            while not (await analyze_pass(conn, GAP)).idle:
+            while not (await analyze_pass(conn, GAP, RULES)).idle:
                 pass
 
     asyncio.run(go())
@@ -127,6 +132,7 @@ def test_incremental_passes_equal_a_first_pass_over_the_same_rows(db_url: str) -
     first += [
         (T0 + timedelta(days=1, minutes=30, seconds=k), "spammy", "BUY NOW", 0) for k in range(8)
     ]
+    first += [(T0 + timedelta(days=d, minutes=5), "returner", f"back {d}", 0) for d in (0, 2)]
     _write(db_url, channel, first, "first")
     _analyze(db_url)
     start = _tables(db_url)
@@ -161,7 +167,14 @@ def test_incremental_passes_equal_a_first_pass_over_the_same_rows(db_url: str) -
     assert after_replay["streams"][1][0]["started_at"] < start["streams"][1][0]["started_at"]
 
     # A new stream the next day.
-    _write(db_url, channel, _stream(3, (0, 30), rng, "d"), "next")
+    next_day = _stream(3, (0, 30), rng, "d")
+    next_day.append((T0 + timedelta(days=3, minutes=5), "returner", "back 3", 0))
+    _write(db_url, channel, next_day, "next")
     _analyze(db_url)
+    with psycopg.connect(db_url) as conn:
+        updated = conn.execute(
+            "SELECT segment FROM chat.stream_chatters WHERE login = 'returner' ORDER BY started_at"
+        ).fetchall()
+    assert [r[0] for r in updated] == ["one-time", "casual", "casual"]
     final = _assert_same_as_from_scratch(db_url)
     assert len(final["streams"]) == 4
