@@ -213,13 +213,16 @@ async def _analyze_channel(
     # joins a month of chatter rows by nested loops, and panels scan them all for one stream.
     if row is not None and row[0] > max(10_000, before // 5):
         await conn.execute(
-            "ANALYZE chat.streams, chat.stream_chatters, chat.stream_shape, chat.stream_emotes"
+            "ANALYZE chat.streams, chat.stream_chatters, chat.stream_shape, chat.stream_emotes,"
+            " chat.channel_chatters"
         )
         summary.chatter_rows_written += row[0]
     await conn.execute(_Q["summarize_audience"], params)
     await conn.execute(_Q["clear_stream_segments"], params)
     await conn.execute(_Q["fill_stream_segments"], params)
     await conn.execute(_Q["refresh_channel_chatters"], params)
+    await conn.execute(_Q["clear_channel_segments"], params)
+    await conn.execute(_Q["fill_channel_segments"], params)
     summary.channels.add(channel)
 
 

@@ -199,7 +199,10 @@ def reset(url: str, streams: int) -> int:
         row = conn.execute("SELECT id FROM chat.channels WHERE name = 'busy'").fetchone()
         assert row is not None, "not a database of this bench"
         # The analysis tables: chat.streams and every table that references it.
-        conn.execute("TRUNCATE chat.streams, chat.channel_chatters, chat.analytics_state CASCADE")
+        conn.execute(
+            "TRUNCATE chat.streams, chat.channel_chatters, chat.channel_segments, chat.analytics_state"
+            " CASCADE"
+        )
         for table in ("emote_uses", "message_scores", "messages"):
             conn.execute(f"DELETE FROM chat.{table} WHERE sent_at >= %s", (cut,))
         conn.execute("VACUUM ANALYZE")

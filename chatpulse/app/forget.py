@@ -132,6 +132,8 @@ async def forget_in_database(
             spans = [r for r in await ranges.fetchall() if r.first is not None]
             before = await _count_chatters(conn, args)
             for place in _DELETES:
+                if place == "channel_chatters":  # the counts of those rows first
+                    await conn.execute(_Q["forget_channel_segments"], args)
                 cur = await conn.execute(_Q[f"forget_{place}"], args)
                 removed[place] = max(cur.rowcount, 0)
             samples = conn.cursor(row_factory=scalar_row)

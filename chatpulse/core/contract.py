@@ -84,6 +84,7 @@ READER_RELATIONS = (
     "stream_shape",
     "stream_emotes",
     "stream_segments",
+    "channel_segments",
     "channel_shape",
     "chatter_segments",
     "hype_forecasts",

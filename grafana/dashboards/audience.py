@@ -123,8 +123,8 @@ LIMIT 200
     current = plain_table(
         "Current segments",
         """
-SELECT c.name AS channel, g.segment, count(*) AS chatters
-FROM chat.chatter_segments g
+SELECT c.name AS channel, g.segment, sum(g.chatters)::bigint AS chatters
+FROM chat.channel_segments g
 JOIN chat.channels c ON c.id = g.channel_id
 WHERE g.last_stream_at <= $__timeTo() AND c.name IN (${channel:sqlstring})
 GROUP BY 1, 2
@@ -132,8 +132,9 @@ ORDER BY 1, 3 DESC
 """,
         width=24,
         height=8,
-        description="Every chatter the channel has seen, in the segment of their latest "
-        "stream up to the end of the range (chat.chatter_segments).",
+        description="Every chatter the channel has seen whose latest stream began by the end "
+        "of the range, in the segment of that stream (chat.channel_segments: the counts of "
+        "chat.chatter_segments).",
     )
     clusters = plain_table(
         "Behavioural clusters",

@@ -451,3 +451,16 @@ ON CONFLICT (channel_id, chatter) DO UPDATE
 SET login = EXCLUDED.login, segment = EXCLUDED.segment, last_stream_at = EXCLUDED.last_stream_at
 WHERE (cc.login, cc.segment, cc.last_stream_at)
       IS DISTINCT FROM (EXCLUDED.login, EXCLUDED.segment, EXCLUDED.last_stream_at);
+
+-- name: clear_channel_segments
+-- Forget a channel's current segment counts before they are counted again.
+DELETE FROM chat.channel_segments WHERE channel_id = %(channel)s;
+
+-- name: fill_channel_segments
+-- A channel's chatters per latest stream and segment (after refresh_channel_chatters), read by
+-- the Audience "Current segments" panel instead of counting every chatter.
+INSERT INTO chat.channel_segments (channel_id, last_stream_at, segment, chatters)
+SELECT %(channel)s, last_stream_at, segment, count(*)
+FROM chat.channel_chatters
+WHERE channel_id = %(channel)s
+GROUP BY last_stream_at, segment;

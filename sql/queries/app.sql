@@ -132,6 +132,26 @@ WHERE c.id = s.channel_id
        OR s.chatter = 'login:' || %(login)s)
   AND (%(platform)s::text IS NULL OR c.platform = %(platform)s);
 
+-- name: forget_channel_segments
+-- Take the user out of chat.channel_segments' counts (before forget_channel_chatters deletes
+-- the rows they count): a count that reaches 0 is deleted, as fill_channel_segments writes none.
+WITH n AS (
+    SELECT s.channel_id, s.last_stream_at, s.segment, count(*) AS n
+    FROM chat.channel_chatters s JOIN chat.channels c ON c.id = s.channel_id
+    WHERE (lower(s.login) = %(login)s OR s.chatter = ANY(%(ids)s)
+           OR s.chatter = 'login:' || %(login)s)
+      AND (%(platform)s::text IS NULL OR c.platform = %(platform)s)
+    GROUP BY 1, 2, 3
+), fewer AS (
+    UPDATE chat.channel_segments g SET chatters = g.chatters - n.n
+    FROM n
+    WHERE g.channel_id = n.channel_id AND g.last_stream_at = n.last_stream_at
+      AND g.segment = n.segment AND g.chatters > n.n
+)
+DELETE FROM chat.channel_segments g USING n
+WHERE g.channel_id = n.channel_id AND g.last_stream_at = n.last_stream_at
+  AND g.segment = n.segment AND g.chatters <= n.n;
+
 -- name: forget_channel_chatters
 -- Delete the user's row of chat.channel_chatters (behind chat.chatter_segments).
 DELETE FROM chat.channel_chatters s USING chat.channels c

@@ -108,6 +108,14 @@ def assert_current_segments(url: str) -> None:
         "SELECT DISTINCT ON (channel_id, chatter) channel_id, chatter, login, segment, started_at"
         " FROM chat.stream_chatters ORDER BY channel_id, chatter, started_at DESC",
     )
+    # chat.channel_segments counts them per latest stream and segment.
+    assert rows(
+        url, "SELECT * FROM chat.channel_segments ORDER BY channel_id, last_stream_at, segment"
+    ) == rows(
+        url,
+        "SELECT channel_id, last_stream_at, segment, count(*)::int FROM chat.chatter_segments"
+        " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    )
 
 
 # -- streams on real chat ---------------------------------------------------------------------
@@ -499,6 +507,7 @@ def test_forget_removes_the_user_from_stream_chatters(db_url: str) -> None:
     assert rows(db_url, "SELECT count(*) FROM chat.chatter_segments WHERE login = 'spammy'") == [
         (0,)
     ]
+    assert_current_segments(db_url)
     assert rows(db_url, "SELECT count(*) FROM chat.stream_chatters WHERE login = 'spammy'") == [
         (0,)
     ]

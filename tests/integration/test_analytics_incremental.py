@@ -99,6 +99,8 @@ _TABLES = {
     " JOIN chat.streams s ON s.id = t.stream_id ORDER BY s.started_at, t.segment",
     "channel_chatters": "SELECT to_jsonb(t) FROM chat.channel_chatters t"
     " ORDER BY t.channel_id, t.chatter",
+    "channel_segments": "SELECT to_jsonb(t) FROM chat.channel_segments t"
+    " ORDER BY t.channel_id, t.last_stream_at, t.segment",
 }
 
 
@@ -110,7 +112,10 @@ def _tables(url: str) -> dict[str, list[tuple[Any, ...]]]:
 def _assert_same_as_from_scratch(url: str) -> dict[str, list[tuple[Any, ...]]]:
     incremental = _tables(url)
     with psycopg.connect(url) as conn:
-        conn.execute("TRUNCATE chat.streams, chat.channel_chatters, chat.analytics_state CASCADE")
+        conn.execute(
+            "TRUNCATE chat.streams, chat.channel_chatters, chat.channel_segments,"
+            " chat.analytics_state CASCADE"
+        )
     _analyze(url)
     scratch = _tables(url)
     for name in _TABLES:

@@ -304,6 +304,11 @@ def test_audience_and_compare_panels_match_chatter_rows(db_url: str) -> None:
     overlap_raw = _panel_sql("compare", "Audience overlap")
     signatures_raw = _panel_sql("compare", "Signatures")
     shares_raw = _panel_sql("audience", "Segment shares per stream")
+    current_raw = _panel_sql("audience", "Current segments")
+    latest: dict[tuple[str, str], tuple[datetime, str]] = {}
+    for r in rows:  # each chatter's latest stream per channel and its segment
+        if (r[0], r[5]) not in latest or r[2] > latest[(r[0], r[5])][0]:
+            latest[(r[0], r[5])] = (r[2], r[6])
     segments = ("one-time", "casual", "regular", "power user", "spammer", "bot")
     cross = 0
     for channels in (["busy"], ["busy", "other"]):
@@ -351,4 +356,13 @@ def test_audience_and_compare_panels_match_chatter_rows(db_url: str) -> None:
             want_series = sorted((k[0], k[1], n / totals[k]) for k, n in per.items())
             got_series = _run(db_url, expand(shares_raw, span, variables, multi={"channel"}))
             assert [(t, m, pytest.approx(v)) for t, m, v in want_series] == got_series
+            # Current segments: chatters whose latest stream began by the range's end, per
+            # segment of that stream (chat.channel_segments).
+            counts: dict[tuple[str, str], int] = defaultdict(int)
+            for (name, _), (began, segment) in latest.items():
+                if name in channels and began <= span.end:
+                    counts[(name, segment)] += 1
+            got_current = _run(db_url, expand(current_raw, span, variables, multi={"channel"}))
+            assert sorted(got_current) == sorted((c, g, n) for (c, g), n in counts.items())
+            assert got_current == sorted(got_current, key=lambda r: (r[0], -r[2]))
     assert cross > 0  # the two channels share chatters in some range
