@@ -15,6 +15,10 @@ line is a new message) and measures, each in a process of its own (so its peak R
   Its line says how many rows each database write carried (``--ingest-batch`` is the most).
 
 Each COPY runs ``--repeat`` times (the best counts: the machine is shared). It prints rows/s, each rate as a ratio of the schema limit, and each process's peak RSS.
+For replay and the bus writer it prints the CPU time per message too: of the client (the process
+and the children it waited for, the parse workers) and of the PostgreSQL backends serving its
+database (read from ``/proc`` while it runs, so a local server only): on a shared machine these
+move less than the rates.
 ``--index-costs`` adds one ``COPY`` per index of ``chat.messages`` into a copy without that
 index: what each index costs at insert time.
 
@@ -34,6 +38,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -78,18 +83,61 @@ def _db_url(admin_url: str, dbname: str) -> str:
 
 def timed_child(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """Run ``argv``; (seconds, peak RSS in MB of it and its children, stdout)."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout = out.read()
-        if proc.returncode != 0:
-            raise SystemExit(f"{argv[:3]} failed ({proc.returncode}):\n{err.read()[-3000:]}")
-    return elapsed, usage.ru_maxrss / 1024, stdout
+    secs, rss, out, _ = timed_child_cpu(argv, env)
+    return secs, rss, out
+
+
+def timed_child_cpu(
+    argv: list[str], env: dict[str, str], watch: tuple[str, str] | None = None
+) -> tuple[float, float, str, tuple[float, float]]:
+    """:func:`timed_child`, and (CPU seconds of the child and the children it waited for,
+    CPU seconds of the PostgreSQL backends connected to database ``watch[1]``, seen through
+    the admin URL ``watch[0]``; 0 without ``watch``)."""
+    stop = threading.Event()
+    backends: dict[int, float] = {}
+    poller = None
+    if watch is not None:
+        poller = threading.Thread(target=_poll_backends, args=(*watch, backends, stop))
+        poller.start()
+    try:
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, text=True)
+            _, status, usage = os.wait4(proc.pid, 0)
+            elapsed = time.perf_counter() - t0
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            err.seek(0)
+            stdout = out.read()
+            if proc.returncode != 0:
+                raise SystemExit(f"{argv[:3]} failed ({proc.returncode}):\n{err.read()[-3000:]}")
+    finally:
+        stop.set()
+        if poller is not None:
+            poller.join()
+    cpu = usage.ru_utime + usage.ru_stime
+    return elapsed, usage.ru_maxrss / 1024, stdout, (cpu, sum(backends.values()))
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _poll_backends(
+    admin_url: str, dbname: str, seen: dict[int, float], stop: threading.Event
+) -> None:
+    """Until ``stop``: every 50 ms, the CPU seconds so far of each backend on ``dbname``
+    (``/proc/PID/stat`` utime + stime; a backend's last 50 ms before it exits are missed)."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        while not stop.wait(0.05):
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (dbname,)
+            ).fetchall()
+            for (pid,) in rows:
+                try:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                seen[pid] = (int(fields[11]) + int(fields[12])) / _TICK
 
 
 # -- child modes ----------------------------------------------------------------------------------
@@ -292,9 +340,19 @@ def main() -> int:
                 subprocess.run([exe, "migrate"], env=e, check=True, capture_output=True)
 
             # 1. replay
-            secs, rss, out = timed_child([exe, "replay", str(log_file)], env)
+            secs, rss, out, (cpu, pg_cpu) = timed_child_cpu(
+                [exe, "replay", str(log_file)], env, (args.admin_url, dbs[0])
+            )
             print(out.strip())
-            results.append(("chatpulse replay", n / secs, rss, f"{secs:.1f} s, end to end"))
+            results.append(
+                (
+                    "chatpulse replay",
+                    n / secs,
+                    rss,
+                    f"{secs:.1f} s, end to end; CPU {cpu / n * 1e6:.0f} us/msg (workers"
+                    f" included), PostgreSQL {pg_cpu / n * 1e6:.0f} us/msg",
+                )
+            )
 
             # 2. the rows, as COPY text, for the bare COPYs
             rows_file = tmp / "rows.copy"
@@ -351,7 +409,9 @@ def main() -> int:
                             f"{pub_s:.1f} s, {published:,} published",
                         )
                     )
-                    _, rss, out = timed_child([py, __file__, "--child-ingest", bus_url], bus_env)
+                    _, rss, out, (cpu, pg_cpu) = timed_child_cpu(
+                        [py, __file__, "--child-ingest", bus_url], bus_env, (args.admin_url, dbs[1])
+                    )
                     secs_s, acked, written, writes = out.split()[-4:]
                     per_write = int(acked) / max(int(writes), 1)
                     results.append(
@@ -361,7 +421,9 @@ def main() -> int:
                             rss,
                             f"{float(secs_s):.1f} s, {int(acked):,} acked, {int(written):,} written"
                             f" in {int(writes):,} database writes ({per_write:,.0f} rows/write,"
-                            f" batch {args.ingest_batch:,}, max wait {args.ingest_wait:g} s)",
+                            f" batch {args.ingest_batch:,}, max wait {args.ingest_wait:g} s);"
+                            f" CPU {cpu / int(acked) * 1e6:.0f} us/msg,"
+                            f" PostgreSQL {pg_cpu / int(acked) * 1e6:.0f} us/msg",
                         )
                     )
 
