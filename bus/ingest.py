@@ -36,6 +36,7 @@ from prometheus_client import CollectorRegistry
 from bus.common import ACK_WAIT_S, Bus, connect, consumer_name
 from bus.metrics import BusMetrics
 from bus.pull import ACK, PROGRESS, TERM, PullBatches, delivery_count, reply_all
+from chatpulse.core.heap import bulk_gc
 from chatpulse.core.settings import Settings
 from collector.app import dead_letter_path
 from collector.codec import CodecError, decode_events
@@ -246,6 +247,7 @@ async def run_ingest(
             await prepare()
         # The writer's spool is never used here (the stream is the buffer): a scratch one.
         with (
+            bulk_gc(),
             tempfile.TemporaryDirectory(prefix="chatpulse-ingest-") as scratch,
             Spool(Path(scratch), max_bytes=1 << 20) as spool,
             DeadLetters(dead_letter_path(settings, "ingest")) as dead,

@@ -26,6 +26,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from chatpulse.core.errors import ChatpulseError, ConfigError
+from chatpulse.core.heap import bulk_gc
 from collector.codec import decode_events, encode_events
 from collector.events import ChatEvent
 from collector.formats import (
@@ -72,34 +73,10 @@ def run_worker(
 ) -> None:
     """The child process: read and parse one file (or its ``span``), send it on ``conn`` (see
     the module docstring for the messages); closes ``conn``.  Never raises: errors are sent."""
-    last = [0.0]
-
-    def on_progress(done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - last[0] >= 0.5 or done >= total:
-            last[0] = now
-            conn.send_bytes(b"P" + f"{done} {total}".encode())
-
     try:
-        batch: list[ChatEvent] = []
-        for event in read_events(
-            Path(path),
-            fmt,
-            channel=channel,
-            platform=platform,
-            on_progress=on_progress,
-            start=None if start is None else datetime.fromisoformat(start),
-            max_message_chars=max_message_chars,
-            on_clock=lambda note: conn.send_bytes(b"K" + note.encode()),
-            span=span,
-        ):
-            batch.append(event)
-            if len(batch) >= BATCH:
-                conn.send_bytes(b"E" + encode_events(batch))
-                batch = []
-        if batch:
-            conn.send_bytes(b"E" + encode_events(batch))
-        conn.send_bytes(b"D")
+        # The child only parses: the collector's bulk policy (chatpulse.core.heap).
+        with bulk_gc():
+            _send_events(path, fmt, channel, platform, start, max_message_chars, conn, span)
     except MissingInputError as exc:
         conn.send_bytes(b"C" + str(exc).encode())
     except FormatError as exc:
@@ -108,6 +85,47 @@ def run_worker(
         conn.send_bytes(b"X" + f"{type(exc).__name__}: {exc}".encode())
     finally:
         conn.close()
+
+
+def _send_events(
+    path: str,
+    fmt: str,
+    channel: str | None,
+    platform: str | None,
+    start: str | None,
+    max_message_chars: int | None,
+    conn: Connection,
+    span: Span | None,
+) -> None:
+    """Parse and send the events, progress and clock notes, then ``b"D"``; raises what
+    reading raises."""
+    last = [0.0]
+
+    def on_progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.5 or done >= total:
+            last[0] = now
+            conn.send_bytes(b"P" + f"{done} {total}".encode())
+
+    batch: list[ChatEvent] = []
+    for event in read_events(
+        Path(path),
+        fmt,
+        channel=channel,
+        platform=platform,
+        on_progress=on_progress,
+        start=None if start is None else datetime.fromisoformat(start),
+        max_message_chars=max_message_chars,
+        on_clock=lambda note: conn.send_bytes(b"K" + note.encode()),
+        span=span,
+    ):
+        batch.append(event)
+        if len(batch) >= BATCH:
+            conn.send_bytes(b"E" + encode_events(batch))
+            batch = []
+    if batch:
+        conn.send_bytes(b"E" + encode_events(batch))
+    conn.send_bytes(b"D")
 
 
 def _spans(path: Path, fmt: str, workers: int) -> list[Span | None]:

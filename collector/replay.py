@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry
 from chatpulse.core.aggregates import backend_of, refresh_range
 from chatpulse.core.db import connect
 from chatpulse.core.errors import ConfigError
+from chatpulse.core.heap import bulk_gc
 from chatpulse.core.settings import Settings
 from collector.emotes import EmoteProviders
 from collector.events import ChatEvent, ChatMessage, Malformed, ModerationEvent
@@ -248,7 +249,7 @@ async def replay_files(
     # Replay puts lists of about a thousand events on the queue: bound it in events.
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max(2, settings.queue_size // BATCH))
     started = time.perf_counter()
-    with open_writer(settings, conninfo, queue, metrics, "replay") as writer:
+    with bulk_gc(), open_writer(settings, conninfo, queue, metrics, "replay") as writer:
         async with httpx.AsyncClient(headers={"User-Agent": "chatpulse"}) as http:
             if emotes is None:
                 emotes = emote_providers(settings, http, failure_log_level=logging.DEBUG)
