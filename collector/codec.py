@@ -24,6 +24,7 @@ Pure: no I/O, no clock.
 from __future__ import annotations
 
 import json
+import marshal
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,7 +39,14 @@ from collector.events import (
     ModerationEvent,
 )
 
-__all__ = ["FORMAT_VERSION", "CodecError", "decode_events", "encode_events"]
+__all__ = [
+    "FORMAT_VERSION",
+    "CodecError",
+    "decode_events",
+    "encode_events",
+    "pack_events",
+    "unpack_events",
+]
 
 #: The version written by :func:`encode_events`.  Bump it whenever the layout of an event
 #: changes (a field added, removed or re-encoded) and keep decoding the old versions: spool files
@@ -229,14 +237,8 @@ _DECODERS: dict[str, Callable[[list[Any]], ChatEvent]] = {
 }
 
 
-def encode_events(events: Sequence[ChatEvent]) -> bytes:
-    """Return ``events`` as one self-describing byte string (format :data:`FORMAT_VERSION`).
-
-    ``decode_events(encode_events(evs)) == list(evs)`` for every sequence of events whose
-    string fields are any Python ``str`` (lone surrogates included) and whose datetimes are
-    naive or have a fixed offset.  Raises :class:`TypeError` for an object that is not a
-    :data:`~collector.events.ChatEvent`.
-    """
+def _arrays(events: Sequence[ChatEvent]) -> list[list[Any]]:
+    """Each event as its array (the layout the module docstring describes)."""
     out: list[list[Any]] = []
     append = out.append
     for ev in events:
@@ -254,7 +256,46 @@ def encode_events(events: Sequence[ChatEvent]) -> bytes:
             append(_encode_moderation(ev))
         else:
             raise TypeError(f"not a chat event: {type(ev).__name__}")
-    return _encoder.encode({"v": FORMAT_VERSION, "e": out}).encode("utf-8", "surrogatepass")
+    return out
+
+
+def encode_events(events: Sequence[ChatEvent]) -> bytes:
+    """Return ``events`` as one self-describing byte string (format :data:`FORMAT_VERSION`).
+
+    ``decode_events(encode_events(evs)) == list(evs)`` for every sequence of events whose
+    string fields are any Python ``str`` (lone surrogates included) and whose datetimes are
+    naive or have a fixed offset.  Raises :class:`TypeError` for an object that is not a
+    :data:`~collector.events.ChatEvent`.
+    """
+    return _encoder.encode({"v": FORMAT_VERSION, "e": _arrays(events)}).encode(
+        "utf-8", "surrogatepass"
+    )
+
+
+def pack_events(events: Sequence[ChatEvent]) -> bytes:
+    """``events`` for another process running this same code (the replay's parse workers
+    hand their batches to the replay so), never for storage or the bus: the same arrays as
+    :func:`encode_events` in :mod:`marshal`'s format, which has no version of ours and may
+    change with the Python version.  About ten times cheaper to write than JSON and three
+    times cheaper to read.  ``unpack_events(pack_events(evs)) == list(evs)`` as for
+    :func:`encode_events`; raises :class:`TypeError` likewise."""
+    arrays = _arrays(events)
+    try:
+        return marshal.dumps(arrays)
+    except ValueError as exc:  # an object marshal cannot write, in a dict field
+        raise TypeError(f"cannot pack events: {exc}") from None
+
+
+def unpack_events(data: bytes) -> list[ChatEvent]:
+    """The events of :func:`pack_events`, in their order.  Raises :class:`CodecError` for
+    bytes it did not write (not a ``marshal`` list of event arrays)."""
+    try:
+        items = marshal.loads(data)
+    except (EOFError, ValueError, TypeError) as exc:
+        raise CodecError(f"packed events are not marshal data: {exc}") from None
+    if not isinstance(items, list):
+        raise CodecError("packed events are not a list")
+    return _from_arrays(items)
 
 
 def decode_events(data: bytes) -> list[ChatEvent]:
@@ -279,6 +320,10 @@ def decode_events(data: bytes) -> list[ChatEvent]:
     items = doc.get("e")
     if not isinstance(items, list):
         raise CodecError("event batch has no event list")
+    return _from_arrays(items)
+
+
+def _from_arrays(items: list[Any]) -> list[ChatEvent]:
     try:
         return [_DECODERS[item[0]](item) for item in items]
     except (KeyError, IndexError, TypeError, ValueError) as exc:

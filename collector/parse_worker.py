@@ -7,7 +7,7 @@ starts the children (:func:`run_worker`, one per span of a large line-format fil
 and yields what they send.
 
 The protocol, one message per ``send_bytes`` on a one-way pipe, a tag byte then the body:
-``b"E" + events`` (:func:`collector.codec.encode_events`, up to :data:`BATCH` events),
+``b"E" + events`` (:func:`collector.codec.pack_events`, up to :data:`BATCH` events),
 ``b"P" + "done total"`` progress in bytes, ``b"K" + note`` the clock a VOD comment file was
 placed by, ``b"D"`` done, and three that end the file with an error: ``b"X" + text`` an
 unexpected error, ``b"C" + text`` an option the user must give, ``b"F" + text`` a file that
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from chatpulse.core.errors import ChatpulseError, ConfigError
 from chatpulse.core.heap import bulk_gc
-from collector.codec import decode_events, encode_events
+from collector.codec import pack_events, unpack_events
 from collector.events import ChatEvent
 from collector.formats import (
     SPAN_FORMATS,
@@ -121,10 +121,10 @@ def _send_events(
     ):
         batch.append(event)
         if len(batch) >= BATCH:
-            conn.send_bytes(b"E" + encode_events(batch))
+            conn.send_bytes(b"E" + pack_events(batch))
             batch = []
     if batch:
-        conn.send_bytes(b"E" + encode_events(batch))
+        conn.send_bytes(b"E" + pack_events(batch))
     conn.send_bytes(b"D")
 
 
@@ -198,7 +198,7 @@ async def parse_in_worker(
                     raise ChatpulseError(f"replay: the parser of {path} died") from None
                 tag, body = data[:1], data[1:]
                 if tag == b"E":
-                    yield decode_events(body)
+                    yield unpack_events(body)
                 elif tag == b"P":
                     done[conn], totals[conn] = (int(x) for x in body.split())
                     if len(totals) == len(readers):

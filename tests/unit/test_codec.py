@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import marshal
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -15,7 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector import codec
-from collector.codec import FORMAT_VERSION, CodecError, decode_events, encode_events
+from collector.codec import (
+    FORMAT_VERSION,
+    CodecError,
+    decode_events,
+    encode_events,
+    pack_events,
+    unpack_events,
+)
 from collector.events import (
     ChatEvent,
     ChatMessage,
@@ -291,3 +299,44 @@ def test_moderation_extra_survives_the_round_trip() -> None:
         extra={"tmi-sent-ts": "-6795364578871"},
     )
     assert decode_events(encode_events([event])) == [event]
+
+
+# -- pack_events / unpack_events: the replay's parse workers to the replay ----------------------
+
+
+def test_real_recent_messages_pack_and_unpack_equal() -> None:
+    events = _nymn_events()
+    unpacked = unpack_events(pack_events(events))
+    assert unpacked == events
+    assert unpacked == decode_events(encode_events(events))
+    first = unpacked[0]
+    assert isinstance(first, ChatMessage)
+    assert first.sent_at.tzinfo is UTC
+    assert isinstance(first.emotes, tuple)
+    assert all(type(e) is EmoteUse for e in first.emotes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_messages, _moderations, _others), max_size=5))
+def test_any_events_pack_and_unpack_equal(events: list[ChatEvent]) -> None:
+    unpacked = unpack_events(pack_events(events))
+    assert unpacked == events
+    assert [type(e) for e in unpacked] == [type(e) for e in events]
+
+
+@settings(max_examples=200, deadline=None)
+@given(_odd_text)
+def test_odd_text_survives_packing(text: str) -> None:
+    (unpacked,) = unpack_events(pack_events([Malformed(raw=text, reason=text, source_name=text)]))
+    assert isinstance(unpacked, Malformed)
+    assert unpacked.raw == text
+
+
+def test_pack_rejects_non_events_and_unpack_what_it_did_not_write() -> None:
+    with pytest.raises(TypeError):
+        pack_events(["not an event"])  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        pack_events([ControlEvent("x", params={"at": RECEIVED_AT})])  # type: ignore[dict-item]
+    for data in (b"", b"garbage", marshal.dumps({"e": []}), marshal.dumps([["z", 1]])):
+        with pytest.raises(CodecError):
+            unpack_events(data)
