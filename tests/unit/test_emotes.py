@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from collector.emotes import (
     BTTV_CHANNEL_URL,
@@ -21,6 +23,7 @@ from collector.emotes import (
     EmoteFormatError,
     EmoteProviders,
     EmoteSet,
+    _match_emoji,
     default_fetch_json_factory,
     find_emoji,
     merge_emotes,
@@ -31,9 +34,10 @@ from collector.emotes import (
     parse_ffz_global,
 )
 from collector.events import EmoteUse
+from collector.irc import parse_recent_messages
 from tests.emote_fetch import CHANNEL, FakeFetch
 from tests.emote_fetch import provider_responses as _responses
-from tests.paths import NYMN
+from tests.paths import NYMN, NYMN_RECENT
 from tests.plugins.http import NYMN_ID
 
 FIXTURES = NYMN
@@ -336,6 +340,33 @@ def test_emoji_sequences_count_as_one_emoji(
         if want is not None:
             assert name == want
     assert all(u.provider == "emoji" for u in find_emoji(text))
+
+
+# Characters around the edges of what an emoji is made of, and others, for the property below.
+_EMOJI_EDGE_CHARS = st.sampled_from(
+    [
+        *"aZ1#*- \u00e9\u00a9\u00ae\u2122\u2194\u2600\u27bf\u2764\u2b50\u3030",
+        *"\ufe0f\ufe0e\u200d\u20e3\U000e0000\U000e0067\U000e007f\u2800\u28ff",
+        *"\U0001f1e6\U0001f1fa\U0001f1ff\U0001f3fb\U0001f3ff\U0001f300\U0001f64f",
+        *"\U0001f468\U0001f525\U0001f54a\U0001f9ff\U0001faff\U0001f004",
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@example("1\u20e3")  # a keycap: its base is ASCII
+@example("\U0001f1fa\U0001f1f8")  # a flag
+@example("\u2764\ufe0f")  # a text-default symbol made emoji
+@given(st.text(alphabet=_EMOJI_EDGE_CHARS, max_size=10) | st.text(max_size=10))
+def test_emoji_character_test_never_hides_an_emoji(text: str) -> None:
+    assert find_emoji(text) == _match_emoji(text)
+
+
+def test_emoji_character_test_agrees_on_real_chat() -> None:
+    texts = [line.rsplit(" :", 1)[-1] for line in parse_recent_messages(NYMN_RECENT.read_text())]
+    with_emoji = [t for t in texts if _match_emoji(t)]
+    assert len(with_emoji) > 10
+    assert [find_emoji(t) for t in texts] == [_match_emoji(t) for t in texts]
 
 
 # ----------------------------------------------------------------------------- providers
