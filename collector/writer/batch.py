@@ -191,9 +191,7 @@ async def _write_messages(
     result: BatchResult,
 ) -> None:
     rows = format_messages(messages, ids, received_default)
-    staged = result.staged
-    for m in messages:
-        staged[(m.channel, m.source)] += 1
+    result.staged.update([(m.channel, m.source) for m in messages])
     sent = [m.sent_at for m in messages]
     low, high = min(sent), max(sent)
     if result.min_sent_at is None or low < result.min_sent_at:
@@ -301,10 +299,9 @@ async def _copy_new(
             stored = {(k.channel_id, k.message_id, k.sent_at) for k in await cur.fetchall()}
     # In key order (sent_at first, as the staging path inserts): two writers copying
     # overlapping keys wait for each other in the same order instead of deadlocking.
-    fresh = sorted(
-        (i for i, key in enumerate(keys) if key not in stored),
-        key=lambda i: (keys[i][2], keys[i][0], keys[i][1]),
-    )
+    # (The keys are unique, so this order is total: the same whichever way it is computed.)
+    order = sorted(range(len(keys)), key=[(k[2], k[0], k[1]) for k in keys].__getitem__)
+    fresh = [i for i in order if keys[i] not in stored] if stored else order
     new_uses = [rows.uses[i] for i in fresh if rows.uses[i]]
     try:
         async with conn.transaction(), conn.cursor() as cur:  # a savepoint
@@ -314,8 +311,7 @@ async def _copy_new(
                 await _copy_text(cur, _Q["copy_emote_uses"], new_uses)
     except psycopg.errors.UniqueViolation:
         return False
-    for i in fresh:
-        result.inserted[(messages[i].channel, messages[i].source)] += 1
+    result.inserted.update([(messages[i].channel, messages[i].source) for i in fresh])
     result.emote_uses_inserted += sum(len(messages[i].emotes) for i in fresh)
     if stored:
         old_uses = [rows.uses[i] for i, key in enumerate(keys) if key in stored and rows.uses[i]]

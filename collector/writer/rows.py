@@ -119,8 +119,23 @@ def format_messages(
         sent_at = m.sent_at
         sent_text = _time(sent_at)
         keys.append((channel_id, message_id, sent_at))
-        head = f"{sent_text}\t{channel_text}\t{_text(message_id)}\t"
-        user_id = _text(m.user_id)
+        user_id, login, name, text = m.user_id, m.user_login, m.user_name, m.text
+        kind, reply = m.kind, m.reply_parent_id
+        source: str = m.source
+        # One test over the message's text fields together instead of one per field: nearly
+        # every message needs no escape at all (None reads "None" here, which needs none).
+        probe = f"{message_id}{user_id}{login}{name}{text}{kind}{reply}{source}"
+        if "\\" in probe or "\t" in probe or "\n" in probe or "\r" in probe or "\x00" in probe:
+            message_id_text = _text(message_id)
+            user_id, login, name = _text(user_id), _text(login), _text(name)
+            text, kind, reply, source = _text(text), _text(kind), _text(reply), _text(source)
+        else:
+            message_id_text = message_id
+            user_id = _NULL if user_id is None else user_id
+            login = _NULL if login is None else login
+            name = _NULL if name is None else name
+            reply = _NULL if reply is None else reply
+        head = f"{sent_text}\t{channel_text}\t{message_id_text}\t"
         emote_count = 0
         if m.emotes:
             tail = f"\t{user_id}\n"
@@ -136,11 +151,11 @@ def format_messages(
             all_uses.append("")
         received = m.received_at
         rows.append(
-            f"{head}{user_id}\t{_text(m.user_login)}\t{_text(m.user_name)}\t{_text(m.text)}"
-            f"\t{_text(m.kind)}\t{_badges_field(tuple(m.badges.items())) if m.badges else '{}'}"
+            f"{head}{user_id}\t{login}\t{name}\t{text}"
+            f"\t{kind}\t{_badges_field(tuple(m.badges.items())) if m.badges else '{}'}"
             f"\t{'t' if m.is_mod else 'f'}\t{'t' if m.is_subscriber else 'f'}"
-            f"\t{'t' if m.is_first else 'f'}\t{int(m.bits)}\t{_text(m.reply_parent_id)}"
+            f"\t{'t' if m.is_first else 'f'}\t{int(m.bits)}\t{reply}"
             f"\t{emote_count}\t{_extra_field(tuple(m.extra.items())) if m.extra else _NULL}"
-            f"\t{received_text if received is None else _time(received)}\t{_text(m.source)}\n"
+            f"\t{received_text if received is None else _time(received)}\t{source}\n"
         )
     return out
