@@ -25,6 +25,7 @@ __all__ = [
     "Source",
     "deterministic_message_id",
     "moderation_event_key",
+    "new_message",
 ]
 
 #: Where a row came from: a live connection, a gap fill after a reconnect, or a file replay.
@@ -77,6 +78,65 @@ class ChatMessage:
     source: Source = "live"
     #: Extra platform fields worth keeping (USERNOTICE ``msg-param-*``, colour, ...).
     extra: dict[str, str] = field(default_factory=dict)
+
+
+# The slots' own setters, in field order, for new_message.
+(
+    _set_platform, _set_channel, _set_message_id, _set_sent_at, _set_text, _set_user_id,
+    _set_user_login, _set_user_name, _set_kind, _set_badges, _set_is_mod, _set_is_subscriber,
+    _set_is_first, _set_bits, _set_reply_parent_id, _set_channel_platform_id, _set_emotes,
+    _set_received_at, _set_source, _set_extra,
+) = (getattr(ChatMessage, name).__set__ for name in ChatMessage.__slots__)  # fmt: skip
+
+
+def new_message(
+    platform: str,
+    channel: str,
+    message_id: str,
+    sent_at: datetime,
+    text: str,
+    user_id: str | None,
+    user_login: str | None,
+    user_name: str | None,
+    kind: MessageKind,
+    badges: dict[str, str],
+    is_mod: bool,
+    is_subscriber: bool,
+    is_first: bool,
+    bits: int,
+    reply_parent_id: str | None,
+    channel_platform_id: str | None,
+    emotes: tuple[EmoteUse, ...],
+    received_at: datetime | None,
+    source: Source,
+    extra: dict[str, str],
+) -> ChatMessage:
+    """``ChatMessage(...)`` with every field given, in the order they are declared: the same
+    object, built by setting each slot directly (the frozen dataclass's ``__init__`` goes
+    through ``object.__setattr__`` once per field, about twice the cost).  For the parsers'
+    hot paths; ``tests/unit/test_events.py`` keeps the order in step with the class."""
+    m: ChatMessage = object.__new__(ChatMessage)
+    _set_platform(m, platform)
+    _set_channel(m, channel)
+    _set_message_id(m, message_id)
+    _set_sent_at(m, sent_at)
+    _set_text(m, text)
+    _set_user_id(m, user_id)
+    _set_user_login(m, user_login)
+    _set_user_name(m, user_name)
+    _set_kind(m, kind)
+    _set_badges(m, badges)
+    _set_is_mod(m, is_mod)
+    _set_is_subscriber(m, is_subscriber)
+    _set_is_first(m, is_first)
+    _set_bits(m, bits)
+    _set_reply_parent_id(m, reply_parent_id)
+    _set_channel_platform_id(m, channel_platform_id)
+    _set_emotes(m, emotes)
+    _set_received_at(m, received_at)
+    _set_source(m, source)
+    _set_extra(m, extra)
+    return m
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from collector.events import (
     Source,
     deterministic_message_id,
     moderation_event_key,
+    new_message,
 )
 
 log = logging.getLogger(__name__)
@@ -664,43 +665,48 @@ def _chat_message(
     bits = _opt_int_tag(msg, "bits", kept)
     months = _sub_months(msg, kept)
     emotes = parse_emote_ranges(tags.get("emotes", ""), text)
-    _count_repair("emote_range_clamped", emotes.clamped)
-    _count_repair("emote_range_realigned", emotes.realigned)
-    _count_repair("emote_range_dropped", emotes.dropped)
+    repaired = emotes.clamped or emotes.realigned or emotes.dropped
+    if repaired:
+        _count_repair("emote_range_clamped", emotes.clamped)
+        _count_repair("emote_range_realigned", emotes.realigned)
+        _count_repair("emote_range_dropped", emotes.dropped)
     extra = _extra(tags)
     if months is not None:
         extra["sub-months"] = months
-    for key, count in (
-        ("emote-ranges-clamped", emotes.clamped),
-        ("emote-ranges-realigned", emotes.realigned),
-        ("emote-ranges-dropped", emotes.dropped),
-    ):
-        if count:
-            extra[key] = str(count)
-    extra.update(kept)
+    if repaired:
+        for key, count in (
+            ("emote-ranges-clamped", emotes.clamped),
+            ("emote-ranges-realigned", emotes.realigned),
+            ("emote-ranges-dropped", emotes.dropped),
+        ):
+            if count:
+                extra[key] = str(count)
+    if kept:
+        extra.update(kept)
     if notes:
         extra.update(notes)
-    return ChatMessage(
-        platform=platform,
-        channel=channel,
-        message_id=message_id,
-        sent_at=sent_at,
-        text=text,
-        user_id=user_id,
-        user_login=user_login,
-        user_name=_opt(tags, "display-name"),
-        kind=kind,
-        badges=badges,
-        is_mod=tags.get("mod") == "1" or not _MOD_BADGES.isdisjoint(badges),
-        is_subscriber=tags.get("subscriber") == "1" or "subscriber" in badges,
-        is_first=tags.get("first-msg") == "1",
-        bits=bits or 0,
-        reply_parent_id=_opt(tags, "reply-parent-msg-id"),
-        channel_platform_id=_opt(tags, "room-id"),
-        emotes=emotes.uses,
-        received_at=received_at,
-        source=source,
-        extra=extra,
+    # new_message: ChatMessage(...) at half the cost, the fields in their declared order.
+    return new_message(
+        platform,
+        channel,
+        message_id,
+        sent_at,
+        text,
+        user_id,
+        user_login,
+        _opt(tags, "display-name"),
+        kind,
+        badges,
+        tags.get("mod") == "1" or not _MOD_BADGES.isdisjoint(badges),
+        tags.get("subscriber") == "1" or "subscriber" in badges,
+        tags.get("first-msg") == "1",
+        bits or 0,
+        _opt(tags, "reply-parent-msg-id"),
+        _opt(tags, "room-id"),
+        emotes.uses,
+        received_at,
+        source,
+        extra,
     )
 
 
