@@ -296,9 +296,14 @@ def _constructed(url: str) -> dict[str, Any]:
     for u in range(30):  # a raid of first-time chatters in stream 3
         say(2, 1200 + u, f"raider{u}", "RAID HYPE")
         say(2, 1500 + u, f"raider{u}", f"hi from raider {u}")
+    return {"channel": _write_chat(url, "constructed", msgs), "messages": len(msgs)}
+
+
+def _write_chat(url: str, channel: str, msgs: list[tuple[datetime, str, str]]) -> int:
+    """A new channel with ``msgs`` (sent_at, login, text) as plain chat.messages rows; its id."""
     with psycopg.connect(url) as conn:
         cid = conn.execute(
-            "INSERT INTO chat.channels (name) VALUES ('constructed') RETURNING id"
+            "INSERT INTO chat.channels (name) VALUES (%s) RETURNING id", (channel,)
         ).fetchone()
         assert cid is not None
         with conn.cursor().copy(
@@ -306,7 +311,7 @@ def _constructed(url: str) -> dict[str, Any]:
         ) as copy:
             for i, (at, login, text) in enumerate(msgs):
                 copy.write_row((at, cid[0], f"m{i}", login, text))
-    return {"channel": cid[0], "messages": len(msgs)}
+    return int(cid[0])
 
 
 def test_islands_are_the_runs_a_message_by_message_reading_finds(db_url: str) -> None:
@@ -330,16 +335,7 @@ def test_islands_are_the_runs_a_message_by_message_reading_finds(db_url: str) ->
     times = [T0 + timedelta(minutes=17, microseconds=3)]
     for _ in range(3000):
         times.append(times[-1] + rng.choice(step))
-    with psycopg.connect(db_url) as conn:
-        cid = conn.execute(
-            "INSERT INTO chat.channels (name) VALUES ('islands') RETURNING id"
-        ).fetchone()
-        assert cid is not None
-        with conn.cursor().copy(
-            "COPY chat.messages (sent_at, channel_id, message_id, user_login, text) FROM STDIN"
-        ) as copy:
-            for i, at in enumerate(times):
-                copy.write_row((at, cid[0], f"i{i}", "someone", "hi"))
+    channel = _write_chat(db_url, "islands", [(at, "someone", "hi") for at in times])
     for g in (gap, timedelta(minutes=29, seconds=59), timedelta(seconds=1), timedelta(hours=2)):
         expected: list[tuple[datetime, datetime, int]] = []
         for at in times:
@@ -351,7 +347,7 @@ def test_islands_are_the_runs_a_message_by_message_reading_finds(db_url: str) ->
         with psycopg.connect(db_url) as conn:
             found = conn.execute(
                 _Q["islands"],
-                {"channel": cid[0], "lo": times[0], "hi": times[-1], "gap": g},
+                {"channel": channel, "lo": times[0], "hi": times[-1], "gap": g},
             ).fetchall()
         assert [tuple(r) for r in found] == expected, g
         assert len(expected) > 100, g
