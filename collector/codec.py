@@ -37,6 +37,7 @@ from collector.events import (
     EmoteUse,
     Malformed,
     ModerationEvent,
+    new_message,
 )
 
 __all__ = [
@@ -125,60 +126,16 @@ def _encode_message(m: ChatMessage) -> list[Any]:
     ]
 
 
-# The slots' own setters: a decoded message is built by setting each slot directly, about half
-# the cost of the frozen dataclass's __init__ (which goes through object.__setattr__ once per
-# field).  Every field is set, and ChatMessage has no __post_init__, so the result is the same
-# object __init__ makes (tests/unit/test_codec.py compares them field by field).
-_new_message = object.__new__
-(
-    _set_platform,
-    _set_channel,
-    _set_message_id,
-    _set_sent_at,
-    _set_text,
-    _set_user_id,
-    _set_user_login,
-    _set_user_name,
-    _set_kind,
-    _set_badges,
-    _set_is_mod,
-    _set_is_subscriber,
-    _set_is_first,
-    _set_bits,
-    _set_reply_parent_id,
-    _set_channel_platform_id,
-    _set_emotes,
-    _set_received_at,
-    _set_source,
-    _set_extra,
-) = (getattr(ChatMessage, name).__set__ for name in _MESSAGE_FIELDS)
-
-
 def _decode_message(a: list[Any]) -> ChatMessage:
     if len(a) != 21:
         raise ValueError(f"chat message with {len(a) - 1} fields")
-    m: ChatMessage = _new_message(ChatMessage)
-    _set_platform(m, a[1])
-    _set_channel(m, a[2])
-    _set_message_id(m, a[3])
-    _set_sent_at(m, _dec_dt(a[4]))
-    _set_text(m, a[5])
-    _set_user_id(m, a[6])
-    _set_user_login(m, a[7])
-    _set_user_name(m, a[8])
-    _set_kind(m, a[9])
-    _set_badges(m, a[10])
-    _set_is_mod(m, a[11])
-    _set_is_subscriber(m, a[12])
-    _set_is_first(m, a[13])
-    _set_bits(m, a[14])
-    _set_reply_parent_id(m, a[15])
-    _set_channel_platform_id(m, a[16])
-    _set_emotes(m, tuple([EmoteUse(*e) for e in a[17]]) if a[17] else ())
-    _set_received_at(m, None if a[18] is None else _dec_dt(a[18]))
-    _set_source(m, a[19])
-    _set_extra(m, a[20])
-    return m
+    # new_message sets each slot directly: about half the cost of ChatMessage(...) (the
+    # frozen dataclass's __init__), the same object (tests/unit/test_codec.py compares them).
+    return new_message(
+        a[1], a[2], a[3], _dec_dt(a[4]), a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12],
+        a[13], a[14], a[15], a[16], tuple([EmoteUse(*e) for e in a[17]]) if a[17] else (),
+        None if a[18] is None else _dec_dt(a[18]), a[19], a[20],
+    )  # fmt: skip
 
 
 def _encode_moderation(m: ModerationEvent) -> list[Any]:

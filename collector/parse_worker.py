@@ -73,32 +73,6 @@ def run_worker(
 ) -> None:
     """The child process: read and parse one file (or its ``span``), send it on ``conn`` (see
     the module docstring for the messages); closes ``conn``.  Never raises: errors are sent."""
-    try:
-        # The child only parses: the collector's bulk policy (chatpulse.core.heap).
-        with bulk_gc():
-            _send_events(path, fmt, channel, platform, start, max_message_chars, conn, span)
-    except MissingInputError as exc:
-        conn.send_bytes(b"C" + str(exc).encode())
-    except FormatError as exc:
-        conn.send_bytes(b"F" + str(exc).encode())
-    except Exception as exc:  # reported to the parent, which raises it there
-        conn.send_bytes(b"X" + f"{type(exc).__name__}: {exc}".encode())
-    finally:
-        conn.close()
-
-
-def _send_events(
-    path: str,
-    fmt: str,
-    channel: str | None,
-    platform: str | None,
-    start: str | None,
-    max_message_chars: int | None,
-    conn: Connection,
-    span: Span | None,
-) -> None:
-    """Parse and send the events, progress and clock notes, then ``b"D"``; raises what
-    reading raises."""
     last = [0.0]
 
     def on_progress(done: int, total: int) -> None:
@@ -107,25 +81,36 @@ def _send_events(
             last[0] = now
             conn.send_bytes(b"P" + f"{done} {total}".encode())
 
-    batch: list[ChatEvent] = []
-    for event in read_events(
-        Path(path),
-        fmt,
-        channel=channel,
-        platform=platform,
-        on_progress=on_progress,
-        start=None if start is None else datetime.fromisoformat(start),
-        max_message_chars=max_message_chars,
-        on_clock=lambda note: conn.send_bytes(b"K" + note.encode()),
-        span=span,
-    ):
-        batch.append(event)
-        if len(batch) >= BATCH:
-            conn.send_bytes(b"E" + pack_events(batch))
-            batch = []
-    if batch:
-        conn.send_bytes(b"E" + pack_events(batch))
-    conn.send_bytes(b"D")
+    try:
+        # The child only parses: the collector's bulk policy (chatpulse.core.heap).
+        with bulk_gc():
+            batch: list[ChatEvent] = []
+            for event in read_events(
+                Path(path),
+                fmt,
+                channel=channel,
+                platform=platform,
+                on_progress=on_progress,
+                start=None if start is None else datetime.fromisoformat(start),
+                max_message_chars=max_message_chars,
+                on_clock=lambda note: conn.send_bytes(b"K" + note.encode()),
+                span=span,
+            ):
+                batch.append(event)
+                if len(batch) >= BATCH:
+                    conn.send_bytes(b"E" + pack_events(batch))
+                    batch = []
+            if batch:
+                conn.send_bytes(b"E" + pack_events(batch))
+            conn.send_bytes(b"D")
+    except MissingInputError as exc:
+        conn.send_bytes(b"C" + str(exc).encode())
+    except FormatError as exc:
+        conn.send_bytes(b"F" + str(exc).encode())
+    except Exception as exc:  # reported to the parent, which raises it there
+        conn.send_bytes(b"X" + f"{type(exc).__name__}: {exc}".encode())
+    finally:
+        conn.close()
 
 
 def _spans(path: Path, fmt: str, workers: int) -> list[Span | None]:
