@@ -135,7 +135,7 @@ async def _place_window(
     lo, hi, old = await _window(conn, channel, lo, hi, gap)
     islands = [
         Island(a, b)
-        for a, b, _ in await _rows(
+        for a, b in await _rows(
             conn, "islands", {"channel": channel, "lo": lo, "hi": hi, "gap": gap}
         )
     ]

@@ -9,6 +9,7 @@ audiences with known answers are written as plain chat.messages rows.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -315,9 +316,10 @@ def _write_chat(url: str, channel: str, msgs: list[tuple[datetime, str, str]]) -
 
 
 def test_islands_are_the_runs_a_message_by_message_reading_finds(db_url: str) -> None:
-    """The islands query bins messages one gap wide; its runs are the ones found by comparing
-    each message with the one before, also for silences of exactly the gap, one microsecond
-    more, across and inside bin edges, and for several gap lengths."""
+    """The islands query walks the index a gap at a time; its runs are the ones found by
+    comparing each message with the one before, also for silences of exactly the gap, one
+    microsecond more, messages at one instant, and for several gap lengths, in a window that
+    starts and ends inside runs."""
     import random
 
     from analytics.runner import _Q
@@ -331,25 +333,28 @@ def test_islands_are_the_runs_a_message_by_message_reading_finds(db_url: str) ->
         gap + timedelta(microseconds=1),  # a break
         timedelta(hours=3),
         timedelta(microseconds=1),
+        timedelta(0),  # two messages at one instant
     ]
     times = [T0 + timedelta(minutes=17, microseconds=3)]
     for _ in range(3000):
         times.append(times[-1] + rng.choice(step))
     channel = _write_chat(db_url, "islands", [(at, "someone", "hi") for at in times])
-    for g in (gap, timedelta(minutes=29, seconds=59), timedelta(seconds=1), timedelta(hours=2)):
-        expected: list[tuple[datetime, datetime, int]] = []
+    gaps = (gap, timedelta(minutes=29, seconds=59), timedelta(seconds=1), timedelta(hours=2))
+    windows = ((times[0], times[-1]), (times[7], times[-9]))
+    for g, (lo, hi) in itertools.product(gaps, windows):
+        expected: list[tuple[datetime, datetime]] = []
         for at in times:
+            if not lo <= at <= hi:
+                continue
             if expected and at - expected[-1][1] <= g:
-                first, _, n = expected[-1]
-                expected[-1] = (first, at, n + 1)
+                expected[-1] = (expected[-1][0], at)
             else:
-                expected.append((at, at, 1))
+                expected.append((at, at))
         with psycopg.connect(db_url) as conn:
             found = conn.execute(
-                _Q["islands"],
-                {"channel": channel, "lo": times[0], "hi": times[-1], "gap": g},
+                _Q["islands"], {"channel": channel, "lo": lo, "hi": hi, "gap": g}
             ).fetchall()
-        assert [tuple(r) for r in found] == expected, g
+        assert [tuple(r) for r in found] == expected, (g, lo, hi)
         assert len(expected) > 100, g
 
 
