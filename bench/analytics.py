@@ -222,9 +222,12 @@ def add_hour(url: str, channel: int, streams: int, n: int, *, scores: bool) -> N
 async def _pass(url: str) -> tuple[float, str, float | None]:
     """One analyze pass: seconds, what it did, and the peak RSS (MiB) of the server process
     that ran it (``VmHWM``; None when its /proc entry cannot be read: another host)."""
-    async with await connect(url, autocommit=True) as conn:
+    async with (
+        await connect(url, autocommit=True) as conn,
+        await connect(url, autocommit=True) as reader,
+    ):
         t = time.perf_counter()
-        s = await analyze_pass(conn, GAP)
+        s = await analyze_pass(conn, GAP, reader=reader)
         took = time.perf_counter() - t
         return (
             took,

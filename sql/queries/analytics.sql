@@ -109,6 +109,12 @@ RETURNING id;
 CREATE TEMP TABLE IF NOT EXISTS new_chatters (LIKE chat.stream_chatters INCLUDING DEFAULTS)
 ON COMMIT DROP;
 
+-- name: create_fill_chatters
+-- One stream's chatter rows from fill_stream until finish_stream adds their duplicate counts
+-- (stream_duplicates, read on the second connection meanwhile) and moves them to new_chatters.
+CREATE TEMP TABLE IF NOT EXISTS fill_chatters (LIKE chat.stream_chatters INCLUDING DEFAULTS)
+ON COMMIT DROP;
+
 -- name: analyze_new_chatters
 -- The planner's figures of this transaction's new chatter rows (a temporary table has none).
 ANALYZE pg_temp.new_chatters;
@@ -122,45 +128,30 @@ WITH c AS (DELETE FROM chat.stream_chatters WHERE stream_id = %(id)s),
 DELETE FROM chat.stream_shape WHERE stream_id = %(id)s;
 
 -- name: fill_stream
--- One stream from one read of its messages (analytics/runner.py): its chatter rows
--- (into pg_temp.new_chatters; assign_segments writes them to stream_chatters), tenths (stream_shape), emote
--- counts (stream_emotes) and the message figures of chat.streams (chatter counts come later
--- from summarize_audience).  A message is a duplicate when it repeats the chatter's own text in
--- this stream (every copy after the first) or is a copy of a text of at least 12 characters
--- that 3 or more chatters sent in this stream (copypasta).  Texts are compared in lower case
--- with whitespace and the invisible U+E0000 (which chat clients add to get past Twitch's
--- duplicate filter) collapsed; each distinct text is normalized once.
+-- One stream from one read of its messages (analytics/runner.py): its chatter rows without
+-- their duplicate counts (into pg_temp.fill_chatters; finish_stream adds the counts and moves
+-- them to pg_temp.new_chatters, which assign_segments writes to stream_chatters), tenths
+-- (stream_shape, with their mood from chat.message_scores) and the message figures of
+-- chat.streams (chatter counts come later from summarize_audience).  The duplicates
+-- (stream_duplicates) and emote counts (stream_emote_counts) are read meanwhile on a second
+-- connection: the two halves take about the same time, on two cores.
 -- Speed (issue 15: a month of a busy channel is 30 reads of 333,000 messages): a message's
 -- tenth is computed in integer microseconds (floor(10 e / d) exactly, where numeric division
 -- cost a microsecond a row; numeric rounded at 16 digits, which cannot reach the next integer
 -- for streams shorter than years); chatters are sorted for their gaps in the "C" collation
 -- (byte order: the database's C.UTF-8 compares through the C library, with no abbreviated
--- keys), grouped per chatter in that order (no hash of every chatter), and everything else is
--- hashed; each distinct text gets an integer id once, so duplicates are counted per (chatter,
--- id), not per text; the chatters of each tenth are counted from a bit per tenth kept per
--- chatter (not a group per chatter and tenth); tenths and calendar minutes (the peak) are
--- counted in one read; the gaps between a chatter's messages are seconds in float8 (numeric's
--- avg and stddev cost more than the rest of the chatter figures).  A stream of 416,000 messages:
--- about 3.9 -> 3.0 s of CPU.
+-- keys) and grouped per chatter in that order (no hash of every chatter); the chatters of each
+-- tenth are counted from a bit per tenth kept per chatter (not a group per chatter and tenth);
+-- tenths and calendar minutes (the peak) are counted in one read; the gaps between a chatter's
+-- messages are seconds in float8 (numeric's avg and stddev cost more than the rest of the
+-- chatter figures).
 WITH m AS MATERIALIZED (
     SELECT chat.chatter_key(user_id, user_login, user_name) AS chatter, user_login, sent_at,
-           emote_count, length(text) AS len, text,
+           emote_count, length(text) AS len,
            least(9, 10 * round(date_part('epoch', sent_at - %(lo)s::timestamptz) * 1000000::float8)::bigint
                     / greatest(round(date_part('epoch', %(hi)s::timestamptz - %(lo)s::timestamptz) * 1000000::float8)::bigint, 1))::smallint AS decile
     FROM chat.messages
     WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s
-), norms AS MATERIALIZED (
-    SELECT text, dense_rank() OVER (ORDER BY norm COLLATE "C") AS nid, length(norm) >= 12 AS long
-    FROM (SELECT text, lower(btrim(regexp_replace(text, '[\s\U000E0000]+', ' ', 'g'))) AS norm
-          FROM (SELECT DISTINCT text FROM m WHERE chatter IS NOT NULL) d) x
-), per_text AS MATERIALIZED (
-    SELECT m.chatter, n.nid, bool_or(n.long) AS long, count(*) AS c
-    FROM m JOIN norms n USING (text) WHERE m.chatter IS NOT NULL GROUP BY 1, 2
-), texts AS (
-    SELECT nid, count(*) AS k FROM per_text GROUP BY 1
-), dups AS (
-    SELECT p.chatter, sum(CASE WHEN t.k >= 3 AND p.long THEN p.c ELSE p.c - 1 END) AS n
-    FROM per_text p JOIN texts t USING (nid) GROUP BY 1
 ), per_chatter AS (
     -- grouped in the order the window sorted the rows (byte order): no hash of every chatter;
     -- tenths is a bit per tenth of the stream the chatter wrote in (chatters per tenth)
@@ -175,12 +166,12 @@ WITH m AS MATERIALIZED (
     ) x
     GROUP BY chatter COLLATE "C"
 ), chatters AS (
-    INSERT INTO pg_temp.new_chatters (stream_id, channel_id, started_at, chatter, login, messages,
-                                      duplicates, emote_uses, chars, first_at, last_at, gaps,
-                                      gap_mean_s, gap_cv)
-    SELECT %(id)s, %(channel)s, %(lo)s, b.chatter, b.login, b.messages, d.n, b.emote_uses,
-           b.chars, b.first_at, b.last_at, b.gaps, b.gap_mean, b.gap_sd / nullif(b.gap_mean, 0)
-    FROM per_chatter b JOIN dups d ON d.chatter = b.chatter
+    INSERT INTO pg_temp.fill_chatters (stream_id, channel_id, started_at, chatter, login, messages,
+                                       emote_uses, chars, first_at, last_at, gaps, gap_mean_s,
+                                       gap_cv)
+    SELECT %(id)s, %(channel)s, %(lo)s, b.chatter, b.login, b.messages, b.emote_uses, b.chars,
+           b.first_at, b.last_at, b.gaps, b.gap_mean, b.gap_sd / nullif(b.gap_mean, 0)
+    FROM per_chatter b
 ), counts AS (
     -- one read of the rows for two groupings: by tenth, and by calendar minute (the peak)
     SELECT grouping(decile) AS by_minute, decile, count(*) AS messages,
@@ -231,22 +222,12 @@ WITH m AS MATERIALIZED (
     CROSS JOIN totals
     LEFT JOIN tenths t ON t.decile = d.decile
     LEFT JOIN mood mo ON mo.decile = d.decile
-), em AS (
-    SELECT emote_name, sum(count) AS uses
-    FROM chat.emote_uses
-    WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s
-    GROUP BY emote_name
-), emotes AS (
-    INSERT INTO chat.stream_emotes (stream_id, channel_id, emote_name, uses)
-    SELECT %(id)s, %(channel)s, emote_name, uses FROM em
 )
 UPDATE chat.streams s
 SET messages = totals.messages, peak_per_min = peak.peak, avg_length = totals.avg_length,
     emote_uses = totals.emote_uses,
     scored = coalesce((SELECT scored FROM mood WHERE decile IS NULL), 0),
     mood = (SELECT mood FROM mood WHERE decile IS NULL),
-    top_emotes = (SELECT coalesce(array_agg(emote_name ORDER BY uses DESC, emote_name), '{}')
-                  FROM (SELECT emote_name, uses FROM em ORDER BY uses DESC, emote_name LIMIT 5) t),
     bursts = (SELECT count(*) FROM chat.emote_bursts WHERE channel_id = %(channel)s
                 AND peak_at >= %(lo)s AND peak_at <= %(hi)s),
     hype_moments = (SELECT count(*) FROM chat.hype_moments WHERE channel_id = %(channel)s
@@ -254,6 +235,68 @@ SET messages = totals.messages, peak_per_min = peak.peak, avg_length = totals.av
     analyzed_at = now()
 FROM totals, peak
 WHERE s.id = %(id)s;
+
+-- name: stream_duplicates
+-- Read-only, on the second connection while fill_stream runs: each chatter's duplicates in one
+-- stream.  A message is a duplicate when it repeats the chatter's own text in this stream
+-- (every copy after the first) or is a copy of a text of at least 12 characters that 3 or more
+-- chatters sent in this stream (copypasta).  Texts are compared in lower case with whitespace
+-- and the invisible U+E0000 (which chat clients add to get past Twitch's duplicate filter)
+-- collapsed; each distinct text is normalized once and gets an integer id, so duplicates are
+-- counted per (chatter, id), not per text.
+WITH m AS MATERIALIZED (
+    SELECT chat.chatter_key(user_id, user_login, user_name) AS chatter, text
+    FROM chat.messages
+    WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s
+), norms AS MATERIALIZED (
+    SELECT text, dense_rank() OVER (ORDER BY norm COLLATE "C") AS nid, length(norm) >= 12 AS long
+    FROM (SELECT text, lower(btrim(regexp_replace(text, '[\s\U000E0000]+', ' ', 'g'))) AS norm
+          FROM (SELECT DISTINCT text FROM m WHERE chatter IS NOT NULL) d) x
+), per_text AS MATERIALIZED (
+    SELECT m.chatter, n.nid, bool_or(n.long) AS long, count(*) AS c
+    FROM m JOIN norms n USING (text) WHERE m.chatter IS NOT NULL GROUP BY 1, 2
+), texts AS (
+    SELECT nid, count(*) AS k FROM per_text GROUP BY 1
+)
+SELECT p.chatter, sum(CASE WHEN t.k >= 3 AND p.long THEN p.c ELSE p.c - 1 END)::bigint AS n
+FROM per_text p JOIN texts t USING (nid)
+GROUP BY 1;
+
+-- name: stream_emote_counts
+-- Read-only, on the second connection while fill_stream runs: one stream's uses per emote.
+SELECT emote_name, sum(count)::bigint AS uses
+FROM chat.emote_uses
+WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s
+GROUP BY emote_name;
+
+-- name: finish_stream
+-- One stream's chatter rows with their duplicate counts (from stream_duplicates, %(chatters)s
+-- and %(duplicates)s) into pg_temp.new_chatters, its emote counts (stream_emote_counts) into
+-- stream_emotes and its top 5 emotes.  A chatter the second connection did not see (a message
+-- committed between the two reads) counts no duplicates until the next pass, which recomputes
+-- the stream because that message is new.
+WITH f AS (
+    DELETE FROM pg_temp.fill_chatters RETURNING *
+), d AS (
+    SELECT * FROM unnest(%(chatters)s::text[], %(duplicates)s::bigint[]) AS d (chatter, n)
+), chatters AS (
+    INSERT INTO pg_temp.new_chatters (stream_id, channel_id, started_at, chatter, login, messages,
+                                      duplicates, emote_uses, chars, first_at, last_at, gaps,
+                                      gap_mean_s, gap_cv)
+    SELECT f.stream_id, f.channel_id, f.started_at, f.chatter, f.login, f.messages,
+           coalesce(d.n, 0), f.emote_uses, f.chars, f.first_at, f.last_at, f.gaps, f.gap_mean_s,
+           f.gap_cv
+    FROM f LEFT JOIN d ON d.chatter = f.chatter
+), em AS (
+    SELECT * FROM unnest(%(emotes)s::text[], %(uses)s::bigint[]) AS e (emote_name, uses)
+), emotes AS (
+    INSERT INTO chat.stream_emotes (stream_id, channel_id, emote_name, uses)
+    SELECT %(id)s, %(channel)s, emote_name, uses FROM em
+)
+UPDATE chat.streams
+SET top_emotes = (SELECT coalesce(array_agg(emote_name ORDER BY uses DESC, emote_name), '{}')
+                  FROM (SELECT emote_name, uses FROM em ORDER BY uses DESC, emote_name LIMIT 5) t)
+WHERE id = %(id)s;
 
 -- name: assign_segments
 -- The segment of each chatter as of each stream (history up to and including it), for the

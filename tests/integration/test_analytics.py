@@ -71,9 +71,12 @@ def nymn_log(tmp: Path, shift: timedelta = timedelta(0), name: str = "nymn.log")
 def analyze(url: str) -> AnalyzeSummary:
     async def go() -> AnalyzeSummary:
         total = AnalyzeSummary()
-        async with await connect(url, autocommit=True) as conn:
+        async with (
+            await connect(url, autocommit=True) as conn,
+            await connect(url, autocommit=True) as reader,
+        ):
             while True:
-                one = await analyze_pass(conn, GAP)
+                one = await analyze_pass(conn, GAP, reader=reader)
                 total.add(one)
                 if one.idle:
                     return total

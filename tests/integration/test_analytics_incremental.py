@@ -77,10 +77,18 @@ def _write(url: str, channel: int, rows: list[Row], tag: str) -> None:
                     copy.write_row((at, channel, f"{tag}-{i}", "test@1", s, label))
 
 
-def _analyze(url: str) -> None:
+def _analyze(url: str, *, reader: bool = True) -> None:
+    """Passes until idle; with ``reader`` (as ``chatpulse analyze`` runs) each stream's
+    duplicates and emote counts are read on a second connection, without it on the same one."""
+
     async def go() -> None:
-        async with await connect(url, autocommit=True) as conn:
-            while not (await analyze_pass(conn, GAP, RULES)).idle:
+        async with (
+            await connect(url, autocommit=True) as conn,
+            await connect(url, autocommit=True) as second,
+        ):
+            while not (
+                await analyze_pass(conn, GAP, RULES, reader=second if reader else None)
+            ).idle:
                 pass
 
     asyncio.run(go())
@@ -116,7 +124,7 @@ def _assert_same_as_from_scratch(url: str) -> dict[str, list[tuple[Any, ...]]]:
             "TRUNCATE chat.streams, chat.channel_chatters, chat.channel_segments,"
             " chat.analytics_state CASCADE"
         )
-    _analyze(url)
+    _analyze(url, reader=False)  # one connection: the same rows as the two
     scratch = _tables(url)
     for name in _TABLES:
         assert incremental[name] == scratch[name], name
