@@ -137,9 +137,12 @@ async def _fill(
         await conn.execute(_Q["fill_stream"], p)
         dups, emotes = await read(conn)
     else:
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(conn.execute(_Q["fill_stream"], p))
-            reading = tasks.create_task(read(reader))
+        try:
+            async with asyncio.TaskGroup() as tasks:  # one fails: the other is cancelled
+                tasks.create_task(conn.execute(_Q["fill_stream"], p))
+                reading = tasks.create_task(read(reader))
+        except ExceptionGroup as failed:  # raised as itself: callers catch psycopg's errors
+            raise failed.exceptions[0] from failed
         dups, emotes = reading.result()
     await conn.execute(
         _Q["finish_stream"],

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+import pytest
 
 from analytics.runner import analyze_pass
 from analytics.segments import SegmentRules
@@ -191,3 +192,33 @@ def test_incremental_passes_equal_a_first_pass_over_the_same_rows(db_url: str) -
     assert [r[0] for r in updated] == ["one-time", "casual", "casual"]
     final = _assert_same_as_from_scratch(db_url)
     assert len(final["streams"]) == 4
+
+
+def test_a_pass_whose_second_connection_fails_writes_nothing(db_url: str) -> None:
+    """The duplicates and emote counts are read on a second connection: when it breaks in the
+    middle of a pass, the channel's transaction rolls back and the pass raises; the next pass
+    with a working connection does all of it."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "INSERT INTO chat.channels (name) VALUES ('broken') RETURNING id"
+        ).fetchone()
+        assert row is not None
+    _write(db_url, int(row[0]), _stream(0, (0, 60), random.Random(18), "a"), "a")
+
+    async def go() -> None:
+        async with (
+            await connect(db_url, autocommit=True) as conn,
+            await connect(db_url, autocommit=True) as reader,
+        ):
+            await conn.execute("SELECT pg_terminate_backend(%s)", (reader.info.backend_pid,))
+            with pytest.raises(psycopg.OperationalError):
+                await analyze_pass(conn, GAP, RULES, reader=reader)
+
+    asyncio.run(go())
+    written = _tables(db_url)
+    assert all(not written[name] for name in _TABLES), written
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM chat.analytics_state").fetchone() == (0,)
+    _analyze(db_url)
+    assert len(_tables(db_url)["streams"]) == 1
+    _assert_same_as_from_scratch(db_url)
