@@ -292,7 +292,17 @@ async def analyze_pass(
         if state:
             changed = await _rows(conn, "changed_since", {"snap": state[0][0], "gap": gap})
         else:
-            changed = await _rows(conn, "changed_all", {"gap": gap})
+            # Everything: each channel's islands (a few index probes per stream), and hints.
+            changed = [
+                (channel, lo, hi)
+                for (channel,) in await _rows(conn, "all_channels")
+                for lo, hi in await _rows(
+                    conn,
+                    "islands",
+                    {"channel": channel, "lo": "-infinity", "hi": "infinity", "gap": gap},
+                )
+            ]
+            changed += await _rows(conn, "all_hints")
         by_channel: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
         for channel, lo, hi in changed:
             by_channel[channel].append((lo, hi))
