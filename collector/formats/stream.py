@@ -153,16 +153,23 @@ def _read_span(
 
 
 def _iter_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    # Each chunk split in C at once (not a find per line); the part after its last newline
+    # waits for the next chunk.
     pending: list[bytes] = []
     for chunk in chunks:
-        begin = 0
-        while (nl := chunk.find(b"\n", begin)) >= 0:
-            pending.append(chunk[begin:nl])
-            yield b"".join(pending)
+        if b"\n" not in chunk:
+            if chunk:
+                pending.append(chunk)
+            continue
+        lines = chunk.split(b"\n")
+        if pending:
+            pending.append(lines[0])
+            lines[0] = b"".join(pending)
             pending.clear()
-            begin = nl + 1
-        if begin < len(chunk):
-            pending.append(chunk[begin:])
+        last = lines.pop()
+        yield from lines
+        if last:
+            pending.append(last)
     if pending:
         yield b"".join(pending)
 
@@ -176,7 +183,7 @@ def _text_lines(
         if number == 1 and line.startswith(codecs.BOM_UTF8):
             line = line[len(codecs.BOM_UTF8) :]
         line = line.rstrip(b"\r")
-        if not line.strip():
+        if not line or line.isspace():  # not line.strip(), which copies every line
             continue
         try:
             yield number, line.decode("utf-8")
