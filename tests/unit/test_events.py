@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from datetime import UTC, datetime
 
 import pytest
@@ -59,3 +60,7 @@ def test_new_message_is_frozen_like_the_constructor() -> None:
     assert built == ChatMessage(*args)
     with pytest.raises(dataclasses.FrozenInstanceError):
         built.text = "changed"  # type: ignore[misc]
+    # A ChatMessage in every way the writer, the pipeline and the codecs use one.
+    assert dataclasses.replace(built, text="x") == ChatMessage(*args[:4], "x", *args[5:])
+    assert pickle.loads(pickle.dumps(built)) == built
+    assert not hasattr(built, "__dict__")
