@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import marshal
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -340,3 +341,40 @@ def test_pack_rejects_non_events_and_unpack_what_it_did_not_write() -> None:
     for data in (b"", b"garbage", marshal.dumps({"e": []}), marshal.dumps([["z", 1]])):
         with pytest.raises(CodecError):
             unpack_events(data)
+
+
+def _parsed_as_json_decode(text: str) -> None:
+    def outcome(parse: Callable[[str], object]) -> object:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            return (type(exc), str(exc))
+
+    assert outcome(codec._parse_json) == outcome(json.JSONDecoder().decode)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"v":2,"e":[]}',
+        ' {"v":2,"e":[]}',
+        '{"v":2,"e":[]} \n',
+        '{"v":2,"e":[]}x',
+        '{"v":2,"e":[]}{"v":2}',
+        "",
+        "   ",
+        '{"v":',
+        "[1,2]",
+        '"s"',
+        "nul",
+        "\ufeff{}",
+    ],
+)
+def test_the_scanner_fast_path_parses_and_fails_as_json_decode(text: str) -> None:
+    _parsed_as_json_decode(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet='{}[]":, 0123456789.eE-+tnrufals\\\t\n', max_size=24))
+def test_any_text_parses_or_fails_as_json_decode(text: str) -> None:
+    _parsed_as_json_decode(text)
