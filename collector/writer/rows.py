@@ -115,9 +115,11 @@ def format_messages(
             channel_id = channel_ids[channel]
             channel_text = str(channel_id)
             last_channel = channel
-        message_id = clean(m.message_id) or ""
+        message_id = m.message_id
+        if not message_id.isascii() or "\x00" in message_id:  # clean()'s work, rarely needed
+            message_id = clean(message_id) or ""
         sent_at = m.sent_at
-        sent_text = _time(sent_at)
+        sent_text = sent_at.isoformat()  # _time, inline
         keys.append((channel_id, message_id, sent_at))
         user_id, login, name, text = m.user_id, m.user_login, m.user_name, m.text
         kind, reply = m.kind, m.reply_parent_id
