@@ -126,16 +126,21 @@ async def _fill(
 ) -> None:
     """Refill one stream's rows and message figures: ``fill_stream`` in the transaction on
     ``conn`` while ``reader`` (a second connection, or ``conn`` after it when None) reads the
-    stream's duplicates and emote counts; ``finish_stream`` puts them together."""
+    stream's duplicates, emote counts and mood; ``finish_stream`` and ``set_mood`` put them
+    together."""
     p = {"id": sid, "channel": channel, "lo": lo, "hi": hi}
     await conn.execute(_Q["clear_stream_rows"], p)
 
-    async def read(c: Conn) -> tuple[list[Any], list[Any]]:
-        return await _rows(c, "stream_duplicates", p), await _rows(c, "stream_emote_counts", p)
+    async def read(c: Conn) -> tuple[list[Any], list[Any], list[Any]]:
+        return (
+            await _rows(c, "stream_duplicates", p),
+            await _rows(c, "stream_emote_counts", p),
+            await _rows(c, "stream_mood", p),
+        )
 
     if reader is None:
         await conn.execute(_Q["fill_stream"], p)
-        dups, emotes = await read(conn)
+        dups, emotes, mood = await read(conn)
     else:
         try:
             async with asyncio.TaskGroup() as tasks:  # one fails: the other is cancelled
@@ -143,7 +148,7 @@ async def _fill(
                 reading = tasks.create_task(read(reader))
         except ExceptionGroup as failed:  # raised as itself: callers catch psycopg's errors
             raise failed.exceptions[0] from failed
-        dups, emotes = reading.result()
+        dups, emotes, mood = reading.result()
     await conn.execute(
         _Q["finish_stream"],
         {
@@ -152,6 +157,24 @@ async def _fill(
             "duplicates": [r[1] for r in dups],
             "emotes": [r[0] for r in emotes],
             "uses": [r[1] for r in emotes],
+        },
+    )
+    await _set_mood(conn, p, mood)
+
+
+async def _set_mood(conn: Conn, p: dict[str, Any], mood: list[Any]) -> None:
+    """Write one stream's ``stream_mood`` rows: its tenths' and its own."""
+    tenths = [(d, m) for d, _, m in mood if d is not None]
+    total = [(n, m) for d, n, m in mood if d is None]
+    scored, overall = total[0] if total else (0, None)
+    await conn.execute(
+        _Q["set_mood"],
+        {
+            **p,
+            "deciles": [d for d, _ in tenths],
+            "moods": [m for _, m in tenths],
+            "scored": scored,
+            "mood": overall,
         },
     )
 
@@ -268,7 +291,7 @@ async def _refresh_mood(conn: Conn, summary: AnalyzeSummary) -> None:
         rows = await _rows(conn, "count_scored", {"channel": channel, "lo": lo, "hi": hi})
         if rows[0][0] != scored:
             p = {"id": sid, "channel": channel, "lo": lo, "hi": hi}
-            await conn.execute(_Q["refresh_mood"], p)
+            await _set_mood(conn, p, await _rows(conn, "stream_mood", p))
             summary.mood_refreshed += 1
 
 

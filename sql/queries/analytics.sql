@@ -131,10 +131,10 @@ DELETE FROM chat.stream_shape WHERE stream_id = %(id)s;
 -- One stream from one read of its messages (analytics/runner.py): its chatter rows without
 -- their duplicate counts (into pg_temp.fill_chatters; finish_stream adds the counts and moves
 -- them to pg_temp.new_chatters, which assign_segments writes to stream_chatters), tenths
--- (stream_shape, with their mood from chat.message_scores) and the message figures of
--- chat.streams (chatter counts come later from summarize_audience).  The duplicates
--- (stream_duplicates) and emote counts (stream_emote_counts) are read meanwhile on a second
--- connection: the two halves take about the same time, on two cores.
+-- (stream_shape, without their mood) and the message figures of chat.streams (chatter counts
+-- come later from summarize_audience).  The duplicates (stream_duplicates), emote counts
+-- (stream_emote_counts) and mood (stream_mood) are read meanwhile on a second connection: the
+-- two halves take about the same time, on two cores.
 -- Speed (issue 15: a month of a busy channel is 30 reads of 333,000 messages): a message's
 -- tenth is computed in integer microseconds (floor(10 e / d) exactly, where numeric division
 -- cost a microsecond a row; numeric rounded at 16 digits, which cannot reach the next integer
@@ -200,15 +200,6 @@ WITH m AS MATERIALIZED (
     SELECT p.decile, p.messages::bigint AS messages, coalesce(c.chatters, 0) AS chatters,
            p.emote_uses::bigint AS emote_uses
     FROM per_tenth p LEFT JOIN tenth_chatters c ON c.d = p.decile
-), scores AS (
-    SELECT least(9, 10 * round(date_part('epoch', sent_at - %(lo)s::timestamptz) * 1000000::float8)::bigint
-                    / greatest(round(date_part('epoch', %(hi)s::timestamptz - %(lo)s::timestamptz) * 1000000::float8)::bigint, 1))::smallint AS decile,
-           sentiment
-    FROM chat.message_scores
-    WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s
-), mood AS (
-    SELECT decile, count(*) AS scored, avg(sentiment) AS mood
-    FROM scores GROUP BY ROLLUP (decile)
 ), shape AS (
     INSERT INTO chat.stream_shape (stream_id, channel_id, decile, messages, chatters, emote_uses,
                                    share, per_min, emote_share, mood)
@@ -216,18 +207,14 @@ WITH m AS MATERIALIZED (
            coalesce(t.emote_uses, 0),
            coalesce(t.messages, 0)::real / greatest(totals.messages, 1),
            coalesce(t.messages, 0) / greatest(extract(epoch FROM %(hi)s::timestamptz - %(lo)s::timestamptz) / 600.0, 1.0 / 60),
-           coalesce(t.emote_uses, 0)::real / greatest(coalesce(t.messages, 0), 1),
-           mo.mood
+           coalesce(t.emote_uses, 0)::real / greatest(coalesce(t.messages, 0), 1), NULL
     FROM generate_series(0, 9) AS d (decile)
     CROSS JOIN totals
     LEFT JOIN tenths t ON t.decile = d.decile
-    LEFT JOIN mood mo ON mo.decile = d.decile
 )
 UPDATE chat.streams s
 SET messages = totals.messages, peak_per_min = peak.peak, avg_length = totals.avg_length,
     emote_uses = totals.emote_uses,
-    scored = coalesce((SELECT scored FROM mood WHERE decile IS NULL), 0),
-    mood = (SELECT mood FROM mood WHERE decile IS NULL),
     bursts = (SELECT count(*) FROM chat.emote_bursts WHERE channel_id = %(channel)s
                 AND peak_at >= %(lo)s AND peak_at <= %(hi)s),
     hype_moments = (SELECT count(*) FROM chat.hype_moments WHERE channel_id = %(channel)s
@@ -268,6 +255,34 @@ SELECT emote_name, sum(count)::bigint AS uses
 FROM chat.emote_uses
 WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s
 GROUP BY emote_name;
+
+-- name: stream_mood
+-- Read-only (on the second connection while fill_stream runs, and when the scorer catches up):
+-- one stream's scored messages and mean sentiment per tenth, and in all (decile NULL).  A
+-- score's tenth is its message's (fill_stream: integer microseconds).
+SELECT decile, count(*)::bigint AS scored, avg(sentiment)::float8 AS mood
+FROM (
+    SELECT least(9, 10 * round(date_part('epoch', sent_at - %(lo)s::timestamptz) * 1000000::float8)::bigint
+                    / greatest(round(date_part('epoch', %(hi)s::timestamptz - %(lo)s::timestamptz) * 1000000::float8)::bigint, 1))::smallint AS decile,
+           sentiment
+    FROM chat.message_scores
+    WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s
+) s
+GROUP BY ROLLUP (decile);
+
+-- name: set_mood
+-- One stream's mood from stream_mood: its tenths' (%(deciles)s, %(moods)s; a tenth with no
+-- score keeps its mood) and in all (%(scored)s, %(mood)s).
+WITH mo AS (
+    SELECT * FROM unnest(%(deciles)s::smallint[], %(moods)s::float8[]) AS mo (decile, mood)
+), shape AS (
+    UPDATE chat.stream_shape sh SET mood = mo.mood
+    FROM mo
+    WHERE sh.stream_id = %(id)s AND sh.decile = mo.decile
+)
+UPDATE chat.streams
+SET scored = %(scored)s, mood = %(mood)s, analyzed_at = now()
+WHERE id = %(id)s;
 
 -- name: finish_stream
 -- One stream's chatter rows with their duplicate counts (from stream_duplicates, %(chatters)s
@@ -419,27 +434,6 @@ FROM chat.stream_chatters sc
 WHERE sc.stream_id IN (SELECT id FROM chat.streams
                        WHERE channel_id = %(channel)s AND started_at >= %(since)s)
 GROUP BY sc.stream_id, sc.segment;
-
--- name: refresh_mood
--- One stream's mood and its tenths' mood again, as the scorer catches up.
-WITH scores AS (
-    SELECT least(9, floor(10 * extract(epoch FROM sent_at - %(lo)s::timestamptz)
-                 / greatest(extract(epoch FROM %(hi)s::timestamptz - %(lo)s::timestamptz), 1e-6)))::smallint AS decile,
-           sentiment
-    FROM chat.message_scores
-    WHERE channel_id = %(channel)s AND sent_at >= %(lo)s AND sent_at <= %(hi)s
-), mood AS (
-    SELECT decile, count(*) AS scored, avg(sentiment) AS mood
-    FROM scores GROUP BY ROLLUP (decile)
-), shape AS (
-    UPDATE chat.stream_shape sh SET mood = mo.mood
-    FROM mood mo
-    WHERE sh.stream_id = %(id)s AND sh.decile = mo.decile
-)
-UPDATE chat.streams
-SET scored = coalesce((SELECT scored FROM mood WHERE decile IS NULL), 0),
-    mood = (SELECT mood FROM mood WHERE decile IS NULL), analyzed_at = now()
-WHERE id = %(id)s;
 
 -- name: chatter_rows_estimate
 -- The planner's row count of chat.stream_chatters (decides when a pass runs ANALYZE on it).

@@ -222,3 +222,45 @@ def test_a_pass_whose_second_connection_fails_writes_nothing(db_url: str) -> Non
     _analyze(db_url)
     assert len(_tables(db_url)["streams"]) == 1
     _assert_same_as_from_scratch(db_url)
+
+
+def test_mood_follows_the_scorer(db_url: str) -> None:
+    """A stream analyzed while a quarter of its messages have no score gets its mood and its
+    tenths' mood again when the scorer catches up: the same as analyzing from scratch."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "INSERT INTO chat.channels (name) VALUES ('mood') RETURNING id"
+        ).fetchone()
+        assert row is not None
+    _write(db_url, int(row[0]), _stream(0, (0, 60), random.Random(7), "a"), "a")
+    _analyze(db_url)
+    before = _tables(db_url)["streams"][0][0]
+    with psycopg.connect(db_url) as conn:
+        late = conn.execute(
+            "INSERT INTO chat.message_scores (sent_at, channel_id, message_id, model, sentiment,"
+            " label) SELECT m.sent_at, m.channel_id, m.message_id, 'test@1', 0.75, 'positive'"
+            " FROM chat.messages m WHERE NOT EXISTS (SELECT FROM chat.message_scores s"
+            " WHERE s.channel_id = m.channel_id AND s.message_id = m.message_id)"
+        ).rowcount
+    assert late > 100
+    _analyze(db_url)
+    after = _assert_same_as_from_scratch(db_url)["streams"][0][0]
+    assert after["scored"] == before["scored"] + late == after["messages"]
+    assert after["mood"] > before["mood"]
+    # Each tenth's mood is the mean of its messages' scores, counted here one by one.
+    with psycopg.connect(db_url) as conn:
+        start, end = conn.execute("SELECT started_at, ended_at FROM chat.streams").fetchone() or ()
+        scores = conn.execute("SELECT sent_at, sentiment FROM chat.message_scores").fetchall()
+        shape = conn.execute("SELECT decile, mood FROM chat.stream_shape ORDER BY 1").fetchall()
+    by_tenth: dict[int, list[float]] = {}
+    for at, sentiment in scores:
+        d = min(
+            9,
+            10
+            * ((at - start) // timedelta(microseconds=1))
+            // ((end - start) // timedelta(microseconds=1)),
+        )
+        by_tenth.setdefault(d, []).append(sentiment)
+    assert len(shape) == len(by_tenth) == 10
+    for d, mood in shape:
+        assert abs(mood - sum(by_tenth[d]) / len(by_tenth[d])) < 1e-6, d
