@@ -78,6 +78,13 @@ def _write(url: str, channel: int, rows: list[Row], tag: str) -> None:
                     copy.write_row((at, channel, f"{tag}-{i}", "test@1", s, label))
 
 
+def _channel(url: str, name: str) -> int:
+    """A new channel's id."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("INSERT INTO chat.channels (name) VALUES (%s) RETURNING id", (name,))
+        return int(row.fetchone()[0])  # type: ignore[index]
+
+
 def _analyze(url: str, *, reader: bool = True) -> None:
     """Passes until idle; with ``reader`` (as ``chatpulse analyze`` runs) each stream's
     duplicates and emote counts are read on a second connection, without it on the same one."""
@@ -134,12 +141,7 @@ def _assert_same_as_from_scratch(url: str) -> dict[str, list[tuple[Any, ...]]]:
 
 def test_incremental_passes_equal_a_first_pass_over_the_same_rows(db_url: str) -> None:
     rng = random.Random(15)
-    with psycopg.connect(db_url) as conn:
-        row = conn.execute(
-            "INSERT INTO chat.channels (name) VALUES ('inc') RETURNING id"
-        ).fetchone()
-        assert row is not None
-        channel = int(row[0])
+    channel = _channel(db_url, "inc")
     first = _stream(0, (0, 60), rng, "a") + _stream(1, (0, 60), rng, "b")
     first += _stream(2, (0, 40), rng, "c")
     first += [(T0 + timedelta(minutes=10, seconds=k), f"pasta{k}", PASTA, 0) for k in range(2)]
@@ -198,12 +200,7 @@ def test_a_pass_whose_second_connection_fails_writes_nothing(db_url: str) -> Non
     """The duplicates and emote counts are read on a second connection: when it breaks in the
     middle of a pass, the channel's transaction rolls back and the pass raises; the next pass
     with a working connection does all of it."""
-    with psycopg.connect(db_url) as conn:
-        row = conn.execute(
-            "INSERT INTO chat.channels (name) VALUES ('broken') RETURNING id"
-        ).fetchone()
-        assert row is not None
-    _write(db_url, int(row[0]), _stream(0, (0, 60), random.Random(18), "a"), "a")
+    _write(db_url, _channel(db_url, "broken"), _stream(0, (0, 60), random.Random(18), "a"), "a")
 
     async def go() -> None:
         async with (
@@ -227,12 +224,7 @@ def test_a_pass_whose_second_connection_fails_writes_nothing(db_url: str) -> Non
 def test_mood_follows_the_scorer(db_url: str) -> None:
     """A stream analyzed while a quarter of its messages have no score gets its mood and its
     tenths' mood again when the scorer catches up: the same as analyzing from scratch."""
-    with psycopg.connect(db_url) as conn:
-        row = conn.execute(
-            "INSERT INTO chat.channels (name) VALUES ('mood') RETURNING id"
-        ).fetchone()
-        assert row is not None
-    _write(db_url, int(row[0]), _stream(0, (0, 60), random.Random(7), "a"), "a")
+    _write(db_url, _channel(db_url, "mood"), _stream(0, (0, 60), random.Random(7), "a"), "a")
     _analyze(db_url)
     before = _tables(db_url)["streams"][0][0]
     with psycopg.connect(db_url) as conn:
