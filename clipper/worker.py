@@ -316,7 +316,10 @@ async def run_worker(
     shutdown = stop or asyncio.Event()
     storage = storage or open_storage(settings.clip_target, settings.s3_endpoint_url)
     conn = await connect(conninfo)
-    hb_conn = await connect(conninfo, autocommit=False)
+    # Autocommit: each beat is one statement.  In a transaction, a beat cancelled between its
+    # UPDATE and its COMMIT (the job ends, process() cancels it) left the connection idle in
+    # transaction holding the job's row lock, and finish_job then waited for it for ever.
+    hb_conn = await connect(conninfo, autocommit=True)
     wid = worker_id or new_worker_id()
     log.info("clip worker started", extra={"worker": wid})
     try:
