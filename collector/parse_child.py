@@ -38,10 +38,16 @@ def run_worker(
     """The child process: read and parse one file (or its ``span``), send it on ``conn`` (see
     the module docstring for the messages); closes ``conn``.  Never raises: errors are sent."""
     last = [0.0]
+    # The file read through: said after the last batch is sent, so that the parent's count of
+    # events on that progress line is the file's.
+    final: list[bytes] = []
 
     def on_progress(done: int, total: int) -> None:
+        if done >= total:
+            final[:] = [b"P" + f"{done} {total}".encode()]
+            return
         now = time.monotonic()
-        if now - last[0] >= 0.5 or done >= total:
+        if now - last[0] >= 0.5:
             last[0] = now
             conn.send_bytes(b"P" + f"{done} {total}".encode())
 
@@ -66,6 +72,8 @@ def run_worker(
                     batch = []
             if batch:
                 conn.send_bytes(b"E" + pack_events(batch))
+            for note in final:
+                conn.send_bytes(note)
             conn.send_bytes(b"D")
     except MissingInputError as exc:
         conn.send_bytes(b"C" + str(exc).encode())

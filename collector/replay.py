@@ -234,7 +234,8 @@ async def replay_files(
     a bad file stops the replay before anything is loaded.  ``start`` anchors relative
     TwitchDownloader TXT stamps.  Malformed lines go to the dead-letter file and the debug
     log; ``summary.per_file`` counts them by reason.
-    ``progress(file, bytes_read, total_bytes, events)`` is called about twice a second.
+    ``progress(file, bytes_read, total_bytes, events)`` is called about twice a second, and
+    once more when a file is read through (``events`` are the file's, read so far).
     ``emotes`` replaces the third-party emote sources the settings name (the demo serves
     bundled sets through it).  ``channel_id`` is the platform id of ``channel`` (of every
     channel when ``channel`` is None) for files that do not carry it; without it the id is
@@ -422,16 +423,18 @@ async def _feed_file(
         max_message_chars=max_message_chars,
         workers=workers,
     )
+    read = 0  # this file's events, for progress
     async with contextlib.aclosing(parsed):
         async for got in parsed:
             if isinstance(got, Progress):
                 if progress is not None:
-                    progress(str(path), got.done, got.total, summary.read)
+                    progress(str(path), got.done, got.total, read)
                 continue
             if isinstance(got, Clock):
                 summary.clocks.append(f"{path}: {got.note}")
                 continue
             events = got
+            read += len(events)
             summary.read += len(events)
             if record is not None:
                 _record_comments(events, record)

@@ -238,6 +238,27 @@ def test_replay_missing_file_is_a_clear_error(db_url: str, tmp_path: Path) -> No
         replay(settings_for(db_url, tmp_path), db_url, [tmp_path / "nope.log"])
 
 
+def test_progress_ends_each_file_with_that_files_event_count(db_url: str, tmp_path: Path) -> None:
+    # The last progress call of a file comes after its last batch and counts that file alone
+    # (the log line a user reads at 100 %), not the files before it.
+    log = nymn_irc_log(tmp_path)
+    copy = tmp_path / "copy.log"
+    copy.write_bytes(log.read_bytes())
+    last: dict[str, tuple[int, int, int]] = {}
+    summary = replay(
+        settings_for(db_url, tmp_path),
+        db_url,
+        [log, copy],
+        progress=lambda f, done, total, n: last.__setitem__(f, (done, total, n)),
+    )
+    size = log.stat().st_size
+    assert summary.read > 0 and summary.read % 2 == 0
+    assert last == {
+        str(log): (size, size, summary.read // 2),
+        str(copy): (size, size, summary.read // 2),
+    }
+
+
 def test_a_file_parsed_in_spans_stores_every_line_once_and_numbers_bad_lines_as_in_the_file(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
