@@ -24,8 +24,15 @@ move less than the rates.
 ``--index-costs`` adds one ``COPY`` per index of ``chat.messages`` into a copy without that
 index: what each index costs at insert time.
 
+Last, the CPU ceiling: the best ratio each writer could reach on this machine's cores, from CPU
+time alone (so the machine's other load does not move it).  All the work of a message (client,
+PostgreSQL, nats-server) shares the cores, and each lane's database work is one backend
+process; the limit is one backend, whose CPU per row the limit's ``COPY`` measures.  A writer
+whose CPU per message is more than cores / 0.8 times the limit's per row cannot reach 0.8x here,
+however fast it runs.
+
     python bench/ingest.py [--messages 200000] [--lanes 2] [--index-costs]
-        [--ingest-batch 5000] [--ingest-wait 0.5]
+        [--ingest-batch 5000] [--ingest-wait 0.5] [--cores N]
         [--admin-url postgresql://postgres@127.0.0.1/postgres]
 
 Targets (issue 18): replay and the bus writer >= 0.8x the schema limit; peak RSS < 300 MB.
@@ -121,9 +128,6 @@ def timed_child_cpu(
     return elapsed, usage.ru_maxrss / 1024, stdout, (cpu, sum(backends.values()))
 
 
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
 def _poll_backends(
     admin_url: str, dbname: str, seen: dict[int, float], stop: threading.Event
 ) -> None:
@@ -136,16 +140,51 @@ def _poll_backends(
             ).fetchall()
             for (pid,) in rows:
                 try:
-                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    seen[pid] = _process_cpu(pid)
                 except OSError:
                     continue
-                seen[pid] = (int(fields[11]) + int(fields[12])) / _TICK
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
 
 
 # -- child modes ----------------------------------------------------------------------------------
+def _backend_cpu(pid: int) -> float | None:
+    """Seconds on CPU so far of process ``pid`` (its main thread: a PostgreSQL backend has no
+    other), from ``/proc/PID/schedstat`` (nanoseconds, unlike ``stat``'s clock ticks); None
+    when it cannot be read (a remote server)."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _process_cpu(pid: int) -> float:
+    """Seconds on CPU so far of process ``pid``, all its threads (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def ceiling(
+    cores: int, lanes: int, per_msg: float, pg_per_msg: float, limit_per_row: float
+) -> float:
+    """The best ratio to the schema limit a writer can reach, from CPU per message alone.
+
+    A writer's rate is at most ``cores / per_msg`` (all the work of a message, ``per_msg``
+    seconds of CPU, shares the cores) and at most ``min(lanes, cores) / pg_per_msg`` (each lane
+    is served by one backend process, which runs on one core); the limit's rate is at most
+    ``1 / limit_per_row`` (one backend).
+    """
+    rate = min(cores / per_msg, min(lanes, cores) / pg_per_msg)
+    return rate * limit_per_row
+
+
 def child_copy(url: str, table: str, rows_file: Path) -> None:
-    """COPY ``rows_file`` (COPY text format) into ``table``; print the seconds it took."""
+    """COPY ``rows_file`` (COPY text format) into ``table``; print the seconds it took and the
+    CPU seconds of its backend (-1 when they cannot be read)."""
     with psycopg.connect(url) as conn:
+        pid = conn.info.backend_pid
+        cpu0 = _backend_cpu(pid)
         t0 = time.perf_counter()
         with (
             conn.cursor() as cur,
@@ -155,7 +194,10 @@ def child_copy(url: str, table: str, rows_file: Path) -> None:
             while block := f.read(BLOCK):
                 copy.write(block)
         conn.commit()
-        print(f"{time.perf_counter() - t0:.6f}")
+        secs = time.perf_counter() - t0
+        cpu1 = _backend_cpu(pid)
+        cpu = -1.0 if cpu0 is None or cpu1 is None else cpu1 - cpu0
+        print(f"{secs:.6f} {cpu:.6f}")
 
 
 def child_ingest(url: str) -> None:
@@ -311,6 +353,12 @@ def main() -> int:
         help="bus writer: longest wait to fill a batch (CHATPULSE_INGEST_MAX_WAIT_S)",
     )
     parser.add_argument(
+        "--cores",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="cores for the CPU ceiling (default: this process's)",
+    )
+    parser.add_argument(
         "--admin-url",
         default=os.environ.get(
             "CHATPULSE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -328,6 +376,8 @@ def main() -> int:
     py = sys.executable
     exe = str(Path(py).parent / "chatpulse")
     results: list[tuple[str, float, float, str]] = []  # label, rows/s, MB, note
+    # label, client and PostgreSQL CPU (and nats-server's) per message, in seconds
+    cpu_costs: list[tuple[str, float, float, float]] = []
     try:
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
@@ -371,6 +421,7 @@ def main() -> int:
                     f" included), PostgreSQL {pg_cpu / n * 1e6:.0f} us/msg",
                 )
             )
+            cpu_costs.append(("chatpulse replay", cpu / n, pg_cpu / n, 0.0))
 
             # 2. the rows, as COPY text, for the bare COPYs
             rows_file = tmp / "rows.copy"
@@ -393,6 +444,8 @@ def main() -> int:
                 keys = _index_keys(conn)
             print(f"stored rows {stored_n:,}")
 
+            copy_cpu: dict[str, float] = {}  # table -> least backend CPU per row seen
+
             def copy_into(table: str) -> tuple[float, float]:
                 """Best of ``--repeat`` COPYs into ``table`` (emptied before each)."""
                 best, peak = 0.0, 0.0
@@ -403,7 +456,10 @@ def main() -> int:
                     _, rss, out = timed_child(
                         [py, __file__, "--child-copy", url, table, str(rows_file)], env
                     )
-                    best, peak = max(best, stored_n / float(out.split()[0])), max(peak, rss)
+                    secs, cpu = (float(x) for x in out.split()[:2])
+                    best, peak = max(best, stored_n / secs), max(peak, rss)
+                    if cpu >= 0:
+                        copy_cpu[table] = min(copy_cpu.get(table, cpu), cpu)
                 return best, peak
 
             rate, rss = copy_into("bench.limit_messages")
@@ -438,9 +494,12 @@ def main() -> int:
                             f"{pub_s:.1f} s, {published:,} published",
                         )
                     )
+                    assert server.proc is not None
+                    nats0 = _process_cpu(server.proc.pid)
                     _, rss, out, (cpu, pg_cpu) = timed_child_cpu(
                         [py, __file__, "--child-ingest", bus_url], bus_env, (args.admin_url, dbs[1])
                     )
+                    nats_cpu = _process_cpu(server.proc.pid) - nats0
                     secs_s, acked, written, writes = out.split()[-4:]
                     per_write = int(acked) / max(int(writes), 1)
                     results.append(
@@ -452,9 +511,12 @@ def main() -> int:
                             f" in {int(writes):,} database writes ({per_write:,.0f} rows/write,"
                             f" batch {args.ingest_batch:,}, max wait {args.ingest_wait:g} s);"
                             f" CPU {cpu / int(acked) * 1e6:.0f} us/msg,"
-                            f" PostgreSQL {pg_cpu / int(acked) * 1e6:.0f} us/msg",
+                            f" PostgreSQL {pg_cpu / int(acked) * 1e6:.0f} us/msg,"
+                            f" nats-server {nats_cpu / int(acked) * 1e6:.0f} us/msg",
                         )
                     )
+                    m = int(acked)
+                    cpu_costs.append(("bus writer (run_ingest)", cpu / m, pg_cpu / m, nats_cpu / m))
 
             # 4. what each index costs at insert
             # Paired: the full copy is measured again right before each one without an index,
@@ -474,6 +536,28 @@ def main() -> int:
         for label, rate, rss, note in results:
             mb = f"{rss:,.0f} MB" if rss else "-"
             print(f"{label:26}{rate:>10,.0f}  {rate / limit:>8.2f}  {mb:>9}  {note}")
+        limit_cpu = copy_cpu.get("bench.limit_messages", 0.0) / max(stored_n, 1)
+        if limit_cpu > 0 and cpu_costs:
+            print()
+            print(
+                f"CPU ceiling on {args.cores} core(s), {args.lanes} lane(s): the best ratio each"
+                " could reach here from CPU time alone (the limit's backend:"
+                f" {limit_cpu * 1e6:.1f} us/row)"
+            )
+            for label, client, pg, nats in cpu_costs:
+                total = client + pg + nats
+                best = ceiling(args.cores, args.lanes, total, pg, limit_cpu)
+                alone = ceiling(args.cores, args.lanes, pg, pg, limit_cpu)
+                parts = f"client {client * 1e6:.0f} + PostgreSQL {pg * 1e6:.0f}"
+                parts += f" + nats-server {nats * 1e6:.0f}" if nats else ""
+                print(
+                    f"  {label:24}<= {best:.2f}x  ({parts} = {total * 1e6:.0f} us/msg;"
+                    f" with a client that cost nothing <= {alone:.2f}x)"
+                )
+            print(
+                f"  0.8x needs at most {args.cores * limit_cpu / 0.8 * 1e6:.0f} us of CPU a"
+                " message in all"
+            )
         if costs:
             print()
             print("COPY without one index (all others, the unique key and the FK kept), paired")
