@@ -136,6 +136,33 @@ def test_tag_without_equals_sign_has_empty_value() -> None:
     assert parse_line("@flags;emotes=;x=1 CMD").tags == {"flags": "", "emotes": "", "x": "1"}
 
 
+_TAG_KEY = st.text(alphabet="abcdefghijklmnopqrstuvwxyz-/+0123456789", min_size=1, max_size=6)
+_TAG_VALUE = st.text(alphabet="abcxyz0123456789,:/-_=#\\", max_size=6)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(_TAG_KEY, st.none()),  # a bare key
+            st.tuples(_TAG_KEY, _TAG_VALUE),
+            st.just(("", None)),  # an empty item: ``;;``, or a leading or trailing ``;``
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_tags_parse_as_ircv3_says_whichever_path_takes_the_line(
+    items: list[tuple[str, str | None]],
+) -> None:
+    # Escapes, empty items and bare keys take different paths through _parse_tags: each must
+    # give what the rule gives (empty items dropped, a bare key empty, the last repeat wins).
+    raw = ";".join(key if value is None else f"{key}={value}" for key, value in items)
+    expected = {key: unescape_tag_value(value or "") for key, value in items if key}
+    if not raw:
+        return
+    assert parse_line(f"@{raw} CMD").tags == expected
+
+
 @pytest.mark.parametrize(
     ("escaped", "value"),
     [
