@@ -8,10 +8,11 @@ seen.  New rows become per-channel time ranges; each range is widened to the sto
 within one gap of it (to a fixed point), the streams of that window are inferred again
 (:func:`analytics.streams.infer_streams`), matched to the stored ones so ids survive, and only
 they are recomputed, each from two reads of its messages at once (``fill_stream`` in the
-channel's transaction, whose chatter rows wait in a temporary table; the duplicates and emote
-counts on a second connection, ``reader``); then, once per channel, the segments and audience
-figures of the streams from the earliest one touched (``assign_segments`` reads the history before it as one
-total per chatter and writes the waiting chatter rows once, with their segments).  Each changed
+channel's transaction, whose chatter rows wait in a temporary table; the duplicates, emote
+counts and mood on a second connection, ``reader``); then, once per channel, the segments and
+audience figures of the streams from the earliest one touched (``assign_segments`` reads the
+history before it as one total per chatter and writes the waiting chatter rows once, with
+their segments).  Each changed
 channel is one transaction.  A pass with nothing new writes nothing; running it again changes
 nothing.  After a pass that rewrote a large share of a channel's chatter rows (more than 10,000
 and a fifth of them: a first pass, or a replay of old chat), ``chat.stream_chatters`` is

@@ -148,7 +148,6 @@ def _poll_backends(
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-# -- child modes ----------------------------------------------------------------------------------
 def _backend_cpu(pid: int) -> float | None:
     """Seconds on CPU so far of process ``pid`` (its main thread: a PostgreSQL backend has no
     other), from ``/proc/PID/schedstat`` (nanoseconds, unlike ``stat``'s clock ticks); None
@@ -179,6 +178,7 @@ def ceiling(
     return rate * limit_per_row
 
 
+# -- child modes ----------------------------------------------------------------------------------
 def child_copy(url: str, table: str, rows_file: Path) -> None:
     """COPY ``rows_file`` (COPY text format) into ``table``; print the seconds it took and the
     CPU seconds of its backend (-1 when they cannot be read)."""

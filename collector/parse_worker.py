@@ -32,9 +32,9 @@ from chatpulse.core.errors import ChatpulseError, ConfigError
 from collector.codec import unpack_events
 from collector.events import ChatEvent
 from collector.formats import SPAN_FORMATS, Span, split_log
-from collector.parse_child import BATCH, run_worker
+from collector.parse_child import BATCH
 
-__all__ = ["BATCH", "SPLIT_BYTES", "Clock", "Progress", "parse_in_worker", "run_worker"]
+__all__ = ["BATCH", "SPLIT_BYTES", "Clock", "Progress", "parse_in_worker"]
 
 # What each child runs: the parent's import path (as multiprocessing's spawn gives it), then
 # only the parse side (collector.parse_child).  Not multiprocessing's spawn: its child imports
