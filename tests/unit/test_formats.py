@@ -464,6 +464,29 @@ def test_streaming_json_gives_the_same_events_at_every_buffer_boundary(chunk_siz
     assert read(td_unicode, "twitchdownloader", chunk_size) == whole_td
 
 
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 5, 7, 16, 64, 1 << 20])
+def test_line_formats_give_the_same_events_at_every_buffer_boundary(chunk_size: int) -> None:
+    # Lines are split per chunk: a line, a CRLF or a multi-byte character cut between two
+    # chunks, blank and whitespace-only lines, and a last line without its newline.
+    txt = (
+        "\ufeff[2024-01-06 16:20:30 UTC] Foo: hello \u00fcber\r\n\r\n   \n"
+        "[2024-01-06 16:20:31 UTC] Bar: KEKW\r\nnot a line\n"
+        "[2024-01-06 16:20:32 UTC] B\u00e4z: last one"
+    ).encode()
+
+    def read(size: int) -> list[ChatEvent]:
+        return list(
+            read_events(
+                txt, "twitchdownloader-txt", channel="c", platform="twitch", chunk_size=size
+            )
+        )
+
+    events = read(chunk_size)
+    assert [m.text for m in _messages(events)] == ["hello \u00fcber", "KEKW", "last one"]
+    assert [e.reason.split(":")[0] for e in _malformed(events)] == ["line 5"]
+    assert events == read(1 << 20)
+
+
 def test_progress_callback_reports_bytes_read_up_to_the_file_size() -> None:
     calls: list[tuple[int, int]] = []
     size = CD_YOUTUBE.stat().st_size
